@@ -1,0 +1,27 @@
+# nlpseq developer commands. `make install` then `make test` is all a new
+# machine needs.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: install test test-all lint bench clean
+
+install:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install -e '.[test,lint]'
+
+test:
+	$(BIN)/python -m pytest -m "not slow" -q
+
+test-all:
+	$(BIN)/python -m pytest -q
+
+lint:
+	$(BIN)/ruff check nlpseq apps tests bench
+
+bench:
+	$(BIN)/python bench/cells.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,93 @@
+"""The ``nlpseq`` command line.
+
+Commands are thin: parse the arguments, call one library function, print the
+result. Errors in user input (:class:`nlpseq.errors.NlpseqError`, or a
+``ValueError`` from the layers) become one ``Error: ...`` line and exit
+status 1, without a traceback. TensorFlow is imported only by the commands
+that need it, so ``--help`` and ``--version`` answer at once.
+"""
+
+import platform
+import sys
+
+import click
+
+import nlpseq
+from nlpseq.errors import NlpseqError
+from nlpseq.registry import APPS, CELLS
+from nlpseq.runtime import import_tensorflow
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
+
+
+class AppGroup(click.Group):
+    """The top-level group: built-in commands plus one group per app.
+
+    App groups come from :data:`nlpseq.registry.APPS`, so an app is added to
+    the command line by registering it, never by editing this file.
+    """
+
+    def list_commands(self, ctx):
+        return sorted(set(super().list_commands(ctx)) | set(APPS.names()))
+
+    def get_command(self, ctx, name):
+        command = super().get_command(ctx, name)
+        if command is None and name in APPS:
+            command = APPS.get(name).command()
+        return command
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except NlpseqError as error:
+            raise click.ClickException(str(error)) from None
+
+
+@click.group(cls=AppGroup, context_settings=CONTEXT_SETTINGS)
+@click.version_option(nlpseq.__version__, "--version", prog_name="nlpseq")
+def cli():
+    """nlpseq: recurrent-network NLP on Keras 3 / TensorFlow.
+
+    Textbook RNN, LSTM and GRU layers, and application pipelines driven
+    through their life cycle: train, evaluate, predict, export.
+
+    \b
+    Example:
+        nlpseq info
+    """
+
+
+@cli.command()
+def info():
+    """Versions, devices, and the registered apps and cells.
+
+    \b
+    Example:
+        nlpseq info
+    """
+    tf = import_tensorflow()
+    import keras
+
+    devices = tf.config.list_physical_devices()
+    lines = [
+        f"nlpseq      {nlpseq.__version__}",
+        f"python      {platform.python_version()} ({sys.executable})",
+        f"tensorflow  {tf.__version__}",
+        f"keras       {keras.__version__} (backend: {keras.backend.backend()})",
+        "devices     " + (", ".join(
+            f"{d.device_type}:{d.name.rsplit(':', 1)[-1]}" for d in devices)
+            or "none"),
+        "apps        " + (", ".join(APPS.names()) or "none registered"),
+        "cells",
+    ]
+    lines += [f"  {name:<8}  {CELLS.describe(name)}" for name in CELLS.names()]
+    click.echo("\n".join(lines))
+
+
+def main(argv=None):
+    """Console-script entry point."""
+    return cli.main(args=argv, prog_name="nlpseq")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

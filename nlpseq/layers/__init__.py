@@ -1,0 +1,20 @@
+"""Recurrent layers written as the textbook equations.
+
+- :class:`SimpleRNNCell` / :class:`SimpleRNN` — Elman network
+- :class:`LSTMCell` / :class:`LSTM` — long short-term memory
+- :class:`GRUCell` / :class:`GRU` — gated recurrent unit
+- :class:`RNN` — the time loop that runs any cell
+- :class:`Bidirectional` — forward + backward layer
+"""
+
+from nlpseq.layers.base import RecurrentCell
+from nlpseq.layers.bidirectional import Bidirectional
+from nlpseq.layers.gru import GRU, GRUCell
+from nlpseq.layers.lstm import LSTM, LSTMCell
+from nlpseq.layers.rnn import RNN
+from nlpseq.layers.simple_rnn import SimpleRNN, SimpleRNNCell
+
+__all__ = [
+    "Bidirectional", "GRU", "GRUCell", "LSTM", "LSTMCell", "RNN",
+    "RecurrentCell", "SimpleRNN", "SimpleRNNCell",
+]

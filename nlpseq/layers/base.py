@@ -1,0 +1,366 @@
+"""What every nlpseq recurrent cell shares: argument checks, weights, states.
+
+A cell computes one time step. Its work is split so that the time loop
+(:class:`nlpseq.layers.RNN`) can be fast:
+
+- :meth:`RecurrentCell.project_inputs` computes ``x_t W_x + b`` for the fused
+  gates. It accepts any leading shape, so the loop calls it *once* on the whole
+  ``[time, batch, features]`` sequence: one large matrix product instead of one
+  small one per step.
+- :meth:`RecurrentCell.step` takes that projection for one step, the previous
+  states and the recurrent weights, and applies the recurrence (the part that
+  must be sequential). It also returns a small cache for the backward pass.
+- :meth:`RecurrentCell.step_backward` is the same step differentiated by
+  hand (backpropagation through time), and
+  :meth:`RecurrentCell.recurrent_gradients` turns what it returns at every
+  step into the recurrent weights' gradients with one product over all
+  steps. The tests check both against finite differences and against
+  TensorFlow's automatic differentiation of ``step``.
+
+``cell(x_t, states)`` chains projection and step, so a cell also works on its
+own, one step at a time (for example inside a decoder). A cell's output is
+its hidden state ``h``, always the first of its states.
+"""
+
+import keras
+from keras import ops
+
+ACTIVATIONS = ("tanh", "relu", "sigmoid", "hard_sigmoid", "linear", "elu",
+               "selu", "gelu", "softsign", "silu", "swish")
+
+
+def check_positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(
+            f"Received an invalid value for argument `{name}`, expected a "
+            f"positive integer, got {value!r}."
+        )
+    return value
+
+
+def check_rate(name, value):
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+            or not 0.0 <= value < 1.0):
+        raise ValueError(
+            f"Received an invalid value for argument `{name}`, expected a "
+            f"float in [0, 1), got {value!r}."
+        )
+    return float(value)
+
+
+def check_choice(name, value, choices):
+    if value not in choices:
+        allowed = ", ".join(repr(c) for c in choices)
+        raise ValueError(
+            f"Received an invalid value for argument `{name}`, expected one "
+            f"of {allowed}, got {value!r}."
+        )
+    return value
+
+
+def get_activation(name, value):
+    """Resolve an activation by name (or accept a callable)."""
+    if callable(value) and not isinstance(value, str):
+        return value
+    if value is None:
+        value = "linear"
+    if isinstance(value, dict):  # a registered custom activation, serialized
+        return keras.activations.get(value)
+    if not isinstance(value, str) or value not in ACTIVATIONS:
+        raise ValueError(
+            f"Received an invalid value for argument `{name}`, expected one "
+            f"of {', '.join(ACTIVATIONS)} or a callable, got {value!r}."
+        )
+    return keras.activations.get(value)
+
+
+def activation_grad(function, pre, out, upstream):
+    """``upstream * function'(pre)``, given ``out = function(pre)``.
+
+    Closed forms for tanh and sigmoid (from the output alone); any other
+    activation is differentiated by TensorFlow.
+    """
+    if function is keras.activations.tanh:
+        return upstream * (1.0 - out * out)
+    if function is keras.activations.sigmoid:
+        return upstream * out * (1.0 - out)
+    import tensorflow as tf
+
+    with tf.GradientTape() as tape:
+        tape.watch(pre)
+        value = function(pre)
+    return tape.gradient(value, pre, output_gradients=upstream)
+
+
+def product_over_steps(lhs, rhs):
+    """``sum_t lhs_t^T rhs_t`` for time-major ``[time, batch, n]`` tensors.
+
+    One 2-D matrix product over all steps and batch rows: how the weight
+    gradients of a recurrence are assembled after the backward loop.
+    """
+    lhs = ops.reshape(lhs, (-1, lhs.shape[-1]))
+    rhs = ops.reshape(rhs, (-1, rhs.shape[-1]))
+    return ops.matmul(ops.transpose(lhs), rhs)
+    if not isinstance(value, str) or value not in ACTIVATIONS:
+        raise ValueError(
+            f"Received an invalid value for argument `{name}`, expected one "
+            f"of {', '.join(ACTIVATIONS)} or a callable, got {value!r}."
+        )
+    return keras.activations.get(value)
+
+
+def activation_grad(function, pre, out, upstream):
+    """``upstream * function'(pre)``, given ``out = function(pre)``.
+
+    Closed forms for tanh and sigmoid (from the output alone); any other
+    activation is differentiated by TensorFlow.
+    """
+    if function is keras.activations.tanh:
+        return upstream * (1.0 - out * out)
+    if function is keras.activations.sigmoid:
+        return upstream * out * (1.0 - out)
+    import tensorflow as tf
+
+    with tf.GradientTape() as tape:
+        tape.watch(pre)
+        value = function(pre)
+    return tape.gradient(value, pre, output_gradients=upstream)
+
+
+def product_over_steps(lhs, rhs):
+    """``sum_t lhs_t^T rhs_t`` for time-major ``[time, batch, n]`` tensors.
+
+    One 2-D matrix product over all steps and batch rows: how the weight
+    gradients of a recurrence are assembled after the backward loop.
+    """
+    lhs = ops.reshape(lhs, (-1, lhs.shape[-1]))
+    rhs = ops.reshape(rhs, (-1, rhs.shape[-1]))
+    return ops.matmul(ops.transpose(lhs), rhs)
+
+
+class RecurrentCell(keras.layers.Layer):
+    """Base class of the cells: fused gate weights and the one-step API.
+
+    Subclasses set ``gates`` (the number of fused gate blocks), ``cache_size``
+    and ``piece_count``, and implement :meth:`step`, :meth:`step_backward`
+    and (when the default does not fit) :meth:`recurrent_weights` /
+    :meth:`recurrent_gradients`. Weights are named as in Keras: ``kernel`` (input to gates,
+    shape ``[input_dim, gates * units]``), ``recurrent_kernel`` (hidden state
+    to gates, ``[units, gates * units]``) and ``bias``.
+
+    Dropout: ``dropout`` masks the inputs and ``recurrent_dropout`` the
+    previous hidden state; the :class:`~nlpseq.layers.RNN` loop draws one mask
+    per sequence and keeps it for every step (variational dropout). A cell
+    called on its own applies no dropout.
+    """
+
+    gates = 1
+    state_names = ("h",)
+    #: tensors ``step`` returns in its cache (kept per step for backward)
+    cache_size = 1
+    #: tensors ``step_backward`` returns per step for the weight gradients
+    piece_count = 2
+
+    def __init__(
+        self,
+        units,
+        activation="tanh",
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.units = check_positive_int("units", units)
+        self._activation_name = activation
+        self.activation = get_activation("activation", activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.recurrent_initializer = keras.initializers.get(
+            recurrent_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        self.recurrent_regularizer = keras.regularizers.get(
+            recurrent_regularizer)
+        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
+        self.dropout = check_rate("dropout", dropout)
+        self.recurrent_dropout = check_rate(
+            "recurrent_dropout", recurrent_dropout)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    # -- shapes --------------------------------------------------------------
+    @property
+    def state_size(self):
+        return [self.units] * len(self.state_names)
+
+    @property
+    def output_size(self):
+        return self.units
+
+    def get_initial_state(self, batch_size=None):
+        return [
+            ops.zeros((batch_size, size), dtype=self.compute_dtype)
+            for size in self.state_size
+        ]
+
+    # -- weights -------------------------------------------------------------
+    def bias_shape(self):
+        return (self.gates * self.units,)
+
+    def build(self, input_shape):
+        input_dim = input_shape[-1]
+        if input_dim is None:
+            raise ValueError(
+                f"{type(self).__name__} needs a known last input dimension, "
+                f"got input shape {tuple(input_shape)}."
+            )
+        width = self.gates * self.units
+        self.kernel = self.add_weight(
+            shape=(input_dim, width),
+            name="kernel",
+            initializer=self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+        )
+        self.recurrent_kernel = self.add_weight(
+            shape=(self.units, width),
+            name="recurrent_kernel",
+            initializer=self.recurrent_initializer,
+            regularizer=self.recurrent_regularizer,
+        )
+        if self.use_bias:
+            self.bias = self.add_weight(
+                shape=self.bias_shape(),
+                name="bias",
+                initializer=self.bias_initializer_for_build(),
+                regularizer=self.bias_regularizer,
+            )
+        else:
+            self.bias = None
+
+    def bias_initializer_for_build(self):
+        return self.bias_initializer
+
+    # -- computation ---------------------------------------------------------
+    def input_bias(self):
+        return self.bias
+
+    def project_inputs(self, inputs):
+        """``x W_x + b`` for all gates; any leading shape (steps, batch...)."""
+        kernel = ops.cast(self.kernel, inputs.dtype)
+        bias = self.input_bias()
+        # One 2-D product over all leading axes (a broadcast batched product
+        # would make the kernel's gradient a sum of per-step matrices), with
+        # the bias added to the 2-D result so the two fuse into one kernel.
+        flat = ops.reshape(inputs, (-1, inputs.shape[-1]))
+        z = ops.matmul(flat, kernel)
+        if bias is not None:
+            z = z + ops.cast(bias, z.dtype)
+        if len(inputs.shape) == 2:
+            return z
+        return ops.reshape(z, (*ops.shape(inputs)[:-1], kernel.shape[-1]))
+
+    def recurrent_weights(self, dtype=None):
+        """The tensors ``step`` uses besides its inputs: ``[W_h]`` here.
+
+        Computed once per sequence, outside the loop (slices, casts).
+        """
+        return [ops.cast(self.recurrent_kernel, dtype or self.compute_dtype)]
+
+    def step(self, projected, states, weights, recurrent_mask=None):
+        """One step of the recurrence.
+
+        Args:
+            projected: ``project_inputs(x_t)``, shape ``[batch, gates*units]``.
+            states: list of the previous states, each ``[batch, units]``.
+            weights: ``recurrent_weights()``.
+            recurrent_mask: optional dropout mask multiplied onto ``h_{t-1}``.
+
+        Returns:
+            ``(output, new_states, cache)``; ``cache`` is a list of
+            ``cache_size`` tensors that ``step_backward`` needs.
+        """
+        raise NotImplementedError
+
+    def step_backward(self, d_states, states, cache, weights, transposed,
+                      recurrent_mask=None):
+        """The step, differentiated: gradients flow from new to old states.
+
+        Args:
+            d_states: gradients of the loss with respect to the new states.
+            states: the previous states (the step's inputs).
+            cache: what ``step`` returned as its cache.
+            weights: ``recurrent_weights()``; ``transposed``: the same,
+                matrices transposed.
+            recurrent_mask: the dropout mask ``step`` used.
+
+        Returns:
+            ``(d_projected, d_previous_states, pieces)``: ``pieces`` are
+            ``piece_count`` tensors that ``recurrent_gradients`` combines,
+            stacked over time, into the weights' gradients.
+        """
+        raise NotImplementedError
+
+    def recurrent_gradients(self, pieces, weights):
+        """Gradients of ``recurrent_weights()`` from the stacked pieces.
+
+        Default: ``pieces = [h_{t-1}, d_z]`` and ``dW_h = sum_t h_{t-1}^T d_z``.
+        """
+        lhs, d_z = pieces
+        return [product_over_steps(lhs, d_z)]
+
+    def call(self, inputs, states, training=False):
+        """One step from raw inputs: ``step(project_inputs(x_t), states)``.
+
+        Returns ``(output, new_states)``.
+        """
+        if not isinstance(states, (list, tuple)):
+            states = [states]
+        projected = self.project_inputs(inputs)
+        output, new_states, _ = self.step(
+            projected, list(states), self.recurrent_weights(projected.dtype))
+        return output, new_states
+
+    @staticmethod
+    def _dropped(h_tm1, recurrent_mask):
+        return h_tm1 if recurrent_mask is None else h_tm1 * recurrent_mask
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "units": self.units,
+                "activation": self._serialize_activation(
+                    self._activation_name),
+                "use_bias": self.use_bias,
+                "kernel_initializer": keras.initializers.serialize(
+                    self.kernel_initializer),
+                "recurrent_initializer": keras.initializers.serialize(
+                    self.recurrent_initializer),
+                "bias_initializer": keras.initializers.serialize(
+                    self.bias_initializer),
+                "kernel_regularizer": keras.regularizers.serialize(
+                    self.kernel_regularizer),
+                "recurrent_regularizer": keras.regularizers.serialize(
+                    self.recurrent_regularizer),
+                "bias_regularizer": keras.regularizers.serialize(
+                    self.bias_regularizer),
+                "dropout": self.dropout,
+                "recurrent_dropout": self.recurrent_dropout,
+                "seed": self.seed,
+            }
+        )
+        return config
+
+    @staticmethod
+    def _serialize_activation(value):
+        if isinstance(value, str) or value is None:
+            return value
+        return keras.activations.serialize(value)

@@ -1,0 +1,202 @@
+"""Bidirectional wrapper: a forward and a backward recurrent layer."""
+
+import keras
+from keras import ops
+
+from nlpseq.layers.base import check_choice
+from nlpseq.layers.rnn import RNN
+
+MERGE_MODES = ("concat", "sum", "ave", "mul", None)
+
+
+@keras.saving.register_keras_serializable(package="nlpseq")
+class Bidirectional(keras.layers.Layer):
+    """Runs a recurrent layer forwards and backwards and merges the outputs.
+
+    The forward copy computes ``h^f_1 ... h^f_n``, the backward copy (the same
+    configuration with ``go_backwards`` flipped) computes ``h^b_n ... h^b_1``;
+    with ``return_sequences`` the backward outputs are put back in time order
+    so that step ``t`` sees ``[h^f_t, h^b_t]``: its past and its future. With
+    a mask, padded steps are skipped by both directions (so the backward
+    direction starts at each sequence's last real token) and output zeros.
+
+    Args:
+        layer: an nlpseq ``SimpleRNN``, ``LSTM``, ``GRU`` or ``RNN``; it is
+            used as a template (from its config) for both directions.
+        merge_mode: ``"concat"`` (default), ``"sum"``, ``"ave"``, ``"mul"``,
+            or ``None`` to return ``[forward, backward]``.
+        backward_layer: optional explicit backward layer; it must have
+            ``go_backwards`` opposite to ``layer`` and the same
+            ``return_sequences`` / ``return_state``.
+
+    With ``return_state`` the layer returns
+    ``[output, *forward_states, *backward_states]`` and ``initial_state`` takes
+    the forward states followed by the backward ones.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from nlpseq.layers import Bidirectional, GRU
+    >>> x = np.zeros((2, 7, 5), "float32")
+    >>> Bidirectional(GRU(3, return_sequences=True))(x).shape
+    TensorShape([2, 7, 6])
+    """
+
+    def __init__(self, layer, merge_mode="concat", backward_layer=None,
+                 **kwargs):
+        if isinstance(layer, dict):
+            layer = keras.saving.deserialize_keras_object(layer)
+        if isinstance(backward_layer, dict):
+            backward_layer = keras.saving.deserialize_keras_object(
+                backward_layer)
+        if not isinstance(layer, RNN):
+            raise ValueError(
+                "Received an invalid value for argument `layer`, expected an "
+                f"nlpseq recurrent layer (SimpleRNN, LSTM, GRU, RNN), got "
+                f"{layer!r}."
+            )
+        check_choice("merge_mode", merge_mode, MERGE_MODES)
+        super().__init__(**kwargs)
+        self.merge_mode = merge_mode
+        self.return_sequences = layer.return_sequences
+        self.return_state = layer.return_state
+        self.forward_layer = self._copy(layer, layer.go_backwards, "forward")
+        if backward_layer is None:
+            self.backward_layer = self._copy(
+                layer, not layer.go_backwards, "backward")
+            self._explicit_backward = False
+        else:
+            if not isinstance(backward_layer, RNN):
+                raise ValueError(
+                    "Received an invalid value for argument `backward_layer`, "
+                    f"expected an nlpseq recurrent layer, got "
+                    f"{backward_layer!r}."
+                )
+            for attribute in ("return_sequences", "return_state"):
+                if getattr(backward_layer, attribute) != getattr(
+                        layer, attribute):
+                    raise ValueError(
+                        f"`backward_layer.{attribute}` must equal "
+                        f"`layer.{attribute}` "
+                        f"({getattr(layer, attribute)}), got "
+                        f"{getattr(backward_layer, attribute)}."
+                    )
+            if backward_layer.go_backwards == layer.go_backwards:
+                raise ValueError(
+                    "`backward_layer.go_backwards` must be the opposite of "
+                    f"`layer.go_backwards` ({layer.go_backwards}), got "
+                    f"{backward_layer.go_backwards}."
+                )
+            self.backward_layer = backward_layer
+            self._explicit_backward = True
+        for direction in (self.forward_layer, self.backward_layer):
+            if self.return_sequences:
+                direction.zero_output_for_mask = True
+        self.supports_masking = True
+
+    @staticmethod
+    def _copy(layer, go_backwards, prefix):
+        config = layer.get_config()
+        config["go_backwards"] = go_backwards
+        config["name"] = f"{prefix}_{config['name']}"
+        return layer.__class__.from_config(config)
+
+    def build(self, sequences_shape, initial_state_shape=None):
+        for direction in (self.forward_layer, self.backward_layer):
+            if not direction.built:
+                direction.build(sequences_shape)
+
+    def _merged_shape(self, shape):
+        if self.merge_mode == "concat":
+            return tuple(shape[:-1]) + (shape[-1] * 2,)
+        if self.merge_mode is None:
+            return [tuple(shape), tuple(shape)]
+        return tuple(shape)
+
+    def compute_output_shape(self, sequences_shape, initial_state_shape=None):
+        shapes = self.forward_layer.compute_output_shape(sequences_shape)
+        if not self.return_state:
+            return self._merged_shape(shapes)
+        output = self._merged_shape(shapes[0])
+        states = list(shapes[1:]) * 2
+        if self.merge_mode is None:
+            return output + states
+        return [output] + states
+
+    def compute_mask(self, sequences, mask=None):
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0]
+        output_mask = mask if self.return_sequences else None
+        outputs = [output_mask] * (2 if self.merge_mode is None else 1)
+        if self.return_state:
+            n_states = 2 * len(self.forward_layer.state_size)
+            return outputs + [None] * n_states
+        return outputs if self.merge_mode is None else output_mask
+
+    def call(self, sequences, initial_state=None, mask=None, training=False):
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0]
+        forward_state = backward_state = None
+        if initial_state is not None:
+            initial_state = list(initial_state)
+            half = len(initial_state) // 2
+            if len(initial_state) != 2 * len(self.forward_layer.state_size):
+                raise ValueError(
+                    f"`initial_state` of {self.name} must hold the forward "
+                    f"then the backward states "
+                    f"({2 * len(self.forward_layer.state_size)} tensors), got "
+                    f"{len(initial_state)}."
+                )
+            forward_state = initial_state[:half]
+            backward_state = initial_state[half:]
+        forward = self.forward_layer(
+            sequences, initial_state=forward_state, mask=mask,
+            training=training)
+        backward = self.backward_layer(
+            sequences, initial_state=backward_state, mask=mask,
+            training=training)
+        if self.return_state:
+            forward, forward_states = forward[0], list(forward[1:])
+            backward, backward_states = backward[0], list(backward[1:])
+        if self.return_sequences:
+            backward = ops.flip(backward, axis=1)
+        if self.merge_mode == "concat":
+            output = ops.concatenate([forward, backward], axis=-1)
+        elif self.merge_mode == "sum":
+            output = forward + backward
+        elif self.merge_mode == "ave":
+            output = (forward + backward) / 2
+        elif self.merge_mode == "mul":
+            output = forward * backward
+        else:
+            output = [forward, backward]
+        if not self.return_state:
+            return output
+        outputs = output if self.merge_mode is None else [output]
+        return outputs + forward_states + backward_states
+
+    def get_config(self):
+        config = super().get_config()
+        config["layer"] = keras.saving.serialize_keras_object(
+            self.forward_layer)
+        config["merge_mode"] = self.merge_mode
+        if self._explicit_backward:
+            config["backward_layer"] = keras.saving.serialize_keras_object(
+                self.backward_layer)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        layer = keras.saving.deserialize_keras_object(config.pop("layer"))
+        # The stored template is the forward copy: strip its prefix so the
+        # re-created copies get the same names as the original ones.
+        name = layer.name
+        if name.startswith("forward_"):
+            layer_config = layer.get_config()
+            layer_config["name"] = name[len("forward_"):]
+            layer = layer.__class__.from_config(layer_config)
+        backward = config.pop("backward_layer", None)
+        if backward is not None:
+            backward = keras.saving.deserialize_keras_object(backward)
+        return cls(layer, backward_layer=backward, **config)

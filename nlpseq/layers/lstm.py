@@ -1,0 +1,129 @@
+"""The long short-term memory (LSTM) cell and layer."""
+
+import keras
+from keras import ops
+
+from nlpseq.layers.base import (RecurrentCell, activation_grad,
+                                 get_activation)
+from nlpseq.layers.rnn import CellLayer
+
+
+@keras.saving.register_keras_serializable(package="nlpseq")
+class LSTMCell(RecurrentCell):
+    """LSTM cell: gates, a memory cell ``C`` and a hidden state ``h``.
+
+    With ``[h_{t-1}, x_t]`` the concatenation of the previous hidden state and
+    the input, ``σ`` the ``recurrent_activation`` (logistic sigmoid) and
+    ``tanh`` the ``activation``::
+
+        i_t  = σ(W_i [h_{t-1}, x_t] + b_i)        input gate
+        f_t  = σ(W_f [h_{t-1}, x_t] + b_f)        forget gate
+        C~_t = tanh(W_C [h_{t-1}, x_t] + b_C)     candidate
+        o_t  = σ(W_o [h_{t-1}, x_t] + b_o)        output gate
+        C_t  = f_t * C_{t-1} + i_t * C~_t         memory cell
+        h_t  = o_t * tanh(C_t)                    hidden state (the output)
+
+    Each ``W_g [h, x]`` is split into ``x W_g^x + h W_g^h``. The four gates are
+    fused, **in the order i, f, C~, o** (Keras' order), into ``kernel``
+    ``[input_dim, 4 * units]``, ``recurrent_kernel`` ``[units, 4 * units]``
+    and ``bias`` ``[4 * units]``. States are ``[h, C]``.
+
+    Args:
+        units: size of ``h`` and ``C``.
+        activation: for ``C~`` and the output (default ``"tanh"``).
+        recurrent_activation: for the gates (default ``"sigmoid"``).
+        unit_forget_bias: start ``b_f`` at 1 so the cell remembers by default
+            (Jozefowicz et al., 2015).
+        other arguments: as :class:`~nlpseq.layers.SimpleRNNCell`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from nlpseq.layers import LSTM
+    >>> x = np.zeros((2, 7, 5), "float32")
+    >>> output, h, c = LSTM(3, return_state=True)(x)
+    >>> output.shape, h.shape, c.shape
+    (TensorShape([2, 3]), TensorShape([2, 3]), TensorShape([2, 3]))
+    """
+
+    gates = 4
+    state_names = ("h", "c")
+    cache_size = 2
+    piece_count = 2
+
+    def __init__(self, units, activation="tanh",
+                 recurrent_activation="sigmoid", unit_forget_bias=True,
+                 **kwargs):
+        super().__init__(units, activation=activation, **kwargs)
+        self._recurrent_activation_name = recurrent_activation
+        self.recurrent_activation = get_activation(
+            "recurrent_activation", recurrent_activation)
+        self.unit_forget_bias = bool(unit_forget_bias)
+
+    def bias_initializer_for_build(self):
+        if not self.unit_forget_bias:
+            return self.bias_initializer
+        units, base = self.units, self.bias_initializer
+
+        def initializer(shape, dtype=None):
+            return ops.concatenate([
+                base((units,), dtype=dtype),
+                ops.ones((units,), dtype=dtype),
+                base((2 * units,), dtype=dtype),
+            ])
+
+        return initializer
+
+    def step(self, projected, states, weights, recurrent_mask=None):
+        h_tm1, c_tm1 = states
+        (w_h,) = weights
+        z = projected + ops.matmul(self._dropped(h_tm1, recurrent_mask), w_h)
+        z_i, z_f, z_c, z_o = ops.split(z, 4, axis=-1)
+        i = self.recurrent_activation(z_i)
+        f = self.recurrent_activation(z_f)
+        c = f * c_tm1 + i * self.activation(z_c)
+        o = self.recurrent_activation(z_o)
+        h = o * self.activation(c)
+        return h, [h, c], [z, c]
+
+    def step_backward(self, d_states, states, cache, weights, transposed,
+                      recurrent_mask=None):
+        # Backpropagation through one step, from dL/dh_t and dL/dC_t:
+        #   dL/do  = dL/dh * tanh(C_t)
+        #   dL/dC  = dL/dC_t + dL/dh * o * tanh'(C_t)
+        #   dL/di  = dL/dC * C~,  dL/dC~ = dL/dC * i,  dL/df = dL/dC * C_{t-1}
+        #   dL/dC_{t-1} = dL/dC * f,   dL/dh_{t-1} = W^T dL/dz
+        d_h, d_c = d_states
+        h_tm1, c_tm1 = states
+        z, c = cache
+        z_i, z_f, z_c, z_o = ops.split(z, 4, axis=-1)
+        sigma, act = self.recurrent_activation, self.activation
+        i, f, o, candidate = sigma(z_i), sigma(z_f), sigma(z_o), act(z_c)
+        tanh_c = act(c)
+        d_c = d_c + activation_grad(act, c, tanh_c, d_h * o)
+        d_z = ops.concatenate([
+            activation_grad(sigma, z_i, i, d_c * candidate),
+            activation_grad(sigma, z_f, f, d_c * c_tm1),
+            activation_grad(act, z_c, candidate, d_c * i),
+            activation_grad(sigma, z_o, o, d_h * tanh_c),
+        ], axis=-1)
+        d_h_tm1 = self._dropped(ops.matmul(d_z, transposed[0]), recurrent_mask)
+        return d_z, [d_h_tm1, d_c * f], [
+            self._dropped(h_tm1, recurrent_mask), d_z]
+
+    def get_config(self):
+        config = super().get_config()
+        config["recurrent_activation"] = self._serialize_activation(
+            self._recurrent_activation_name)
+        config["unit_forget_bias"] = self.unit_forget_bias
+        return config
+
+
+@keras.saving.register_keras_serializable(package="nlpseq")
+class LSTM(CellLayer):
+    """An :class:`LSTMCell` run over time by :class:`~nlpseq.layers.RNN`.
+
+    With ``return_state`` it returns ``[output, h, C]``.
+    """
+
+    cell_class = LSTMCell

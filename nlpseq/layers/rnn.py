@@ -1,0 +1,419 @@
+"""The time loop: the one place where nlpseq iterates over time steps.
+
+:class:`RNN` runs any :class:`~nlpseq.layers.base.RecurrentCell` over a
+``[batch, time, features]`` sequence. ``SimpleRNN``, ``LSTM`` and ``GRU`` are
+thin subclasses that only build their cell; ``Bidirectional`` runs two of
+them. Everything about time lives here: the input projection for all steps
+(one matrix product before the loop), masking, ``go_backwards``,
+``initial_state``, dropout masks, ``return_sequences`` and ``return_state``.
+
+The cells' math is written in ``keras.ops``; the loop itself is a
+``tf.while_loop`` over ``tf.TensorArray`` buffers, which is what makes it fast
+on the TensorFlow backend (the supported one) and lets it compile under
+``jit_compile=True``.
+"""
+
+import inspect
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from nlpseq.layers.base import RecurrentCell
+
+
+def _unstack(tensor):
+    """A time-major tensor as a TensorArray, one element per step."""
+    return tf.TensorArray(
+        tensor.dtype, size=tf.shape(tensor)[0],
+        element_shape=tensor.shape[1:]).unstack(tensor)
+
+
+def _buffers(count, dtype, steps):
+    return [tf.TensorArray(dtype, size=steps) for _ in range(count)]
+
+
+def _forward(cell, projected, states, weights, mask, recurrent_mask,
+             return_sequences, zero_output_for_mask, save):
+    """The forward time loop; with ``save``, also what the backward needs."""
+    steps = tf.shape(projected)[0]
+    static_steps = projected.shape[0]
+    inputs_ta = _unstack(projected)
+    mask_ta = _unstack(mask) if mask is not None else None
+    zero_output = tf.zeros_like(states[0])
+    n_states = len(states)
+    n_saved = (n_states + cell.cache_size) if save else 0
+    # Loop variables: t, last output, states, then the buffers: outputs (with
+    # return_sequences), and with ``save`` the previous states and the cell's
+    # cache at each step. (An unused buffer would break XLA gradients.)
+    buffers = _buffers(int(return_sequences) + n_saved, projected.dtype, steps)
+
+    def body(t, last_output, states, buffers):
+        states = list(states)
+        output, new_states, cache = cell.step(
+            inputs_ta.read(t), states, weights, recurrent_mask)
+        if mask is not None:
+            keep = tf.expand_dims(mask_ta.read(t), -1)
+            new_states = [
+                tf.where(keep, new, old) for new, old in zip(new_states, states)
+            ]
+            emitted = tf.where(
+                keep, output,
+                zero_output if zero_output_for_mask else last_output)
+            output = tf.where(keep, output, last_output)
+        else:
+            emitted = output
+        values = ([emitted] if return_sequences else []) + (
+            states + list(cache) if save else [])
+        buffers = [b.write(t, v) for b, v in zip(buffers, values)]
+        return t + 1, output, new_states, buffers
+
+    _, last_output, final_states, buffers = tf.while_loop(
+        lambda t, *_: t < steps,
+        body,
+        (tf.constant(0), zero_output, list(states), buffers),
+        maximum_iterations=static_steps if static_steps is not None else steps,
+        parallel_iterations=32,
+    )
+    stacked = [b.stack() for b in buffers]
+    outputs = stacked.pop(0) if return_sequences else None
+    return last_output, outputs, list(final_states), stacked
+
+
+def _backward(cell, saved, weights, mask, recurrent_mask, d_outputs, d_last,
+              d_states, zero_output_for_mask):
+    """Backpropagation through time, from the last step to the first.
+
+    At each step the cell's ``step_backward`` turns the gradient of its new
+    states into gradients of its projected input and previous states (the
+    textbook BPTT recursion); the weight gradients are then one matrix
+    product over all steps (``cell.recurrent_gradients``).
+    """
+    n_states = len(d_states)
+    prev_tas = [_unstack(x) for x in saved[:n_states]]
+    cache_tas = [_unstack(x) for x in saved[n_states:]]
+    steps = tf.shape(saved[0])[0]
+    static_steps = saved[0].shape[0]
+    mask_ta = _unstack(mask) if mask is not None else None
+    d_out_ta = _unstack(d_outputs) if d_outputs is not None else None
+    transposed = [ops.transpose(w) if len(w.shape) == 2 else w
+                  for w in weights]
+    dtype = saved[0].dtype
+    buffers = _buffers(1 + cell.piece_count, dtype, steps)
+
+    def body(k, d_last, d_states, buffers):
+        t = steps - 1 - k
+        prev = [ta.read(t) for ta in prev_tas]
+        cache = [ta.read(t) for ta in cache_tas]
+        d_emitted = d_out_ta.read(t) if d_out_ta is not None else None
+        d_output = d_last if d_emitted is None else d_last + d_emitted
+        d_new = list(d_states)
+        d_new[0] = d_new[0] + d_output
+        if mask is not None:
+            keep = tf.cast(tf.expand_dims(mask_ta.read(t), -1), dtype)
+            skip = 1.0 - keep
+            d_new = [keep * d for d in d_new]
+            carried = d_last
+            if d_emitted is not None and not zero_output_for_mask:
+                carried = carried + d_emitted
+            d_last = skip * carried
+        else:
+            d_last = tf.zeros_like(d_last)
+        d_projected, d_prev, pieces = cell.step_backward(
+            d_new, prev, cache, weights, transposed, recurrent_mask)
+        if mask is not None:
+            d_prev = [dp + skip * ds for dp, ds in zip(d_prev, d_states)]
+        values = [d_projected] + list(pieces)
+        buffers = [b.write(t, v) for b, v in zip(buffers, values)]
+        return k + 1, d_last, d_prev, buffers
+
+    _, _, d_initial, buffers = tf.while_loop(
+        lambda k, *_: k < steps,
+        body,
+        (tf.constant(0), d_last, list(d_states), buffers),
+        maximum_iterations=static_steps if static_steps is not None else steps,
+        parallel_iterations=32,
+    )
+    stacked = [b.stack() for b in buffers]
+    d_projected = stacked[0]
+    d_weights = cell.recurrent_gradients(stacked[1:], weights)
+    return d_projected, list(d_initial), d_weights
+
+
+def time_loop(cell, projected, states, mask=None, recurrent_mask=None,
+              return_sequences=True, zero_output_for_mask=False,
+              manual_gradient=True):
+    """Run ``cell.step`` over time-major ``projected`` inputs.
+
+    Args:
+        cell: the cell whose ``step`` is applied.
+        projected: ``[time, batch, gates*units]``, the input projections.
+        states: list of initial states ``[batch, size]``.
+        mask: optional boolean ``[time, batch]``; at a masked step the states
+            are carried through unchanged.
+        recurrent_mask: optional dropout mask for ``h_{t-1}``.
+        return_sequences: whether to collect the output of every step.
+        zero_output_for_mask: output zeros (rather than the last valid
+            output) at masked steps.
+        manual_gradient: differentiate with the cells' hand-written BPTT
+            (:func:`_backward`) rather than TensorFlow's automatic
+            differentiation of the loop. Both give the same gradients; the
+            manual one keeps the per-step work minimal and computes the
+            weight gradients as one product over all steps.
+
+    Returns:
+        ``(last_output, outputs, final_states)``; ``last_output`` is the output
+        of the last unmasked step, ``outputs`` is ``[time, batch, units]`` or
+        ``None``.
+    """
+    weights = cell.recurrent_weights(projected.dtype)
+    options = dict(mask=mask, recurrent_mask=recurrent_mask,
+                   return_sequences=return_sequences,
+                   zero_output_for_mask=zero_output_for_mask)
+    if not manual_gradient:
+        last_output, outputs, final_states, _ = _forward(
+            cell, projected, states, weights, save=False, **options)
+        return last_output, outputs, final_states
+
+    n_states, n_weights = len(states), len(weights)
+
+    @tf.custom_gradient
+    def recurrence(projected, *tensors):
+        states = list(tensors[:n_states])
+        weights = list(tensors[n_states:])
+        last_output, outputs, final_states, saved = _forward(
+            cell, projected, states, weights, save=True, **options)
+
+        def grad(*upstream):
+            upstream = list(upstream)
+            d_outputs = upstream.pop(0) if return_sequences else None
+            d_last, d_states = upstream[0], upstream[1:]
+            d_last = _zeros_if_none(d_last, last_output)
+            d_states = [_zeros_if_none(d, s)
+                        for d, s in zip(d_states, final_states)]
+            if d_outputs is not None:
+                d_outputs = _zeros_if_none(d_outputs, outputs)
+            d_projected, d_initial, d_weights = _backward(
+                cell, saved, weights, mask, recurrent_mask, d_outputs,
+                d_last, d_states, zero_output_for_mask)
+            return [d_projected] + d_initial + list(d_weights)
+
+        results = ([outputs] if return_sequences else []) + [last_output] \
+            + final_states
+        return results, grad
+
+    results = recurrence(projected, *states, *weights)
+    outputs = results.pop(0) if return_sequences else None
+    return results[0], outputs, list(results[1:1 + n_states])
+
+
+def _zeros_if_none(gradient, like):
+    return tf.zeros_like(like) if gradient is None else gradient
+
+
+@keras.saving.register_keras_serializable(package="nlpseq")
+class RNN(keras.layers.Layer):
+    """Runs a recurrent cell over a sequence.
+
+    Args:
+        cell: a :class:`~nlpseq.layers.base.RecurrentCell`.
+        return_sequences: return the output of every step
+            (``[batch, time, units]``) instead of the last one.
+        return_state: also return the final states, as
+            ``[output, *states]``.
+        go_backwards: process the sequence from its last step to its first
+            (the outputs then come in that reversed order).
+        zero_output_for_mask: with ``return_sequences``, emit zeros at masked
+            steps instead of repeating the last valid output.
+
+    Call arguments:
+        sequences: ``[batch, time, features]``.
+        initial_state: list of tensors ``[batch, size]`` (zeros if omitted).
+        mask: boolean ``[batch, time]``; masked steps carry the state through
+            unchanged, so right- and left-padded batches give the same final
+            state as the unpadded sequences. Taken automatically from an
+            ``Embedding(mask_zero=True)``.
+        training: enables ``dropout`` / ``recurrent_dropout`` of the cell.
+    """
+
+    def __init__(self, cell, return_sequences=False, return_state=False,
+                 go_backwards=False, zero_output_for_mask=False, **kwargs):
+        if isinstance(cell, dict):
+            cell = keras.saving.deserialize_keras_object(cell)
+        if not isinstance(cell, RecurrentCell):
+            raise ValueError(
+                "Received an invalid value for argument `cell`, expected an "
+                f"nlpseq RecurrentCell, got {cell!r}."
+            )
+        super().__init__(**kwargs)
+        self.cell = cell
+        self.return_sequences = bool(return_sequences)
+        self.return_state = bool(return_state)
+        self.go_backwards = bool(go_backwards)
+        self.zero_output_for_mask = bool(zero_output_for_mask)
+        self.supports_masking = True
+
+    @property
+    def state_size(self):
+        return self.cell.state_size
+
+    def build(self, sequences_shape, initial_state_shape=None):
+        if len(sequences_shape) != 3:
+            raise ValueError(
+                f"{type(self).__name__} expects inputs of shape "
+                f"[batch, time, features], got {tuple(sequences_shape)}."
+            )
+        if not self.cell.built:
+            self.cell.build(sequences_shape)
+
+    def compute_output_shape(self, sequences_shape, initial_state_shape=None):
+        batch, steps = sequences_shape[0], sequences_shape[1]
+        units = self.cell.output_size
+        output = ((batch, steps, units) if self.return_sequences
+                  else (batch, units))
+        if not self.return_state:
+            return output
+        return [output] + [(batch, size) for size in self.cell.state_size]
+
+    def compute_mask(self, sequences, mask=None):
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0]
+        if not self.return_sequences or mask is None:
+            return [None] * (1 + len(self.cell.state_size)) \
+                if self.return_state else None
+        if self.go_backwards:
+            mask = ops.flip(mask, axis=1)
+        if self.return_state:
+            return [mask] + [None] * len(self.cell.state_size)
+        return mask
+
+    def get_initial_state(self, batch_size):
+        return self.cell.get_initial_state(batch_size)
+
+    def call(self, sequences, initial_state=None, mask=None, training=False):
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0]
+        sequences = ops.convert_to_tensor(sequences, dtype=self.compute_dtype)
+        cell = self.cell
+        batch = ops.shape(sequences)[0]
+        if initial_state is None:
+            states = cell.get_initial_state(batch)
+        else:
+            states = ([initial_state]
+                      if not isinstance(initial_state, (list, tuple))
+                      else list(initial_state))
+            if len(states) != len(cell.state_size):
+                raise ValueError(
+                    f"`initial_state` of {self.name} must hold "
+                    f"{len(cell.state_size)} tensor(s) "
+                    f"({', '.join(cell.state_names)}), got {len(states)}."
+                )
+            states = [ops.cast(s, sequences.dtype) for s in states]
+
+        recurrent_mask = None
+        if training:
+            if cell.dropout > 0:
+                keep = keras.random.dropout(
+                    ops.ones_like(sequences[:, 0, :]), cell.dropout,
+                    seed=cell.seed_generator)
+                sequences = sequences * ops.expand_dims(keep, 1)
+            if cell.recurrent_dropout > 0:
+                recurrent_mask = keras.random.dropout(
+                    ops.ones_like(states[0]), cell.recurrent_dropout,
+                    seed=cell.seed_generator)
+
+        # One matrix product for every step: [time, batch, gates * units].
+        projected = cell.project_inputs(ops.transpose(sequences, (1, 0, 2)))
+        if mask is not None:
+            mask = ops.transpose(ops.cast(mask, "bool"), (1, 0))
+        if self.go_backwards:
+            projected = ops.flip(projected, axis=0)
+            if mask is not None:
+                mask = ops.flip(mask, axis=0)
+
+        # Training takes the hand-written BPTT; inference needs no gradient
+        # and runs the lean loop (still differentiable by TensorFlow).
+        last_output, outputs, final_states = time_loop(
+            cell, projected, states, mask=mask, recurrent_mask=recurrent_mask,
+            return_sequences=self.return_sequences,
+            zero_output_for_mask=self.zero_output_for_mask,
+            manual_gradient=bool(training))
+
+        output = (ops.transpose(outputs, (1, 0, 2)) if self.return_sequences
+                  else last_output)
+        if self.return_state:
+            return [output] + final_states
+        return output
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "cell": keras.saving.serialize_keras_object(self.cell),
+                "return_sequences": self.return_sequences,
+                "return_state": self.return_state,
+                "go_backwards": self.go_backwards,
+                "zero_output_for_mask": self.zero_output_for_mask,
+            }
+        )
+        return config
+
+
+class CellLayer(RNN):
+    """Base of the thin layers (``SimpleRNN``, ``LSTM``, ``GRU``).
+
+    They take the cell's arguments directly, build the cell, and expose its
+    arguments in ``get_config`` so the config reads like the constructor.
+    """
+
+    cell_class = None
+
+    def __init__(self, units, return_sequences=False, return_state=False,
+                 go_backwards=False, zero_output_for_mask=False, **kwargs):
+        cell_kwargs = {
+            key: kwargs.pop(key) for key in list(kwargs)
+            if key in self.cell_arguments()
+        }
+        cell = self.cell_class(
+            units, name="cell", dtype=kwargs.get("dtype"), **cell_kwargs)
+        super().__init__(
+            cell, return_sequences=return_sequences,
+            return_state=return_state, go_backwards=go_backwards,
+            zero_output_for_mask=zero_output_for_mask, **kwargs)
+
+    @classmethod
+    def cell_arguments(cls):
+        """The cell's constructor arguments (besides ``units``)."""
+        names = set()
+        for klass in cls.cell_class.__mro__:
+            if klass is keras.layers.Layer:
+                break
+            init = klass.__dict__.get("__init__")
+            if init is not None:
+                names.update(inspect.signature(init).parameters)
+        return names - {"self", "units", "kwargs"}
+
+    @property
+    def units(self):
+        return self.cell.units
+
+    @property
+    def activation(self):
+        return self.cell.activation
+
+    @property
+    def dropout(self):
+        return self.cell.dropout
+
+    @property
+    def recurrent_dropout(self):
+        return self.cell.recurrent_dropout
+
+    def get_config(self):
+        config = super().get_config()
+        cell_config = self.cell.get_config()
+        for key in ("name", "trainable", "dtype"):
+            cell_config.pop(key, None)
+        config.pop("cell")
+        config.update(cell_config)
+        return config

@@ -1,0 +1,38 @@
+"""Test configuration: quiet TensorFlow, TensorFlow backend for Keras.
+
+Both variables must be set before TensorFlow / Keras are first imported, which
+is why they are set at import time of this conftest (pytest imports it before
+any test module).
+"""
+
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ["KERAS_BACKEND"] = "tensorflow"
+
+# Make `import layer_helpers` work from the test modules whatever the rootdir.
+_TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
+if _TESTS_DIR not in sys.path:
+    sys.path.insert(0, _TESTS_DIR)
+
+import keras  # noqa: E402
+import pytest  # noqa: E402
+
+if keras.backend.backend() != "tensorflow":  # pragma: no cover
+    raise RuntimeError(
+        "nlpseq's tests need the TensorFlow backend of Keras, got "
+        f"{keras.backend.backend()!r}; unset KERAS_BACKEND or the "
+        "'backend' entry of ~/.keras/keras.json."
+    )
+
+
+@pytest.fixture(autouse=True)
+def _fixed_seed():
+    """Every test starts from the same seed (Python, NumPy, TensorFlow).
+
+    (No ``keras.backend.clear_session()`` here: it costs a quarter of a second
+    per test, and layer names are never asserted on.)
+    """
+    keras.utils.set_random_seed(1234)
+    yield

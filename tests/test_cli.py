@@ -1,0 +1,60 @@
+import re
+from pathlib import Path
+
+from click.testing import CliRunner
+
+import nlpseq
+from nlpseq.cli import cli
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def run(*args):
+    return CliRunner().invoke(cli, list(args))
+
+
+def test_version():
+    result = run("--version")
+    assert result.exit_code == 0
+    assert result.output.strip() == f"nlpseq, version {nlpseq.__version__}"
+
+
+def test_help_short_and_long():
+    long, short = run("--help"), run("-h")
+    assert long.exit_code == short.exit_code == 0
+    assert long.output == short.output
+    assert "info" in long.output
+
+
+def test_info_lists_versions_and_registry():
+    import keras
+    import tensorflow as tf
+
+    result = run("info")
+    assert result.exit_code == 0, result.output
+    assert f"tensorflow  {tf.__version__}" in result.output
+    assert f"keras       {keras.__version__}" in result.output
+    assert "CPU" in result.output
+    for name, path in (("lstm", "nlpseq.layers.lstm.LSTM"),
+                       ("gru", "nlpseq.layers.gru.GRU"),
+                       ("rnn", "nlpseq.layers.simple_rnn.SimpleRNN")):
+        assert re.search(rf"^  {name}\s+{re.escape(path)}$", result.output,
+                         re.M)
+
+
+def test_unknown_command_fails_cleanly():
+    result = run("frobnicate")
+    assert result.exit_code == 2
+    assert "No such command 'frobnicate'" in result.output
+
+
+def test_every_command_is_documented_in_readme():
+    readme = README.read_text(encoding="utf-8")
+    for name in cli.list_commands(None):
+        assert f"nlpseq {name}" in readme, f"`nlpseq {name}` not in README"
+
+
+def test_apps_package_is_importable_as_nlpseq_apps():
+    import nlpseq.apps
+
+    assert Path(nlpseq.apps.__file__).parent.name == "apps"

@@ -1,0 +1,251 @@
+"""The time loop (``RNN``) and what every recurrent layer shares: stacking with
+masks, ``jit_compile``, saving, exporting, argument checks."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import layer_helpers as H
+from nlpseq import layers as nl
+
+B, T, F, U = H.BATCH, H.TIME, H.FEATURES, H.UNITS
+VOCAB = 12
+
+CELL_LAYERS = {
+    "SimpleRNN": (nl.SimpleRNN, nl.SimpleRNNCell),
+    "LSTM": (nl.LSTM, nl.LSTMCell),
+    "GRU": (nl.GRU, nl.GRUCell),
+}
+
+
+def padded_ids(seed=0, batch=B, steps=T, mask=None):
+    """Token ids with 0 as padding: rows right- and left-padded."""
+    mask = H.MASKS["mixed"] if mask is None else mask
+    ids = np.random.default_rng(seed).integers(1, VOCAB, (batch, steps))
+    ids[~mask] = 0
+    return ids.astype("int32")
+
+
+def embedding_values(embedding, ids):
+    return H.to_numpy(embedding.embeddings).astype(np.float64)[ids]
+
+
+# ---------------------------------------------------------------------------
+# RNN(cell) is the same loop as the thin layers
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", list(CELL_LAYERS))
+@pytest.mark.parametrize("zero_output_for_mask", [False, True])
+@pytest.mark.parametrize("go_backwards", [False, True])
+def test_rnn_of_cell_matches_reference(name, go_backwards,
+                                       zero_output_for_mask):
+    cell = CELL_LAYERS[name][1](U)
+    layer = nl.RNN(cell, return_sequences=True, return_state=True,
+                   go_backwards=go_backwards,
+                   zero_output_for_mask=zero_output_for_mask)
+    layer.build((None, None, F))
+    H.randomize_weights(layer, seed=2)
+    x, mask = H.random_inputs(2), H.MASKS["mixed"]
+    expected = H.reference_rnn(
+        H.reference_cell(layer), x, mask=mask, go_backwards=go_backwards,
+        return_sequences=True, return_state=True,
+        zero_output_for_mask=zero_output_for_mask)
+    H.assert_close(layer(x, mask=mask), expected)
+    if zero_output_for_mask:
+        sequences = H.to_numpy(layer(x, mask=mask)[0])
+        flipped = mask[:, ::-1] if go_backwards else mask
+        np.testing.assert_array_equal(sequences[~flipped], 0.0)
+
+
+def test_rnn_basics():
+    H.check_layer(
+        lambda: nl.RNN(nl.LSTMCell(U), return_sequences=True,
+                       return_state=True),
+        (B, T, F), [(B, T, U), (B, U), (B, U)], expected_num_weights=3)
+
+
+@pytest.mark.parametrize("not_a_cell", [
+    keras.layers.LSTMCell(3), keras.layers.Dense(3), "lstm", None])
+def test_rnn_rejects_non_nlpseq_cells(not_a_cell):
+    with pytest.raises(ValueError) as info:
+        nl.RNN(not_a_cell)
+    H.assert_message_names_argument(str(info.value), "cell")
+
+
+@pytest.mark.parametrize("name", list(CELL_LAYERS))
+def test_initial_state_of_wrong_length(name):
+    layer = CELL_LAYERS[name][0](U)
+    x = H.random_inputs(0)
+    layer(x)
+    n_states = len(layer.cell.state_size)
+    state = np.zeros((B, U), "float32")
+    for count in (n_states - 1, n_states + 1):
+        if count == 0:
+            continue
+        with pytest.raises(ValueError, match="initial_state"):
+            layer(x, initial_state=[state] * count)
+
+
+def test_rank_two_inputs_are_rejected():
+    with pytest.raises(ValueError):
+        nl.GRU(U)(np.zeros((B, F), "float32"))
+
+
+@pytest.mark.parametrize("go_backwards", [False, True])
+@pytest.mark.parametrize("return_sequences", [False, True])
+def test_compute_mask(return_sequences, go_backwards):
+    layer = nl.LSTM(U, return_sequences=return_sequences,
+                    go_backwards=go_backwards)
+    x, mask = H.random_inputs(0), H.MASKS["mixed"]
+    out_mask = layer.compute_mask(x, mask)
+    if not return_sequences:
+        assert out_mask is None
+    else:
+        # go_backwards emits the steps in reverse, and so the mask
+        np.testing.assert_array_equal(
+            H.to_numpy(out_mask), mask[:, ::-1] if go_backwards else mask)
+
+
+# ---------------------------------------------------------------------------
+# Stacking with a mask from Embedding(mask_zero=True)
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("first_backwards", [False, True])
+@pytest.mark.parametrize("first, second", [
+    ("LSTM", "GRU"), ("GRU", "SimpleRNN"), ("SimpleRNN", "LSTM")])
+def test_stacked_layers_propagate_the_mask(first, second, first_backwards):
+    ids = padded_ids(1)
+    mask = ids != 0
+    inputs = keras.Input((None,), dtype="int32")
+    embedding = keras.layers.Embedding(VOCAB, F, mask_zero=True)
+    lower = CELL_LAYERS[first][0](U, return_sequences=True,
+                                  go_backwards=first_backwards)
+    upper = CELL_LAYERS[second][0](3, return_sequences=True,
+                                   return_state=True)
+    model = keras.Model(inputs, upper(lower(embedding(inputs))))
+    for i, layer in enumerate((embedding, lower, upper)):
+        H.randomize_weights(layer, seed=10 + i, scale=0.8)
+
+    x = embedding_values(embedding, ids)
+    hidden = H.reference_rnn(H.reference_cell(lower), x, mask=mask,
+                             go_backwards=first_backwards,
+                             return_sequences=True)
+    # the lower layer's outputs come in processing order, so does the mask
+    upper_mask = mask[:, ::-1] if first_backwards else mask
+    expected = H.reference_rnn(H.reference_cell(upper), hidden,
+                               mask=upper_mask, return_sequences=True,
+                               return_state=True)
+    got = model(ids)
+    H.assert_close(got, expected)
+
+    # Without the mask in the upper layer the result would differ: the test
+    # sees whether the mask propagated.
+    unmasked = H.reference_rnn(H.reference_cell(upper), hidden,
+                               return_sequences=True, return_state=True)
+    assert not np.allclose(unmasked[1], expected[1], atol=1e-4)
+
+
+# ---------------------------------------------------------------------------
+# Compiled training
+# ---------------------------------------------------------------------------
+
+
+def _toy_model(layer_class, return_sequences, dropout=0.0):
+    inputs = keras.Input((T,), dtype="int32")
+    x = keras.layers.Embedding(VOCAB, F, mask_zero=True)(inputs)
+    x = layer_class(4, return_sequences=return_sequences,
+                    recurrent_dropout=dropout)(x)
+    outputs = keras.layers.Dense(1)(x)
+    return keras.Model(inputs, outputs)
+
+
+@pytest.mark.parametrize("return_sequences", [False, True])
+@pytest.mark.parametrize("name", list(CELL_LAYERS))
+def test_jit_compiled_training_step(name, return_sequences):
+    model = _toy_model(CELL_LAYERS[name][0], return_sequences, dropout=0.1)
+    ids = padded_ids(2)
+    shape = (B, T, 1) if return_sequences else (B, 1)
+    y = np.random.default_rng(2).uniform(-1, 1, shape).astype("float32")
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse",
+                  jit_compile=True)
+    before = [w.copy() for w in model.get_weights()]
+    history = model.fit(ids, y, epochs=1, batch_size=B, verbose=0)
+    assert model.jit_compile
+    loss = history.history["loss"][0]
+    assert np.isfinite(loss)
+    after = model.get_weights()
+    assert all(not np.allclose(a, b) for a, b in zip(before, after))
+    # the compiled model predicts what the eager one computes
+    eager = H.to_numpy(model(ids))
+    H.assert_close(model.predict(ids, verbose=0), eager)
+
+
+@pytest.mark.parametrize("name", list(CELL_LAYERS))
+def test_jit_compiled_gradients_equal_eager_gradients(name):
+    model = _toy_model(CELL_LAYERS[name][0], return_sequences=True)
+    ids = padded_ids(3)
+    y = np.random.default_rng(3).uniform(-1, 1, (B, T, 1)).astype("float32")
+
+    def gradients():
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean((model(ids) - y) ** 2)
+        return tape.gradient(loss, model.trainable_weights)
+
+    eager = gradients()
+    compiled = tf.function(gradients, jit_compile=True)()
+    H.assert_close(list(compiled), list(eager), atol=1e-5)
+
+
+# ---------------------------------------------------------------------------
+# Saving and exporting
+# ---------------------------------------------------------------------------
+
+
+def _model_with_every_class():
+    inputs = keras.Input((None,), dtype="int32")
+    x = keras.layers.Embedding(VOCAB, F, mask_zero=True)(inputs)
+    x = nl.Bidirectional(nl.LSTM(3, return_sequences=True))(x)
+    x = nl.GRU(3, return_sequences=True, reset_after=True)(x)
+    x = nl.GRU(3, return_sequences=True, reset_gate=False)(x)
+    x = nl.RNN(nl.LSTMCell(3), return_sequences=True)(x)
+    x = nl.SimpleRNN(3, activation="relu", return_sequences=True)(x)
+    x = nl.GRU(3)(x)
+    outputs = keras.layers.Dense(2)(x)
+    model = keras.Model(inputs, outputs)
+    for i, layer in enumerate(model.layers):
+        if layer.weights:
+            H.randomize_weights(layer, seed=20 + i, scale=0.8)
+    return model
+
+
+def test_save_and_load_keras_file(tmp_path):
+    model = _model_with_every_class()
+    ids = padded_ids(4)
+    expected = H.to_numpy(model(ids))
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    H.assert_close(loaded(ids), expected, atol=1e-6)
+    kinds = {type(layer) for layer in loaded.layers}
+    assert {nl.Bidirectional, nl.GRU, nl.RNN, nl.SimpleRNN} <= kinds
+    for original, again in zip(model.layers, loaded.layers):
+        assert type(original) is type(again)
+        assert original.get_config() == again.get_config()
+        for w1, w2 in zip(original.get_weights(), again.get_weights()):
+            np.testing.assert_array_equal(w1, w2)
+
+
+def test_export_saved_model(tmp_path):
+    model = _model_with_every_class()
+    ids = padded_ids(5)
+    expected = H.to_numpy(model(ids))
+    path = str(tmp_path / "saved_model")
+    model.export(path, verbose=False)
+    served = tf.saved_model.load(path)
+    H.assert_close(served.serve(tf.constant(ids)), expected, atol=1e-5)
+    # another length: the exported time axis is dynamic
+    short = ids[:, :4]
+    H.assert_close(served.serve(tf.constant(short)), model(short), atol=1e-5)
