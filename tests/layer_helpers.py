@@ -441,12 +441,15 @@ def check_layer(make_layer, input_shape, expected_output_shapes,
     assert clone.get_config() == config
 
     # one step of gradient descent lowers the loss and changes every weight
-    target = np.random.default_rng(seed + 1).uniform(
-        -1, 1, tuple(outputs[0].shape)).astype("float32")
+    # (the loss reads every output, e.g. both halves with merge_mode=None)
+    rng = np.random.default_rng(seed + 1)
+    targets = [rng.uniform(-1, 1, tuple(o.shape)).astype("float32")
+               for o in outputs]
 
     def loss_fn():
-        out = _as_list(layer(x, training=True))[0]
-        return keras.ops.mean((out - target) ** 2)
+        outs = _as_list(layer(x, training=True))
+        return sum(keras.ops.mean((o - t) ** 2)
+                   for o, t in zip(outs, targets))
 
     before = [np.array(w) for w in layer.get_weights()]
     with tf.GradientTape() as tape:
@@ -607,6 +610,25 @@ def random_states(layer, seed=5, batch=BATCH):
     rng = np.random.default_rng(seed)
     return [rng.uniform(-1, 1, (batch, size)).astype(layer.compute_dtype)
             for size in nlpseq_cell(layer).state_size]
+
+
+# (mask_kind, go_backwards, return_sequences, return_state, initial_state):
+# every mask kind with both directions and both output kinds, return_state
+# on in half of them, plus initial states across masks and directions.
+REFERENCE_CASES = [
+    (mask_kind, go_backwards, return_sequences,
+     return_sequences != go_backwards, False)
+    for mask_kind in (None, "right", "left", "mixed")
+    for go_backwards in (False, True)
+    for return_sequences in (False, True)
+] + [
+    (None, False, True, True, True),
+    ("mixed", True, False, True, True),
+    ("right", False, False, False, True),
+    ("left", True, True, True, True),
+]
+REFERENCE_ARGS = ("mask_kind, go_backwards, return_sequences, return_state, "
+                  "with_initial_state")
 
 
 def check_against_reference(layer_class, layer_kwargs, mask_kind,

@@ -9,10 +9,10 @@ negated, since ``σ(-a) = 1 - σ(a)``
 """
 
 import keras
+import layer_helpers as H
 import numpy as np
 import pytest
 
-import layer_helpers as H
 from nlpseq.layers import GRU, GRUCell
 
 B, T, F, U = H.BATCH, H.TIME, H.FEATURES, H.UNITS
@@ -57,11 +57,7 @@ def test_weight_shapes(variant, gates, bias_shape):
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))
-@pytest.mark.parametrize("return_state, with_initial_state", [
-    (False, False), (True, True), (False, True)])
-@pytest.mark.parametrize("return_sequences", [False, True])
-@pytest.mark.parametrize("go_backwards", [False, True])
-@pytest.mark.parametrize("mask_kind", [None, "right", "left", "mixed"])
+@pytest.mark.parametrize(H.REFERENCE_ARGS, H.REFERENCE_CASES)
 def test_matches_reference(mask_kind, go_backwards, return_sequences,
                            return_state, with_initial_state, variant):
     H.check_against_reference(GRU, VARIANTS[variant], mask_kind, go_backwards,

@@ -1,10 +1,10 @@
 """LSTM: forget / input / output gates and the memory cell (SPEC section 1)."""
 
 import keras
+import layer_helpers as H
 import numpy as np
 import pytest
 
-import layer_helpers as H
 from nlpseq.layers import LSTM, LSTMCell
 
 B, T, F, U = H.BATCH, H.TIME, H.FEATURES, H.UNITS
@@ -37,11 +37,7 @@ def test_weight_shapes():
     assert cell.state_size == [U, U]
 
 
-@pytest.mark.parametrize("return_state, with_initial_state", [
-    (False, False), (True, False), (True, True), (False, True)])
-@pytest.mark.parametrize("return_sequences", [False, True])
-@pytest.mark.parametrize("go_backwards", [False, True])
-@pytest.mark.parametrize("mask_kind", [None, "right", "left", "mixed"])
+@pytest.mark.parametrize(H.REFERENCE_ARGS, H.REFERENCE_CASES)
 def test_matches_reference(mask_kind, go_backwards, return_sequences,
                            return_state, with_initial_state):
     H.check_against_reference(LSTM, {}, mask_kind, go_backwards,

@@ -1,10 +1,10 @@
 """SimpleRNN (Elman): ``h_t = act(W_hh h_{t-1} + W_xh x_t + b_h)``."""
 
 import keras
+import layer_helpers as H
 import numpy as np
 import pytest
 
-import layer_helpers as H
 from nlpseq.layers import SimpleRNN, SimpleRNNCell
 
 B, T, F, U = H.BATCH, H.TIME, H.FEATURES, H.UNITS
@@ -27,11 +27,7 @@ def test_layer_basics(return_sequences, return_state, go_backwards, use_bias):
         (B, T, F), shapes, expected_num_weights=3 if use_bias else 2)
 
 
-@pytest.mark.parametrize("return_state, with_initial_state", [
-    (False, False), (True, False), (True, True), (False, True)])
-@pytest.mark.parametrize("return_sequences", [False, True])
-@pytest.mark.parametrize("go_backwards", [False, True])
-@pytest.mark.parametrize("mask_kind", [None, "right", "left", "mixed"])
+@pytest.mark.parametrize(H.REFERENCE_ARGS, H.REFERENCE_CASES)
 def test_matches_reference(mask_kind, go_backwards, return_sequences,
                            return_state, with_initial_state):
     H.check_against_reference(SimpleRNN, {}, mask_kind, go_backwards,

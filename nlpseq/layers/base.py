@@ -101,41 +101,6 @@ def product_over_steps(lhs, rhs):
     lhs = ops.reshape(lhs, (-1, lhs.shape[-1]))
     rhs = ops.reshape(rhs, (-1, rhs.shape[-1]))
     return ops.matmul(ops.transpose(lhs), rhs)
-    if not isinstance(value, str) or value not in ACTIVATIONS:
-        raise ValueError(
-            f"Received an invalid value for argument `{name}`, expected one "
-            f"of {', '.join(ACTIVATIONS)} or a callable, got {value!r}."
-        )
-    return keras.activations.get(value)
-
-
-def activation_grad(function, pre, out, upstream):
-    """``upstream * function'(pre)``, given ``out = function(pre)``.
-
-    Closed forms for tanh and sigmoid (from the output alone); any other
-    activation is differentiated by TensorFlow.
-    """
-    if function is keras.activations.tanh:
-        return upstream * (1.0 - out * out)
-    if function is keras.activations.sigmoid:
-        return upstream * out * (1.0 - out)
-    import tensorflow as tf
-
-    with tf.GradientTape() as tape:
-        tape.watch(pre)
-        value = function(pre)
-    return tape.gradient(value, pre, output_gradients=upstream)
-
-
-def product_over_steps(lhs, rhs):
-    """``sum_t lhs_t^T rhs_t`` for time-major ``[time, batch, n]`` tensors.
-
-    One 2-D matrix product over all steps and batch rows: how the weight
-    gradients of a recurrence are assembled after the backward loop.
-    """
-    lhs = ops.reshape(lhs, (-1, lhs.shape[-1]))
-    rhs = ops.reshape(rhs, (-1, rhs.shape[-1]))
-    return ops.matmul(ops.transpose(lhs), rhs)
 
 
 class RecurrentCell(keras.layers.Layer):
@@ -144,9 +109,10 @@ class RecurrentCell(keras.layers.Layer):
     Subclasses set ``gates`` (the number of fused gate blocks), ``cache_size``
     and ``piece_count``, and implement :meth:`step`, :meth:`step_backward`
     and (when the default does not fit) :meth:`recurrent_weights` /
-    :meth:`recurrent_gradients`. Weights are named as in Keras: ``kernel`` (input to gates,
-    shape ``[input_dim, gates * units]``), ``recurrent_kernel`` (hidden state
-    to gates, ``[units, gates * units]``) and ``bias``.
+    :meth:`recurrent_gradients`. Weights are named as in Keras: ``kernel``
+    (input to gates, shape ``[input_dim, gates * units]``),
+    ``recurrent_kernel`` (hidden state to gates, ``[units, gates * units]``)
+    and ``bias``.
 
     Dropout: ``dropout`` masks the inputs and ``recurrent_dropout`` the
     previous hidden state; the :class:`~nlpseq.layers.RNN` loop draws one mask

@@ -3,8 +3,12 @@
 import keras
 from keras import ops
 
-from nlpseq.layers.base import (RecurrentCell, activation_grad,
-                                 get_activation, product_over_steps)
+from nlpseq.layers.base import (
+    RecurrentCell,
+    activation_grad,
+    get_activation,
+    product_over_steps,
+)
 from nlpseq.layers.rnn import CellLayer
 
 

@@ -3,8 +3,7 @@
 import keras
 from keras import ops
 
-from nlpseq.layers.base import (RecurrentCell, activation_grad,
-                                 get_activation)
+from nlpseq.layers.base import RecurrentCell, activation_grad, get_activation
 from nlpseq.layers.rnn import CellLayer
 
 

@@ -175,7 +175,7 @@ def time_loop(cell, projected, states, mask=None, recurrent_mask=None,
             cell, projected, states, weights, save=False, **options)
         return last_output, outputs, final_states
 
-    n_states, n_weights = len(states), len(weights)
+    n_states = len(states)
 
     @tf.custom_gradient
     def recurrence(projected, *tensors):
