@@ -22,11 +22,13 @@ from keras import ops
 from nlpseq.layers.base import RecurrentCell
 
 
-def _unstack(tensor):
-    """A time-major tensor as a TensorArray, one element per step."""
-    return tf.TensorArray(
-        tensor.dtype, size=tf.shape(tensor)[0],
-        element_shape=tensor.shape[1:]).unstack(tensor)
+def _reader(tensor):
+    """``read(t)``: step ``t`` of a time-major tensor.
+
+    A slice along the first axis shares the tensor's memory (no copy), where
+    a ``TensorArray.unstack`` would copy the whole sequence once more.
+    """
+    return lambda t: tensor[t]
 
 
 def _buffers(count, dtype, steps):
@@ -34,12 +36,20 @@ def _buffers(count, dtype, steps):
 
 
 def _forward(cell, projected, states, weights, mask, recurrent_mask,
-             return_sequences, zero_output_for_mask, save):
-    """The forward time loop; with ``save``, also what the backward needs."""
+             return_sequences, zero_output_for_mask, save, step_bias=None):
+    """The forward time loop; with ``save``, also what the backward needs.
+
+    ``step_bias``, if given, is added to each step's projected input.
+    """
     steps = tf.shape(projected)[0]
     static_steps = projected.shape[0]
-    inputs_ta = _unstack(projected)
-    mask_ta = _unstack(mask) if mask is not None else None
+    read_input = _reader(projected)
+    if step_bias is not None:
+        read_slice = read_input
+
+        def read_input(t):
+            return read_slice(t) + step_bias
+    read_mask = _reader(mask) if mask is not None else None
     zero_output = tf.zeros_like(states[0])
     n_states = len(states)
     n_saved = (n_states + cell.cache_size) if save else 0
@@ -51,9 +61,9 @@ def _forward(cell, projected, states, weights, mask, recurrent_mask,
     def body(t, last_output, states, buffers):
         states = list(states)
         output, new_states, cache = cell.step(
-            inputs_ta.read(t), states, weights, recurrent_mask)
+            read_input(t), states, weights, recurrent_mask)
         if mask is not None:
-            keep = tf.expand_dims(mask_ta.read(t), -1)
+            keep = tf.expand_dims(read_mask(t), -1)
             new_states = [
                 tf.where(keep, new, old) for new, old in zip(new_states, states)
             ]
@@ -90,12 +100,12 @@ def _backward(cell, saved, weights, mask, recurrent_mask, d_outputs, d_last,
     product over all steps (``cell.recurrent_gradients``).
     """
     n_states = len(d_states)
-    prev_tas = [_unstack(x) for x in saved[:n_states]]
-    cache_tas = [_unstack(x) for x in saved[n_states:]]
+    read_prev = [_reader(x) for x in saved[:n_states]]
+    read_cache = [_reader(x) for x in saved[n_states:]]
     steps = tf.shape(saved[0])[0]
     static_steps = saved[0].shape[0]
-    mask_ta = _unstack(mask) if mask is not None else None
-    d_out_ta = _unstack(d_outputs) if d_outputs is not None else None
+    read_mask = _reader(mask) if mask is not None else None
+    read_d_out = _reader(d_outputs) if d_outputs is not None else None
     transposed = [ops.transpose(w) if len(w.shape) == 2 else w
                   for w in weights]
     dtype = saved[0].dtype
@@ -103,14 +113,14 @@ def _backward(cell, saved, weights, mask, recurrent_mask, d_outputs, d_last,
 
     def body(k, d_last, d_states, buffers):
         t = steps - 1 - k
-        prev = [ta.read(t) for ta in prev_tas]
-        cache = [ta.read(t) for ta in cache_tas]
-        d_emitted = d_out_ta.read(t) if d_out_ta is not None else None
+        prev = [read(t) for read in read_prev]
+        cache = [read(t) for read in read_cache]
+        d_emitted = read_d_out(t) if read_d_out is not None else None
         d_output = d_last if d_emitted is None else d_last + d_emitted
         d_new = list(d_states)
         d_new[0] = d_new[0] + d_output
         if mask is not None:
-            keep = tf.cast(tf.expand_dims(mask_ta.read(t), -1), dtype)
+            keep = tf.cast(tf.expand_dims(read_mask(t), -1), dtype)
             skip = 1.0 - keep
             d_new = [keep * d for d in d_new]
             carried = d_last
@@ -142,7 +152,7 @@ def _backward(cell, saved, weights, mask, recurrent_mask, d_outputs, d_last,
 
 def time_loop(cell, projected, states, mask=None, recurrent_mask=None,
               return_sequences=True, zero_output_for_mask=False,
-              manual_gradient=True):
+              manual_gradient=True, step_bias=None):
     """Run ``cell.step`` over time-major ``projected`` inputs.
 
     Args:
@@ -160,6 +170,9 @@ def time_loop(cell, projected, states, mask=None, recurrent_mask=None,
             differentiation of the loop. Both give the same gradients; the
             manual one keeps the per-step work minimal and computes the
             weight gradients as one product over all steps.
+        step_bias: a bias ``[gates*units]`` to add to each step's projected
+            input (when ``projected`` was computed without it); only without
+            ``manual_gradient``.
 
     Returns:
         ``(last_output, outputs, final_states)``; ``last_output`` is the output
@@ -172,8 +185,11 @@ def time_loop(cell, projected, states, mask=None, recurrent_mask=None,
                    zero_output_for_mask=zero_output_for_mask)
     if not manual_gradient:
         last_output, outputs, final_states, _ = _forward(
-            cell, projected, states, weights, save=False, **options)
+            cell, projected, states, weights, save=False,
+            step_bias=step_bias, **options)
         return last_output, outputs, final_states
+    if step_bias is not None:
+        raise ValueError("step_bias needs manual_gradient=False")
 
     n_states = len(states)
 
@@ -323,7 +339,14 @@ class RNN(keras.layers.Layer):
                     seed=cell.seed_generator)
 
         # One matrix product for every step: [time, batch, gates * units].
-        projected = cell.project_inputs(ops.transpose(sequences, (1, 0, 2)))
+        # Inference adds the bias inside the loop, step by step: cheaper than
+        # a pass over the whole projected sequence.
+        bias = cell.input_bias()
+        step_bias = (None if training or bias is None
+                     else ops.cast(bias, sequences.dtype))
+        projected = cell.project_inputs(
+            ops.transpose(sequences, (1, 0, 2)),
+            include_bias=step_bias is None)
         if mask is not None:
             mask = ops.transpose(ops.cast(mask, "bool"), (1, 0))
         if self.go_backwards:
@@ -337,7 +360,7 @@ class RNN(keras.layers.Layer):
             cell, projected, states, mask=mask, recurrent_mask=recurrent_mask,
             return_sequences=self.return_sequences,
             zero_output_for_mask=self.zero_output_for_mask,
-            manual_gradient=bool(training))
+            manual_gradient=bool(training), step_bias=step_bias)
 
         output = (ops.transpose(outputs, (1, 0, 2)) if self.return_sequences
                   else last_output)
