@@ -81,4 +81,9 @@ CELLS = Registry(
 )
 
 #: Application pipelines by command name (``nlpseq <app> ...``).
-APPS = Registry("app")
+APPS = Registry(
+    "app",
+    {
+        "sentiment": "nlpseq.apps.sentiment:SentimentPipeline",
+    },
+)

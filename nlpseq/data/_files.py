@@ -74,3 +74,48 @@ def decode_utf8(data: bytes, shown: str) -> str:
         raise NlpseqError(
             f"{shown}:{line}: not UTF-8 text (byte 0x{data[error.start]:02x} "
             f"at column {column}); save the file as UTF-8") from None
+
+
+def iter_lines(path, shown=None):
+    """The lines of a text file (plain or gzip), one at a time, without ``\\n``.
+
+    Streams: a file of any size is never loaded whole. ``path`` ``"-"`` reads
+    standard input.
+
+    Raises:
+        NlpseqError: missing file, or ``FILE:LINE: not UTF-8 text`` at the
+            first bad line.
+    """
+    import sys
+
+    shown = shown or str(path)
+    if str(path) == "-":
+        handle, close = sys.stdin.buffer, False
+    else:
+        try:
+            handle = open(path, "rb")
+        except FileNotFoundError:
+            raise NlpseqError(f"File not found: {shown}") from None
+        except OSError as error:
+            raise NlpseqError(
+                f"{shown}: cannot read ({error.strerror or error})") from None
+        close = True
+        if handle.peek(2)[:2] == GZIP_MAGIC:
+            handle = gzip.GzipFile(fileobj=handle)
+    try:
+        for number, raw in enumerate(handle, start=1):
+            if number == 1 and raw.startswith(UTF8_BOM):
+                raw = raw[len(UTF8_BOM):]
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise NlpseqError(
+                    f"{shown}:{number}: not UTF-8 text (byte "
+                    f"0x{raw[error.start]:02x} at column {error.start + 1})"
+                ) from None
+            yield line.rstrip("\r\n")
+    except (OSError, EOFError, zlib.error) as error:
+        raise NlpseqError(f"{shown}: cannot read ({error})") from None
+    finally:
+        if close:
+            handle.close()

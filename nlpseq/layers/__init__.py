@@ -5,16 +5,18 @@
 - :class:`GRUCell` / :class:`GRU` — gated recurrent unit
 - :class:`RNN` — the time loop that runs any cell
 - :class:`Bidirectional` — forward + backward layer
+- :class:`SequencePooling` — masked last / max / mean pooling over time
 """
 
 from nlpseq.layers.base import RecurrentCell
 from nlpseq.layers.bidirectional import Bidirectional
 from nlpseq.layers.gru import GRU, GRUCell
 from nlpseq.layers.lstm import LSTM, LSTMCell
+from nlpseq.layers.pooling import SequencePooling
 from nlpseq.layers.rnn import RNN
 from nlpseq.layers.simple_rnn import SimpleRNN, SimpleRNNCell
 
 __all__ = [
     "Bidirectional", "GRU", "GRUCell", "LSTM", "LSTMCell", "RNN",
-    "RecurrentCell", "SimpleRNN", "SimpleRNNCell",
+    "RecurrentCell", "SequencePooling", "SimpleRNN", "SimpleRNNCell",
 ]

@@ -1,0 +1,165 @@
+"""From raw strings to token ids, inside the TensorFlow graph.
+
+:class:`TextEncoder` is a Keras layer: strings ``[batch]`` in, token ids
+``[batch, time]`` out (0 = padding, 1 = out-of-vocabulary). Because it is made
+of TensorFlow string ops, the same code tokenizes the training data, serves
+predictions and runs inside an exported SavedModel, so a served model sees
+exactly the preprocessing it was trained with.
+
+Standardization, in order (each step switchable):
+
+1. ``strip_html``: HTML line breaks (``<br />``) become spaces;
+2. ``lowercase``: Unicode-aware lower-casing;
+3. ``split_punctuation``: every punctuation mark becomes a token of its own
+   (apostrophes inside words stay: ``don't`` is one token);
+4. split on whitespace.
+
+Example:
+    >>> encoder = TextEncoder(build_vocabulary([["a", "good", "film"]]))
+    >>> encoder.tokenize(["A good<br />film!"]).to_list()
+    [[b'a', b'good', b'film', b'!']]
+    >>> encoder(["a good film", "bad"]).numpy().tolist()
+    [[2, 3, 4], [1, 0, 0]]
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import keras
+import tensorflow as tf
+
+PADDING = ""
+UNKNOWN = "[UNK]"
+
+
+def build_vocabulary(token_lists, max_size=None, min_count=1):
+    """The vocabulary of tokenized texts, most frequent first.
+
+    Args:
+        token_lists: an iterable of token sequences (``str`` or ``bytes``).
+        max_size: at most this many entries in all, counting the padding and
+            out-of-vocabulary entries; ``None`` for no limit.
+        min_count: leave out tokens seen fewer times.
+
+    Returns:
+        A list: ``["", "[UNK]", token, ...]``; ties in frequency are broken
+        alphabetically, so the result does not depend on reading order.
+    """
+    counts = Counter()
+    for tokens in token_lists:
+        counts.update(t.decode("utf-8") if isinstance(t, bytes) else t
+                      for t in tokens)
+    counts.pop(PADDING, None)
+    counts.pop(UNKNOWN, None)
+    ranked = sorted((t for t, c in counts.items() if c >= min_count),
+                    key=lambda t: (-counts[t], t))
+    if max_size is not None:
+        ranked = ranked[:max(0, max_size - 2)]
+    return [PADDING, UNKNOWN] + ranked
+
+
+@keras.saving.register_keras_serializable(package="nlpseq")
+class TextEncoder(keras.layers.Layer):
+    """Strings to padded token ids.
+
+    Args:
+        vocabulary: ``["", "[UNK]", tokens...]`` as made by
+            :func:`build_vocabulary` (index 0 pads, index 1 is unknown).
+        max_length: keep at most this many tokens of each text (the first
+            ones); ``None`` keeps all.
+        lowercase, strip_html, split_punctuation: the standardization steps
+            (see the module docstring).
+
+    Call arguments:
+        texts: a string tensor ``[batch]``.
+
+    Returns:
+        ``int32`` ids ``[batch, time]``, padded with 0 to the longest text of
+        the batch (at least one column, so an empty text is one padding step).
+    """
+
+    def __init__(self, vocabulary, max_length=None, lowercase=True,
+                 strip_html=True, split_punctuation=True, **kwargs):
+        kwargs.setdefault("trainable", False)
+        kwargs.setdefault("dtype", "string")
+        super().__init__(**kwargs)
+        vocabulary = list(vocabulary)
+        if len(vocabulary) < 2 or vocabulary[0] != PADDING \
+                or vocabulary[1] != UNKNOWN:
+            raise ValueError(
+                "vocabulary must start with the padding entry '' and the "
+                f"unknown entry '{UNKNOWN}', got {vocabulary[:2]!r}")
+        if max_length is not None and (
+                not isinstance(max_length, int) or max_length < 1):
+            raise ValueError(
+                f"max_length must be a positive integer or None, got "
+                f"{max_length!r}")
+        self.vocabulary = vocabulary
+        self.max_length = max_length
+        self.lowercase = bool(lowercase)
+        self.strip_html = bool(strip_html)
+        self.split_punctuation = bool(split_punctuation)
+        # (A vocabulary of no words, as for tokenizing only, maps every
+        # token to the unknown id.)
+        self.lookup = keras.layers.StringLookup(
+            vocabulary=vocabulary[2:], mask_token=PADDING,
+            oov_token=UNKNOWN, num_oov_indices=1, output_mode="int",
+            name="lookup") if len(vocabulary) > 2 else None
+        self.supports_masking = False
+        self.built = True  # nothing to build: no weights
+
+    @property
+    def vocabulary_size(self):
+        return len(self.vocabulary)
+
+    def standardize(self, texts):
+        """The standardized strings (before splitting)."""
+        texts = tf.convert_to_tensor(texts, dtype=tf.string)
+        if self.strip_html:
+            texts = tf.strings.regex_replace(texts, r"<\s*br\s*/?\s*>", " ")
+        if self.lowercase:
+            texts = tf.strings.lower(texts, encoding="utf-8")
+        if self.split_punctuation:
+            texts = tf.strings.regex_replace(
+                texts, r"([^\pL\pN\s'])", r" \1 ")
+            # Apostrophes at word edges (quotes) are tokens; inside a word
+            # (don't, it's) they stay.
+            texts = tf.strings.regex_replace(texts, r"(^|\s)'", r"\1 ' ")
+            texts = tf.strings.regex_replace(texts, r"'(\s|$)", r" ' \1")
+        return texts
+
+    def tokenize(self, texts):
+        """The tokens of each text: a ``tf.RaggedTensor`` of strings."""
+        tokens = tf.strings.split(self.standardize(texts))
+        if self.max_length is not None:
+            tokens = tokens[:, :self.max_length]
+        return tokens
+
+    def token_ids(self, texts):
+        """The ids of each text's tokens: a ``tf.RaggedTensor`` of int32."""
+        tokens = self.tokenize(texts)
+        if self.lookup is None:
+            return tf.ones_like(tokens, dtype=tf.int32)
+        return tf.cast(self.lookup(tokens), tf.int32)
+
+    def call(self, texts):
+        ids = self.token_ids(texts)
+        dense = ids.to_tensor(default_value=0)
+        # At least one column: a batch of empty texts is one padding step.
+        width = tf.maximum(tf.shape(dense)[1], 1)
+        return tf.pad(dense, [[0, 0], [0, width - tf.shape(dense)[1]]])
+
+    def compute_output_spec(self, texts):
+        return keras.KerasTensor((texts.shape[0], None), dtype="int32")
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "vocabulary": list(self.vocabulary),
+            "max_length": self.max_length,
+            "lowercase": self.lowercase,
+            "strip_html": self.strip_html,
+            "split_punctuation": self.split_punctuation,
+        })
+        return config

@@ -1,0 +1,159 @@
+"""Batching, checkpoints, early stopping and resuming: the training loop's parts.
+
+- :func:`padded_batches` groups token-id sequences of similar length into
+  batches padded to their longest member (little padding, fast epochs), in an
+  order that depends only on the seed and the epoch, so an interrupted run
+  that resumes at epoch ``k`` sees exactly the batches it would have seen.
+- :class:`RunState` is the callback that, after every epoch, writes the
+  checkpoint (model + optimizer), the best weights and the run's state, stops
+  early when the validation loss stops improving, and restores the best
+  weights at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from nlpseq.folder import save_atomic, write_json_atomic
+
+STATE = "state.json"
+LAST = "last.keras"
+BEST = "best.weights.h5"
+
+
+def pad(sequences, dtype="int32", width=None):
+    """Right-pad a list of 1-D arrays with 0 to a ``[n, width]`` array."""
+    width = max([len(s) for s in sequences] + [1]) if width is None else width
+    out = np.zeros((len(sequences), width), dtype=dtype)
+    for row, sequence in enumerate(sequences):
+        out[row, :len(sequence)] = sequence[:width]
+    return out
+
+
+def batch_order(lengths, batch_size, seed, epoch, shuffle=True):
+    """Index batches: similar lengths together, batch order shuffled.
+
+    Texts are shuffled, cut into pools of 50 batches, sorted by length within
+    each pool and cut into batches; then the batches are shuffled. Without
+    ``shuffle`` the texts are simply sorted by length.
+    """
+    n = len(lengths)
+    lengths = np.asarray(lengths)
+    if not shuffle:
+        order = np.argsort(lengths, kind="stable")
+        return [order[i:i + batch_size] for i in range(0, n, batch_size)]
+    rng = np.random.default_rng([seed, epoch])
+    order = rng.permutation(n)
+    pool = batch_size * 50
+    batches = []
+    for start in range(0, n, pool):
+        chunk = order[start:start + pool]
+        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+        batches += [chunk[i:i + batch_size]
+                    for i in range(0, len(chunk), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def padded_batches(inputs, targets, batch_size, seed=0, first_epoch=0,
+                   epochs=1, shuffle=True, pad_targets=False):
+    """A ``tf.data.Dataset`` of ``(ids, targets)`` batches for ``epochs``.
+
+    Args:
+        inputs: list of 1-D int arrays (token ids).
+        targets: array ``[n]`` (one label per text) or, with ``pad_targets``,
+            a list of 1-D arrays (one label per token).
+        batch_size: texts per batch.
+        seed, first_epoch, epochs: the batches of epochs ``first_epoch`` to
+            ``first_epoch + epochs - 1``, one after the other (``fit`` is
+            given ``steps_per_epoch``).
+        shuffle: the training order; without it, one pass sorted by length.
+    """
+    lengths = [len(x) for x in inputs]
+    targets_array = None if pad_targets else np.asarray(targets)
+
+    def generate():
+        for epoch in range(first_epoch, first_epoch + epochs):
+            for index in batch_order(lengths, batch_size, seed, epoch,
+                                     shuffle):
+                x = pad([inputs[i] for i in index])
+                if pad_targets:
+                    y = pad([targets[i] for i in index], width=x.shape[1])
+                else:
+                    y = targets_array[index]
+                yield x, y
+
+    target_shape = (None, None) if pad_targets else (None,) + (
+        targets_array.shape[1:])
+    target_dtype = tf.int32 if pad_targets else tf.as_dtype(
+        targets_array.dtype)
+    signature = (tf.TensorSpec((None, None), tf.int32),
+                 tf.TensorSpec(target_shape, target_dtype))
+    count = epochs * batches_per_epoch(len(inputs), batch_size) if shuffle \
+        else math.ceil(len(inputs) / batch_size)
+    # (The known length lets ``fit`` run one iterator across the epochs.)
+    return tf.data.Dataset.from_generator(
+        generate, output_signature=signature).apply(
+            tf.data.experimental.assert_cardinality(count)).prefetch(2)
+
+
+def batches_per_epoch(n, batch_size):
+    """How many batches :func:`batch_order` makes of ``n`` texts."""
+    pool = batch_size * 50
+    full, rest = divmod(n, pool)
+    return full * 50 + math.ceil(rest / batch_size)
+
+
+class RunState(keras.callbacks.Callback):
+    """Checkpoint every epoch, stop early, keep the best weights, resume.
+
+    Args:
+        folder: the ``checkpoints/`` folder.
+        patience: epochs without improvement of the monitored loss before
+            stopping; 0 never stops early.
+        monitor: ``"val_loss"`` (or ``"loss"`` without validation data).
+        state: a state read by :func:`read_state` when resuming.
+    """
+
+    def __init__(self, folder, patience=2, monitor="val_loss", state=None):
+        super().__init__()
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.patience = patience
+        self.monitor = monitor
+        state = state or {}
+        self.best = state.get("best", math.inf)
+        self.best_epoch = state.get("best_epoch", -1)
+        self.wait = state.get("wait", 0)
+        self.stopped_early = state.get("stopped_early", False)
+
+    def on_epoch_end(self, epoch, logs=None):
+        current = (logs or {}).get(self.monitor)
+        if current is not None and current < self.best:
+            self.best, self.best_epoch, self.wait = float(current), epoch, 0
+            save_atomic(self.folder / BEST, self.model.save_weights)
+        else:
+            self.wait += 1
+        if self.patience and self.wait >= self.patience:
+            self.model.stop_training = True
+            self.stopped_early = True
+        save_atomic(self.folder / LAST, self.model.save)
+        write_json_atomic(self.folder / STATE, {
+            "epochs_done": epoch + 1, "monitor": self.monitor,
+            "best": self.best, "best_epoch": self.best_epoch,
+            "wait": self.wait, "stopped_early": self.stopped_early,
+        })
+
+    def on_train_end(self, logs=None):
+        if (self.folder / BEST).is_file():
+            self.model.load_weights(self.folder / BEST)
+
+
+def read_state(folder) -> dict:
+    """The state written by :class:`RunState` in ``folder``."""
+    return json.loads((Path(folder) / STATE).read_text(encoding="utf-8"))
