@@ -22,6 +22,7 @@ lint:
 
 bench:
 	$(BIN)/python bench/cells.py
+	$(BIN)/python bench/sentiment.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -51,11 +51,17 @@ class SentimentPipeline(Pipeline):
                 "padding and unknown entries)", minimum=3),
         Setting("min_count", int, 1, "leave out words seen fewer times in "
                 "the training data", minimum=1),
-        Setting("max_length", int, 400, "keep the first N tokens of each "
-                "text", minimum=1),
+        Setting("max_length", int, 400, "keep at most N tokens of each text",
+                minimum=1),
+        Setting("truncate", str, "post", "where longer texts are cut: post "
+                "keeps the first tokens, pre the last ones",
+                choices=("post", "pre")),
         Setting("lowercase", bool, True, "lower-case the texts"),
         Setting("pooling", str, "max", "how the recurrent outputs are "
                 "pooled over time", choices=POOLING),
+        Setting("embedding_dropout", float, 0.0, "dropout of whole "
+                "embedding channels (spatial dropout)", minimum=0.0,
+                maximum=0.95),
         Setting("dropout", float, 0.3, "dropout before the output layer",
                 minimum=0.0, maximum=0.95),
         Setting("recurrent_dropout", float, 0.0, "dropout on the recurrent "
@@ -86,9 +92,10 @@ class SentimentPipeline(Pipeline):
                 f"{data.source}: {len(data)} texts are too few to hold out "
                 f"--valid-split {fraction} for validation")
         cut = len(data) - held
-        part = lambda a, b: LabelledTexts(  # noqa: E731
-            data.texts[a:b], data.labels[a:b], data.source)
-        return part(0, cut), part(cut, len(data))
+        return (LabelledTexts(data.texts[:cut], data.labels[:cut],
+                              data.source, data.skipped_empty),
+                LabelledTexts(data.texts[cut:], data.labels[cut:],
+                              data.source))
 
     def describe_data(self, data):
         counts = {}
@@ -106,6 +113,7 @@ class SentimentPipeline(Pipeline):
 
         self.encoder = TextEncoder(
             vocabulary, max_length=self.config["max_length"],
+            truncate=self.config["truncate"],
             lowercase=self.config["lowercase"], name="text_encoder")
 
     def prepare(self, train):
@@ -164,17 +172,22 @@ class SentimentPipeline(Pipeline):
 
     # -- model -----------------------------------------------------------------
 
-    def build_model(self):
+    def build_model(self, layer_class=None):
+        """The model; ``layer_class`` replaces the configured cell's layer
+        (the benchmark builds its reference with Keras' own layers)."""
         import keras
 
         from nlpseq.layers import Bidirectional, SequencePooling
 
         c = self.config
-        layer_class = CELLS.get(c["cell"])
+        layer_class = layer_class or CELLS.get(c["cell"])
         ids = keras.Input((None,), dtype="int32", name="token_ids")
         x = keras.layers.Embedding(self.encoder.vocabulary_size,
                                    c["embedding_dim"], mask_zero=True,
                                    name="embedding")(ids)
+        if c["embedding_dropout"]:
+            x = keras.layers.SpatialDropout1D(c["embedding_dropout"],
+                                              name="embedding_dropout")(x)
         for index in range(c["layers"]):
             last = index == c["layers"] - 1
             layer = layer_class(
@@ -222,7 +235,7 @@ class SentimentPipeline(Pipeline):
         if self._forward is None:
             model = self.model
 
-            @tf.function(input_signature=[
+            @tf.function(autograph=False, input_signature=[
                 tf.TensorSpec((None, None), tf.int32)], reduce_retracing=True)
             def forward(ids):
                 return self.probabilities(model(ids, training=False))

@@ -185,13 +185,13 @@ class Pipeline:
         return train, valid
 
     @classmethod
-    def train(cls, config, model_dir, resume=False, echo=click.echo,
-              verbose=None):
+    def train(cls, config, model_dir, resume=False, epochs=None,
+              echo=click.echo, verbose=None):
         """Train a model and publish it in ``model_dir``.
 
         With ``resume``, the interrupted run in ``model_dir``'s staging folder
-        continues from its last checkpoint, with its own saved settings (only
-        ``epochs`` may be raised).
+        continues from its last checkpoint, with its own saved settings;
+        ``epochs``, if given, changes its number of epochs.
 
         Returns:
             The trained pipeline.
@@ -215,9 +215,8 @@ class Pipeline:
                 raise NlpseqError(
                     f"--resume: {staging} holds a run of the "
                     f"'{saved.get('app')}' app")
-            epochs = config["epochs"]
-            config = dict(saved["config"], epochs=max(
-                epochs, saved["config"]["epochs"]))
+            config = dict(saved["config"],
+                          epochs=epochs or saved["config"]["epochs"])
             state = read_state(staging / "checkpoints")
             echo(f"Resuming the run in {staging} after epoch "
                  f"{state['epochs_done']}")
@@ -260,10 +259,10 @@ class Pipeline:
                 x_valid, y_valid, batch_size, shuffle=False,
                 pad_targets=pad_targets).cache()
             callbacks = [
-                RunState(checkpoints, patience=config["patience"],
-                         state=state),
                 keras.callbacks.CSVLogger(
                     str(staging / "history.csv"), append=resume),
+                RunState(checkpoints, patience=config["patience"],
+                         state=state),
                 keras.callbacks.TensorBoard(str(staging / "logs")),
             ]
             if verbose is None:
@@ -446,7 +445,8 @@ def build_command_group(cls):
 
         config = cls.effective_config(flags, config_file)
         import_tensorflow()
-        cls.train(config, model_dir or default_dir, resume=resume)
+        cls.train(config, model_dir or default_dir, resume=resume,
+                  epochs=flags.get("epochs") if resume else None)
 
     train.__doc__ = (
         f"Train a {name} model and save it in a model folder.\n\n"

@@ -66,8 +66,11 @@ class TextEncoder(keras.layers.Layer):
     Args:
         vocabulary: ``["", "[UNK]", tokens...]`` as made by
             :func:`build_vocabulary` (index 0 pads, index 1 is unknown).
-        max_length: keep at most this many tokens of each text (the first
-            ones); ``None`` keeps all.
+        max_length: keep at most this many tokens of each text; ``None``
+            keeps all.
+        truncate: which end of a longer text to cut: ``"post"`` keeps the
+            first ``max_length`` tokens, ``"pre"`` the last ones (reviews
+            often end with their verdict).
         lowercase, strip_html, split_punctuation: the standardization steps
             (see the module docstring).
 
@@ -80,7 +83,8 @@ class TextEncoder(keras.layers.Layer):
     """
 
     def __init__(self, vocabulary, max_length=None, lowercase=True,
-                 strip_html=True, split_punctuation=True, **kwargs):
+                 strip_html=True, split_punctuation=True, truncate="post",
+                 **kwargs):
         kwargs.setdefault("trainable", False)
         kwargs.setdefault("dtype", "string")
         super().__init__(**kwargs)
@@ -95,8 +99,12 @@ class TextEncoder(keras.layers.Layer):
             raise ValueError(
                 f"max_length must be a positive integer or None, got "
                 f"{max_length!r}")
+        if truncate not in ("pre", "post"):
+            raise ValueError(
+                f"truncate must be 'pre' or 'post', got {truncate!r}")
         self.vocabulary = vocabulary
         self.max_length = max_length
+        self.truncate = truncate
         self.lowercase = bool(lowercase)
         self.strip_html = bool(strip_html)
         self.split_punctuation = bool(split_punctuation)
@@ -133,7 +141,10 @@ class TextEncoder(keras.layers.Layer):
         """The tokens of each text: a ``tf.RaggedTensor`` of strings."""
         tokens = tf.strings.split(self.standardize(texts))
         if self.max_length is not None:
-            tokens = tokens[:, :self.max_length]
+            if self.truncate == "post":
+                tokens = tokens[:, :self.max_length]
+            else:
+                tokens = tokens[:, -self.max_length:]
         return tokens
 
     def token_ids(self, texts):
@@ -158,6 +169,7 @@ class TextEncoder(keras.layers.Layer):
         config.update({
             "vocabulary": list(self.vocabulary),
             "max_length": self.max_length,
+            "truncate": self.truncate,
             "lowercase": self.lowercase,
             "strip_html": self.strip_html,
             "split_punctuation": self.split_punctuation,

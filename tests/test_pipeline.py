@@ -1,0 +1,372 @@
+"""The shared life cycle, through the command line, for every app.
+
+Each app contributes an :class:`AppCase` (tiny data and a tiny model); the
+tests below run for each: train -> folder -> load -> predict -> export ->
+SavedModel equals predict, resuming, atomic publication, config precedence,
+model-folder errors and prediction formats.
+"""
+
+import csv
+import io
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from click.testing import CliRunner
+
+from nlpseq.cli import cli
+from nlpseq.registry import APPS
+
+TINY = ["--units", "4", "--embedding-dim", "4", "--batch-size", "8", "--dropout", "0",
+        "--epochs", "2", "--seed", "3"]
+
+
+@dataclass
+class AppCase:
+    name: str
+    write_train: callable  # (folder) -> path of a small training file
+    inputs: list  # prediction inputs
+    tiny: list  # flags for a tiny, fast model
+
+
+def _write_sentiment(folder):
+    rng = np.random.default_rng(0)
+    good = ["good", "great", "fine", "lovely", "superb"]
+    bad = ["bad", "awful", "dull", "boring", "poor"]
+    rows = []
+    for i in range(48):
+        label = "pos" if i % 2 else "neg"
+        words = rng.choice(good if label == "pos" else bad, 3)
+        rows.append((f"a {' '.join(words)} film", label))
+    path = Path(folder) / "train.csv"
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label"])
+        writer.writerows(rows)
+    return path
+
+
+CASES = {
+    "sentiment": AppCase("sentiment", _write_sentiment,
+                         ["a great film", "an awful, dull film", ""], TINY),
+}
+
+
+def run(*args, input=None):
+    result = CliRunner().invoke(cli, [str(a) for a in args], input=input,
+                                catch_exceptions=False)
+    return result
+
+
+@pytest.fixture(scope="module", params=list(CASES))
+def trained(request, tmp_path_factory):
+    """A model of each app trained once for the module's tests."""
+    case = CASES[request.param]
+    folder = tmp_path_factory.mktemp(case.name)
+    data = case.write_train(folder)
+    model_dir = folder / "model"
+    result = run(case.name, "train", "--data", data, "--model-dir",
+                 model_dir, *case.tiny)
+    assert result.exit_code == 0, result.output
+    return case, data, model_dir, result.output
+
+
+def test_every_registered_app_has_a_case():
+    assert set(APPS.names()) == set(CASES)
+
+
+def test_train_writes_the_model_folder(trained):
+    case, data, model_dir, output = trained
+    assert f"Saved {model_dir}" in output
+    config = json.loads((model_dir / "config.json").read_text())
+    assert config["app"] == case.name
+    assert config["class"] == APPS.describe(case.name)
+    assert config["config"]["units"] == 4  # the flag beat the default
+    assert config["config"]["data"] == str(data)
+    for name in ("model.keras", "metrics.json", "history.csv",
+                 "checkpoints/last.keras", "checkpoints/best.weights.h5",
+                 "checkpoints/state.json"):
+        assert (model_dir / name).is_file(), name
+    assert list((model_dir / "logs").rglob("events.out.tfevents.*"))
+    history = list(csv.DictReader(open(model_dir / "history.csv")))
+    assert [row["epoch"] for row in history] == ["0", "1"]
+    assert not model_dir.with_name(f".{model_dir.name}.training").exists()
+
+
+def test_predict_export_and_serving_agree(trained, tmp_path):
+    case, _, model_dir, _ = trained
+    result = run(case.name, "predict", "--model-dir", model_dir,
+                 "--format", "jsonl", *case.inputs)
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in result.output.splitlines()]
+    assert [r["text"] for r in records] == case.inputs
+
+    result = run(case.name, "export", "--model-dir", model_dir,
+                 "--output", tmp_path / "serving")
+    assert result.exit_code == 0, result.output
+    version = tmp_path / "serving" / "1"
+    assert (version / "saved_model.pb").is_file()
+    again = run(case.name, "export", "--model-dir", model_dir,
+                "--output", tmp_path / "serving")
+    assert (tmp_path / "serving" / "2" / "saved_model.pb").is_file(), \
+        again.output
+
+    served = tf.saved_model.load(str(version))
+    outputs = served.signatures["serving_default"](
+        text=tf.constant(case.inputs))
+    labels = [x.decode() for x in outputs["label"].numpy()]
+    assert labels == [r["label"] for r in records]
+    np.testing.assert_allclose(
+        outputs["probabilities"].numpy(),
+        [list(r["probabilities"].values()) for r in records], atol=1e-5)
+    names = outputs["class_names"].numpy()
+    assert names.shape[0] == len(case.inputs)
+    assert [n.decode() for n in names[0]] == list(
+        records[0]["probabilities"])
+
+
+def test_saved_model_cli_runs_on_raw_text(trained, tmp_path):
+    case, _, model_dir, _ = trained
+    run(case.name, "export", "--model-dir", model_dir, "--output", tmp_path,
+        "--version", "7")
+    expr = "text=" + json.dumps(case.inputs[:2])
+    command = [sys.executable, "-c",
+               "from tensorflow.python.tools.saved_model_cli import main; "
+               "main()", "run", "--dir", str(tmp_path / "7"), "--tag_set",
+               "serve", "--signature_def", "serving_default",
+               "--input_exprs", expr]
+    done = subprocess.run(command, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    predicted = run(case.name, "predict", "--model-dir", model_dir,
+                    "--format", "jsonl", *case.inputs[:2]).output
+    labels = [json.loads(line)["label"] for line in predicted.splitlines()]
+    assert f"Result for output key label:\n[b'{labels[0]}' b'{labels[1]}']" \
+        in done.stdout
+
+
+def test_export_refuses_an_existing_version(trained, tmp_path):
+    case, _, model_dir, _ = trained
+    run(case.name, "export", "--model-dir", model_dir, "--output", tmp_path,
+        "--version", "3")
+    result = run(case.name, "export", "--model-dir", model_dir, "--output",
+                 tmp_path, "--version", "3")
+    assert result.exit_code == 1
+    assert result.output == (f"Error: --version 3: {tmp_path / '3'} exists "
+                             "already; give another version number\n")
+
+
+def test_prediction_formats(trained, tmp_path):
+    case, _, model_dir, _ = trained
+    inputs = case.inputs[:2]
+    as_json = json.loads(run(case.name, "predict", "--model-dir", model_dir,
+                             "--format", "json", *inputs).output)
+    assert [r["text"] for r in as_json] == inputs
+    rows = list(csv.DictReader(io.StringIO(run(
+        case.name, "predict", "--model-dir", model_dir, "--format", "csv",
+        *inputs).output)))
+    assert [r["text"] for r in rows] == inputs
+    assert [r["label"] for r in rows] == [r["label"] for r in as_json]
+    text = run(case.name, "predict", "--model-dir", model_dir,
+               *inputs).output.splitlines()
+    assert len(text) == 2 and all(as_json[i]["label"] in text[i]
+                                  for i in range(2))
+    # from a file and from stdin, the same
+    path = tmp_path / "inputs.txt"
+    path.write_text("\n".join(inputs) + "\n", encoding="utf-8")
+    from_file = run(case.name, "predict", "--model-dir", model_dir,
+                    "--input", path, "--format", "json").output
+    from_stdin = run(case.name, "predict", "--model-dir", model_dir,
+                     "--format", "json", input="\n".join(inputs)).output
+    assert json.loads(from_file) == as_json == json.loads(from_stdin)
+
+
+def test_predict_on_empty_input_prints_nothing(trained, tmp_path):
+    case, _, model_dir, _ = trained
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    for args, stdin in (((("--input", empty)), None), ((), "")):
+        result = run(case.name, "predict", "--model-dir", model_dir, *args,
+                     input=stdin)
+        assert result.exit_code == 0
+        assert result.output == ""
+
+
+def test_evaluate_reports_json(trained):
+    case, data, model_dir, _ = trained
+    result = run(case.name, "evaluate", "--model-dir", model_dir, "--data",
+                 data, "--json")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.output)
+    text = run(case.name, "evaluate", "--model-dir", model_dir, "--data",
+               data).output
+    assert text.splitlines()[0].startswith("accuracy")
+    assert f"{metrics['accuracy']:.4f}" in text
+
+
+# -- resuming and atomic publication -------------------------------------------
+
+
+class Interrupt(Exception):
+    pass
+
+
+def _interrupt_after_first_epoch(monkeypatch):
+    from nlpseq import training
+
+    original = training.RunState.on_epoch_end
+
+    def on_epoch_end(self, epoch, logs=None):
+        original(self, epoch, logs)
+        if epoch == 0:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(training.RunState, "on_epoch_end", on_epoch_end)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_interrupted_run_resumes_to_the_same_model(name, tmp_path,
+                                                   monkeypatch):
+    import keras
+
+    case = CASES[name]
+    data = case.write_train(tmp_path)
+    straight = tmp_path / "straight"
+    assert run(name, "train", "--data", data, "--model-dir", straight,
+               *case.tiny).exit_code == 0
+    old = tmp_path / "model"
+    assert run(name, "train", "--data", data, "--model-dir", old,
+               *case.tiny, "--epochs", "1").exit_code == 0
+    before = {p.name: p.read_bytes() for p in old.iterdir() if p.is_file()}
+
+    with monkeypatch.context() as patch:
+        _interrupt_after_first_epoch(patch)
+        result = run(name, "train", "--data", data, "--model-dir", old,
+                     *case.tiny)
+    assert result.exit_code == 1
+    assert result.output.splitlines()[-1] == (
+        f"Error: interrupted; the previous model in {old} is untouched; "
+        f"continue with: nlpseq {name} train --model-dir {old} --resume")
+    # the previous model is intact
+    assert {p.name: p.read_bytes() for p in old.iterdir()
+            if p.is_file()} == before
+
+    result = run(name, "train", "--model-dir", old, "--resume")
+    assert result.exit_code == 0, result.output
+    assert "Resuming" in result.output
+    a = keras.saving.load_model(straight / "model.keras")
+    b = keras.saving.load_model(old / "model.keras")
+    for x, y in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)
+    history = list(csv.DictReader(open(old / "history.csv")))
+    assert [row["epoch"] for row in history] == ["0", "1"]
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_resume_with_nothing_to_resume(name, tmp_path):
+    result = run(name, "train", "--model-dir", tmp_path / "m", "--resume")
+    assert result.exit_code == 1
+    assert result.output == (
+        f"Error: --resume: no interrupted run of {tmp_path / 'm'} to "
+        f"continue (looked for {tmp_path / '.m.training'})\n")
+
+
+# -- configuration ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_config_precedence_flag_over_file_over_default(name, tmp_path):
+    cls = APPS.get(name)
+    path = tmp_path / "run.toml"
+    path.write_text(f"[{name}]\nunits = 7\nepochs = 3\n")
+    config = cls.effective_config({"units": 5, "epochs": None}, path)
+    assert (config["units"], config["epochs"]) == (5, 3)
+    default = {s.name: s.default for s in cls.all_settings()}
+    assert config["batch_size"] == default["batch_size"]
+    yaml_path = tmp_path / "run.yaml"
+    yaml_path.write_text("units: 9\n")
+    assert cls.effective_config({}, yaml_path)["units"] == 9
+
+
+@pytest.mark.parametrize("name", list(CASES))
+@pytest.mark.parametrize("args, message", [
+    (["--epochs", "-1"], "Error: --epochs: epochs must be >= 1, got -1"),
+    (["--max-length", "0"],
+     "Error: --max-length: max_length must be >= 1, got 0"),
+    (["--valid-split", "1.5"],
+     "Error: --valid-split: valid_split must be <= 0.9, got 1.5"),
+])
+def test_bad_settings(name, args, message, tmp_path):
+    result = run(name, "train", "--model-dir", tmp_path / "m", *args)
+    assert result.exit_code == 1
+    assert result.output == message + "\n"
+    assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_bad_config_files(name, tmp_path):
+    unknown = tmp_path / "a.toml"
+    unknown.write_text("unitz = 3\n")
+    result = run(name, "train", "--config", unknown)
+    assert result.exit_code == 1
+    assert result.output.startswith(
+        f"Error: {unknown}: unknown setting 'unitz'; known settings: ")
+    broken = tmp_path / "b.yaml"
+    broken.write_text("units: [1\nepochs: 2\n")
+    result = run(name, "train", "--config", broken)
+    assert result.exit_code == 1
+    assert result.output.startswith(f"Error: {broken}: invalid YAML at line")
+    wrong = tmp_path / "c.toml"
+    wrong.write_text('units = "many"\n')
+    assert run(name, "train", "--config", wrong).output == (
+        f"Error: {wrong}: units must be an integer, got 'many'\n")
+
+
+# -- model folders -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["predict", "evaluate", "export"])
+def test_model_folder_errors(command, trained, tmp_path):
+    case, _, model_dir, _ = trained
+    name = case.name
+    extra = {"predict": ["some text"], "evaluate": ["--data", "x.csv"],
+             "export": []}[command]
+
+    def check(folder, message):
+        result = run(name, command, "--model-dir", folder, *extra)
+        assert result.exit_code == 1, result.output
+        assert result.output == f"Error: {message}\n"
+
+    check(tmp_path / "nowhere", f"Model folder not found: {tmp_path / 'nowhere'}")
+    (tmp_path / "plain").mkdir()
+    check(tmp_path / "plain",
+          f"{tmp_path / 'plain'}: not an nlpseq model folder (no config.json)")
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "config.json").write_text('{"app": "elsewhere"}')
+    check(other, f"{other}: a model of the 'elsewhere' app, not '{name}' "
+                 f"(use: nlpseq elsewhere ...)")
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text('{"app": ')
+    result = run(name, command, "--model-dir", broken, *extra)
+    assert result.exit_code == 1
+    assert result.output.startswith(f"Error: {broken / 'config.json'}: "
+                                    "corrupted")
+    # a model file cut short
+    damaged = tmp_path / "damaged"
+    damaged.mkdir()
+    for item in model_dir.iterdir():
+        if item.is_file():
+            (damaged / item.name).write_bytes(item.read_bytes())
+    (damaged / "model.keras").write_bytes(
+        (model_dir / "model.keras").read_bytes()[:500])
+    result = run(name, command, "--model-dir", damaged, *extra)
+    assert result.exit_code == 1
+    assert result.output.startswith(f"Error: {damaged}: corrupted model (")
+    assert "\n" not in result.output.rstrip("\n")

@@ -1,0 +1,159 @@
+"""The sentiment app: its data errors, its model, its built-in sample."""
+
+import csv
+import gzip
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from nlpseq.cli import cli
+from nlpseq.registry import APPS
+
+TINY = ["--units", "4", "--embedding-dim", "4", "--batch-size", "8",
+        "--epochs", "1"]
+
+
+def run(*args, input=None):
+    return CliRunner().invoke(cli, [str(a) for a in args], input=input,
+                              catch_exceptions=False)
+
+
+def write_csv(path, rows, header=("text", "label")):
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def rows(n=20):
+    return [(f"film number {i} was {'good' if i % 2 else 'bad'}",
+             "pos" if i % 2 else "neg") for i in range(n)]
+
+
+def train_error(tmp_path, *args):
+    result = run("sentiment", "train", "--model-dir", tmp_path / "m", *TINY,
+                 *args)
+    assert result.exit_code == 1, result.output
+    assert not (tmp_path / "m").exists()
+    lines = result.output.splitlines()
+    assert lines[-1].startswith("Error: ")
+    assert "Traceback" not in result.output
+    return lines[-1]
+
+
+def test_missing_file(tmp_path):
+    assert train_error(tmp_path, "--data", tmp_path / "no.csv") == (
+        f"Error: File not found: {tmp_path / 'no.csv'}")
+
+
+def test_empty_file(tmp_path):
+    path = tmp_path / "empty.csv"
+    path.write_text("")
+    assert train_error(tmp_path, "--data", path).startswith(
+        f"Error: {path}")
+
+
+def test_unknown_column_lists_the_available_ones(tmp_path):
+    path = write_csv(tmp_path / "t.csv", rows())
+    message = train_error(tmp_path, "--data", path, "--text-column", "body")
+    assert message.startswith(f"Error: {path}")
+    assert "body" in message and "text" in message and "label" in message
+
+
+def test_not_utf8_names_file_and_line(tmp_path):
+    path = tmp_path / "latin1.csv"
+    lines = ["text,label"] + [f"{t},{label}" for t, label in rows(6)]
+    lines[4] = "un film tr\xe8s bon,pos"
+    path.write_bytes("\n".join(lines).encode("latin-1"))
+    assert train_error(tmp_path, "--data", path).startswith(
+        f"Error: {path}:5: not UTF-8 text")
+
+
+def test_fewer_than_two_classes(tmp_path):
+    path = write_csv(tmp_path / "one.csv",
+                     [(f"text {i}", "pos") for i in range(10)])
+    assert train_error(tmp_path, "--data", path) == (
+        f"Error: {path}: fewer than two classes in the training data "
+        "(only pos)")
+
+
+def test_empty_texts_are_skipped_and_counted(tmp_path):
+    path = write_csv(tmp_path / "t.csv", rows(20) + [("  ", "pos"),
+                                                     ("", "neg")])
+    result = run("sentiment", "train", "--data", path, "--model-dir",
+                 tmp_path / "m", *TINY)
+    assert result.exit_code == 0, result.output
+    assert "skipped 2 empty texts" in result.output
+
+
+def test_unknown_label_at_evaluation(tmp_path):
+    path = write_csv(tmp_path / "t.csv", rows(20))
+    assert run("sentiment", "train", "--data", path, "--model-dir",
+               tmp_path / "m", *TINY).exit_code == 0
+    other = write_csv(tmp_path / "o.csv", [("so so", "meh")] + rows(4))
+    result = run("sentiment", "evaluate", "--model-dir", tmp_path / "m",
+                 "--data", other)
+    assert result.exit_code == 1
+    assert result.output.startswith(f"Error: {other}")
+    assert "meh" in result.output
+
+
+def test_gzip_tsv_multiclass_with_integer_labels(tmp_path):
+    """Three classes from a gzipped TSV with integer labels: softmax head."""
+    path = tmp_path / "t.tsv.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as handle:
+        handle.write("review\tsentiment\n")
+        for i in range(30):
+            handle.write(f"review {i} word{i % 3}\t{i % 3}\n")
+    model_dir = tmp_path / "m"
+    result = run("sentiment", "train", "--data", path, "--model-dir",
+                 model_dir, *TINY)
+    assert result.exit_code == 0, result.output
+    config = json.loads((model_dir / "config.json").read_text())
+    assert config["class_names"] == ["0", "1", "2"]
+    record = json.loads(run("sentiment", "predict", "--model-dir", model_dir,
+                            "--format", "jsonl", "word1").output)
+    assert set(record["probabilities"]) == {"0", "1", "2"}
+    assert sum(record["probabilities"].values()) == pytest.approx(1, abs=1e-4)
+
+
+def test_model_layers_follow_the_settings():
+    import keras
+
+    from nlpseq import layers
+
+    cls = APPS.get("sentiment")
+    config = cls.effective_config({"cell": "gru", "bidirectional": True,
+                                   "layers": 2, "units": 3,
+                                   "pooling": "last"})
+    pipeline = cls(config)
+    pipeline.class_names = ["neg", "pos"]
+    pipeline._make_encoder(["", "[UNK]", "a", "b"])
+    model = pipeline.build_model()
+    recurrent = [x for x in model.layers
+                 if isinstance(x, layers.Bidirectional)]
+    assert len(recurrent) == 2
+    assert all(isinstance(x.forward_layer, layers.GRU) for x in recurrent)
+    assert recurrent[0].forward_layer.return_sequences
+    assert not recurrent[1].forward_layer.return_sequences
+    assert model.output_shape == (None, 1)
+    ids = np.array([[2, 3, 0], [3, 0, 0]])
+    assert model(ids).shape == (2, 1)
+    assert not any(isinstance(x, layers.SequencePooling)
+                   for x in model.layers)
+    assert isinstance(model.layers[1], keras.layers.Embedding)
+
+
+def test_builtin_sample_is_balanced_and_has_negations():
+    cls = APPS.get("sentiment")
+    data = cls(cls.effective_config()).read_data(str(cls.default_data),
+                                                 "train")
+    assert len(data) >= 400
+    labels = [str(x) for x in data.labels]
+    assert abs(labels.count("pos") - labels.count("neg")) <= 2
+    negated = [t for t in data.texts
+               if any(w in t.lower().split() for w in ("not", "never"))]
+    assert len(negated) >= 0.1 * len(data)
