@@ -50,8 +50,15 @@ def test_unknown_command_fails_cleanly():
 
 def test_every_command_is_documented_in_readme():
     readme = README.read_text(encoding="utf-8")
+    import click
+
     for name in cli.list_commands(None):
         assert f"nlpseq {name}" in readme, f"`nlpseq {name}` not in README"
+        command = cli.get_command(None, name)
+        if isinstance(command, click.Group):
+            for sub in command.list_commands(None):
+                assert f"nlpseq {name} {sub}" in readme, \
+                    f"`nlpseq {name} {sub}` not in README"
 
 
 def test_apps_package_is_importable_as_nlpseq_apps():
