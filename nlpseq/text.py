@@ -15,11 +15,12 @@ Standardization, in order (each step switchable):
 4. split on whitespace.
 
 Example:
+    >>> import tensorflow as tf
     >>> encoder = TextEncoder(build_vocabulary([["a", "good", "film"]]))
     >>> encoder.tokenize(["A good<br />film!"]).to_list()
     [[b'a', b'good', b'film', b'!']]
-    >>> encoder(["a good film", "bad"]).numpy().tolist()
-    [[2, 3, 4], [1, 0, 0]]
+    >>> encoder(tf.constant(["a good film", "bad"])).numpy().tolist()
+    [[2, 4, 3], [1, 0, 0]]
 """
 
 from __future__ import annotations
@@ -125,7 +126,7 @@ class TextEncoder(keras.layers.Layer):
         """The standardized strings (before splitting)."""
         texts = tf.convert_to_tensor(texts, dtype=tf.string)
         if self.strip_html:
-            texts = tf.strings.regex_replace(texts, r"<\s*br\s*/?\s*>", " ")
+            texts = tf.strings.regex_replace(texts, r"(?i)<\s*br\s*/?\s*>", " ")
         if self.lowercase:
             texts = tf.strings.lower(texts, encoding="utf-8")
         if self.split_punctuation:

@@ -72,7 +72,8 @@ def padded_batches(inputs, targets, batch_size, seed=0, first_epoch=0,
         seed, first_epoch, epochs: the batches of epochs ``first_epoch`` to
             ``first_epoch + epochs - 1``, one after the other (``fit`` is
             given ``steps_per_epoch``).
-        shuffle: the training order; without it, one pass sorted by length.
+        shuffle: the training order; without it, each epoch is one pass
+            sorted by length.
     """
     lengths = [len(x) for x in inputs]
     targets_array = None if pad_targets else np.asarray(targets)
@@ -94,8 +95,8 @@ def padded_batches(inputs, targets, batch_size, seed=0, first_epoch=0,
         targets_array.dtype)
     signature = (tf.TensorSpec((None, None), tf.int32),
                  tf.TensorSpec(target_shape, target_dtype))
-    count = epochs * batches_per_epoch(len(inputs), batch_size) if shuffle \
-        else math.ceil(len(inputs) / batch_size)
+    count = epochs * (batches_per_epoch(len(inputs), batch_size) if shuffle
+                      else math.ceil(len(inputs) / batch_size))
     # (The known length lets ``fit`` run one iterator across the epochs.)
     return tf.data.Dataset.from_generator(
         generate, output_signature=signature).apply(

@@ -1,0 +1,256 @@
+"""Tests of nlpseq.training: padding, length-bucketed batch order, datasets."""
+
+import math
+
+import numpy as np
+import pytest
+
+from nlpseq.training import batch_order, batches_per_epoch, pad, padded_batches
+
+# -- pad ----------------------------------------------------------------------
+
+
+def test_pad_right_pads_with_zeros():
+    out = pad([np.array([5, 6, 7]), np.array([1]), np.array([], dtype=int)])
+    assert out.dtype == np.int32
+    np.testing.assert_array_equal(out, [[5, 6, 7], [1, 0, 0], [0, 0, 0]])
+
+
+def test_pad_width_cuts_and_extends():
+    sequences = [np.array([1, 2, 3, 4]), np.array([9])]
+    np.testing.assert_array_equal(pad(sequences, width=2), [[1, 2], [9, 0]])
+    np.testing.assert_array_equal(pad(sequences, width=6),
+                                  [[1, 2, 3, 4, 0, 0], [9, 0, 0, 0, 0, 0]])
+
+
+def test_pad_empty_inputs_have_one_column():
+    assert pad([np.array([], dtype=int)] * 2).shape == (2, 1)
+    assert pad([]).shape == (0, 1)
+
+
+def test_pad_dtype():
+    out = pad([[0.5, 1.5], [2.5]], dtype="float32")
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out, [[0.5, 1.5], [2.5, 0.0]])
+
+
+# -- batch_order --------------------------------------------------------------
+
+
+def random_lengths(n, seed=0, high=500):
+    return np.random.default_rng(seed).integers(1, high, size=n)
+
+
+@pytest.mark.parametrize("n, batch_size", [(1, 4), (37, 4), (1000, 7),
+                                           (3210, 16)])
+def test_every_index_exactly_once_per_epoch(n, batch_size):
+    lengths = random_lengths(n)
+    for epoch in range(3):
+        batches = batch_order(lengths, batch_size, seed=3, epoch=epoch)
+        assert all(1 <= len(b) <= batch_size for b in batches)
+        flat = np.concatenate(batches)
+        assert len(flat) == n
+        np.testing.assert_array_equal(np.sort(flat), np.arange(n))
+
+
+def test_only_the_last_batch_of_each_pool_is_short():
+    n, batch_size = 1000, 7  # pools of 350 texts: 50 batches of 7
+    batches = batch_order(random_lengths(n), batch_size, seed=0, epoch=0)
+    sizes = sorted(len(b) for b in batches)
+    # 1000 = 2 * 350 + 300: 100 full batches, then 42 full and one of 6.
+    assert sizes == [6] + [7] * 142
+    assert len(batches) == 143
+
+
+def test_deterministic_for_seed_and_epoch():
+    lengths = random_lengths(2000)
+    first = batch_order(lengths, 16, seed=7, epoch=4)
+    again = batch_order(lengths, 16, seed=7, epoch=4)
+    assert len(first) == len(again)
+    for a, b in zip(first, again):
+        np.testing.assert_array_equal(a, b)
+
+
+def flat(batches):
+    return np.concatenate(batches)
+
+
+def test_order_differs_between_epochs_and_seeds():
+    lengths = random_lengths(2000)
+    epoch0 = flat(batch_order(lengths, 16, seed=7, epoch=0))
+    epoch1 = flat(batch_order(lengths, 16, seed=7, epoch=1))
+    other_seed = flat(batch_order(lengths, 16, seed=8, epoch=0))
+    assert not np.array_equal(epoch0, epoch1)
+    assert not np.array_equal(epoch0, other_seed)
+    # Not just a reordering of the same batches: batch membership changes.
+    first_batches = {frozenset(b.tolist())
+                     for b in batch_order(lengths, 16, seed=7, epoch=0)}
+    second_batches = {frozenset(b.tolist())
+                      for b in batch_order(lengths, 16, seed=7, epoch=1)}
+    assert len(first_batches & second_batches) < len(first_batches) // 2
+
+
+def mean_spread(lengths, batches):
+    return np.mean([lengths[b].max() - lengths[b].min() for b in batches])
+
+
+def test_batches_are_length_homogeneous():
+    n, batch_size = 5000, 32
+    lengths = random_lengths(n, seed=1)
+    batches = batch_order(lengths, batch_size, seed=0, epoch=0)
+    rng = np.random.default_rng(0)
+    permutation = rng.permutation(n)
+    random_batches = [permutation[i:i + batch_size]
+                      for i in range(0, n, batch_size)]
+    bucketed, random = (mean_spread(lengths, batches),
+                        mean_spread(lengths, random_batches))
+    # Random batches of 32 from lengths 1..499 spread over ~470 tokens;
+    # sorted pools of 1600 texts leave ~10.
+    assert random > 400
+    assert bucketed < random / 10
+    # The batch order itself is shuffled (not sorted by length overall).
+    firsts = [lengths[b].min() for b in batches]
+    assert firsts != sorted(firsts)
+
+
+def test_no_shuffle_is_sorted_by_length():
+    lengths = np.array([5, 3, 9, 3, 1, 7, 5, 2, 8])
+    batches = batch_order(lengths, 4, seed=0, epoch=0, shuffle=False)
+    assert [len(b) for b in batches] == [4, 4, 1]
+    order = flat(batches)
+    # Stable: equal lengths keep their original order (3 before 3, 5 before 5).
+    assert order.tolist() == [4, 7, 1, 3, 0, 6, 5, 8, 2]
+    assert (np.diff(lengths[order]) >= 0).all()
+    # Seed and epoch do not matter without shuffling.
+    again = batch_order(lengths, 4, seed=9, epoch=3, shuffle=False)
+    assert flat(again).tolist() == order.tolist()
+
+
+def test_batches_per_epoch_matches_batch_order():
+    rng = np.random.default_rng(0)
+    for n in [0, 1, 2, 5, 31, 32, 33, 99, 100, 101, 399, 400, 401, 1234,
+              2500, 2501, 5099]:
+        lengths = rng.integers(1, 50, size=n)
+        for batch_size in [1, 2, 3, 8, 32, 50]:
+            expected = len(batch_order(lengths, batch_size, seed=1,
+                                       epoch=0))
+            assert batches_per_epoch(n, batch_size) == expected, (n,
+                                                                  batch_size)
+            assert expected == math.ceil(n / batch_size)
+            assert len(batch_order(lengths, batch_size, 0, 0,
+                                   shuffle=False)) == expected
+
+
+# -- padded_batches -----------------------------------------------------------
+
+
+def make_data(n, seed=0, max_length=12):
+    rng = np.random.default_rng(seed)
+    inputs = [rng.integers(1, 100, size=int(rng.integers(1, max_length)))
+              for _ in range(n)]
+    targets = rng.integers(0, 3, size=n)
+    return inputs, targets
+
+
+def as_lists(dataset):
+    return [(x.numpy(), y.numpy()) for x, y in dataset]
+
+
+def test_padded_batches_count_and_content():
+    inputs, targets = make_data(45)
+    batch_size, epochs = 4, 3
+    dataset = padded_batches(inputs, targets, batch_size, seed=5,
+                             epochs=epochs)
+    per_epoch = batches_per_epoch(45, batch_size)
+    assert int(dataset.cardinality()) == epochs * per_epoch
+    batches = as_lists(dataset)
+    assert len(batches) == epochs * per_epoch
+    for epoch in range(epochs):
+        order = batch_order([len(s) for s in inputs], batch_size, 5, epoch)
+        chunk = batches[epoch * per_epoch:(epoch + 1) * per_epoch]
+        seen = []
+        for index, (x, y) in zip(order, chunk):
+            width = max(len(inputs[i]) for i in index)
+            assert x.shape == (len(index), width)  # padded to its longest
+            assert x.dtype == np.int32
+            for row, i in zip(x, index):
+                np.testing.assert_array_equal(row[:len(inputs[i])], inputs[i])
+                assert not row[len(inputs[i]):].any()
+            np.testing.assert_array_equal(y, targets[index])
+            seen += index.tolist()
+        assert sorted(seen) == list(range(45))
+
+
+def test_resuming_at_epoch_k_gives_the_same_batches():
+    inputs, targets = make_data(60, seed=2)
+    batch_size = 8
+    per_epoch = batches_per_epoch(60, batch_size)
+    full = as_lists(padded_batches(inputs, targets, batch_size, seed=11,
+                                   first_epoch=0, epochs=4))
+    for k in (1, 3):
+        resumed = as_lists(padded_batches(inputs, targets, batch_size,
+                                          seed=11, first_epoch=k,
+                                          epochs=4 - k))
+        assert len(resumed) == (4 - k) * per_epoch
+        for (x1, y1), (x2, y2) in zip(full[k * per_epoch:], resumed):
+            np.testing.assert_array_equal(x1, x2)
+            np.testing.assert_array_equal(y1, y2)
+    # ... while another epoch's batches differ.
+    assert not all(np.array_equal(a[0], b[0]) for a, b in
+                   zip(full[:per_epoch], full[per_epoch:2 * per_epoch]))
+
+
+def test_no_shuffle_dataset_is_one_sorted_pass():
+    inputs, targets = make_data(23, seed=4)
+    batches = as_lists(padded_batches(inputs, targets, 5, shuffle=False))
+    assert len(batches) == math.ceil(23 / 5)
+    widths = [x.shape[1] for x, _ in batches]
+    assert widths == sorted(widths)
+    order = np.argsort([len(s) for s in inputs], kind="stable")
+    np.testing.assert_array_equal(np.concatenate([y for _, y in batches]),
+                                  targets[order])
+
+
+def test_no_shuffle_dataset_over_several_epochs():
+    # (Regression: the declared cardinality used to ignore ``epochs`` without
+    # shuffling, so iterating raised "expected to contain 5 elements".)
+    inputs, targets = make_data(23, seed=4)
+    dataset = padded_batches(inputs, targets, 5, shuffle=False, epochs=3)
+    assert int(dataset.cardinality()) == 3 * 5
+    batches = as_lists(dataset)
+    assert len(batches) == 15
+    for epoch in (1, 2):
+        for (x1, y1), (x2, y2) in zip(batches[:5],
+                                      batches[5 * epoch:5 * epoch + 5]):
+            np.testing.assert_array_equal(x1, x2)
+            np.testing.assert_array_equal(y1, y2)
+
+
+def test_pad_targets_pads_per_token_targets_to_ids_width():
+    rng = np.random.default_rng(6)
+    inputs = [rng.integers(1, 50, size=int(length))
+              for length in rng.integers(1, 9, size=30)]
+    targets = [rng.integers(1, 5, size=len(s)) for s in inputs]
+    dataset = padded_batches(inputs, targets, 4, seed=1, epochs=2,
+                             pad_targets=True)
+    batches = as_lists(dataset)
+    assert len(batches) == 2 * batches_per_epoch(30, 4)
+    lengths = [len(s) for s in inputs]
+    orders = (batch_order(lengths, 4, 1, 0) + batch_order(lengths, 4, 1, 1))
+    for index, (x, y) in zip(orders, batches):
+        assert y.shape == x.shape and y.dtype == np.int32
+        for row_x, row_y, i in zip(x, y, index):
+            n = len(inputs[i])
+            np.testing.assert_array_equal(row_x[:n], inputs[i])
+            np.testing.assert_array_equal(row_y[:n], targets[i])
+            assert not row_y[n:].any() and not row_x[n:].any()
+
+
+def test_float_targets_keep_their_dtype_and_shape():
+    inputs, _ = make_data(10, seed=8)
+    targets = np.random.default_rng(0).random((10, 3)).astype("float32")
+    batches = as_lists(padded_batches(inputs, targets, 4, shuffle=False))
+    order = np.argsort([len(s) for s in inputs], kind="stable")
+    stacked = np.concatenate([y for _, y in batches])
+    assert stacked.dtype == np.float32 and stacked.shape == (10, 3)
+    np.testing.assert_array_equal(stacked, targets[order])
