@@ -150,6 +150,11 @@ class Pipeline:
         """*App hook*: a record as a line of ``--format text``."""
         return json.dumps(record, ensure_ascii=False)
 
+    def serving_layers(self):
+        """*App hook*: layers the serving function uses besides the model
+        (e.g. the text encoder), for the export to track."""
+        return []
+
     def serving_function(self):
         """*App hook*: ``(function, input_signature)`` of the serving
         endpoint; the function maps raw inputs to a dict of named outputs."""
@@ -199,6 +204,7 @@ class Pipeline:
         import keras
 
         from nlpseq.training import (
+            BEST,
             LAST,
             RunState,
             batches_per_epoch,
@@ -285,16 +291,15 @@ class Pipeline:
             seconds = time.perf_counter() - start
         else:
             seconds = 0.0
-            pipeline.model.load_weights(checkpoints / "best.weights.h5")
+            pipeline.model.load_weights(checkpoints / BEST)
 
         metrics = pipeline.evaluate_data(valid)
         metrics["training_seconds"] = round(seconds, 1)
         metrics["parameters"] = int(pipeline.model.count_params())
-        write_json_atomic(staging / "metrics.json", metrics)
         pipeline.model.save(staging / MODEL)
+        metrics["model_bytes"] = (staging / MODEL).stat().st_size
+        write_json_atomic(staging / "metrics.json", metrics)
         folder.publish()
-        metrics["model_bytes"] = (folder.path / MODEL).stat().st_size
-        write_json_atomic(folder.path / "metrics.json", metrics)
         echo(f"Saved {folder} ({pipeline.headline(metrics)}; "
              f"{metrics['parameters']:,} parameters, trained in "
              f"{seconds:.0f} s)")
@@ -375,7 +380,7 @@ class Pipeline:
         function, signature = self.serving_function()
         archive = keras.export.ExportArchive()
         archive.track(self.model)
-        for layer in getattr(self, "serving_layers", lambda: [])():
+        for layer in self.serving_layers():
             archive.track(layer)
         archive.add_endpoint("serving_default", function, input_signature=signature)
         temporary = output / f".{version}.partial"

@@ -19,6 +19,17 @@ def is_gzip_name(name: str) -> bool:
     return name.lower().endswith(".gz")
 
 
+def open_binary(path, shown: str):
+    """``open(path, "rb")``, failing with one line that names the file."""
+    try:
+        return open(path, "rb")
+    except FileNotFoundError:
+        raise NlpseqError(f"File not found: {shown}") from None
+    except OSError as error:
+        raise NlpseqError(
+            f"{shown}: cannot read ({error.strerror or error})") from None
+
+
 def read_bytes(path: Path, shown: str) -> bytes:
     """The content of a file, gunzipped if it starts with the gzip magic bytes.
 
@@ -33,14 +44,12 @@ def read_bytes(path: Path, shown: str) -> bytes:
         >>> read_bytes(Path("train.csv.gz"), "train.csv.gz")[:10]  # doctest: +SKIP
         b'text,label'
     """
-    try:
-        with open(path, "rb") as file:
+    with open_binary(path, shown) as file:
+        try:
             data = file.read()
-    except FileNotFoundError:
-        raise NlpseqError(f"File not found: {shown}") from None
-    except OSError as error:
-        raise NlpseqError(
-            f"{shown}: cannot read ({error.strerror or error})") from None
+        except OSError as error:
+            raise NlpseqError(
+                f"{shown}: cannot read ({error.strerror or error})") from None
     if data[:2] == GZIP_MAGIC:
         try:
             data = gzip.decompress(data)
@@ -92,14 +101,7 @@ def iter_lines(path, shown=None):
     if str(path) == "-":
         handle, close = sys.stdin.buffer, False
     else:
-        try:
-            handle = open(path, "rb")
-        except FileNotFoundError:
-            raise NlpseqError(f"File not found: {shown}") from None
-        except OSError as error:
-            raise NlpseqError(
-                f"{shown}: cannot read ({error.strerror or error})") from None
-        close = True
+        handle, close = open_binary(path, shown), True
         if handle.peek(2)[:2] == GZIP_MAGIC:
             handle = gzip.GzipFile(fileobj=handle)
     try:

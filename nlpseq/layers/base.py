@@ -218,15 +218,10 @@ class RecurrentCell(keras.layers.Layer):
     def input_bias(self):
         return self.bias
 
-    def project_inputs(self, inputs, include_bias=True):
-        """``x W_x + b`` for all gates; any leading shape (steps, batch...).
-
-        With ``include_bias=False`` it is ``x W_x`` alone, and the caller adds
-        :meth:`input_bias` itself (the time loop does so step by step, which
-        spares a pass over the whole projected sequence).
-        """
+    def project_inputs(self, inputs):
+        """``x W_x + b`` for all gates; any leading shape (steps, batch...)."""
         kernel = ops.cast(self.kernel, inputs.dtype)
-        bias = self.input_bias() if include_bias else None
+        bias = self.input_bias()
         # One 2-D product over all leading axes (a broadcast batched product
         # would make the kernel's gradient a sum of per-step matrices), with
         # the bias added to the 2-D result so the two fuse into one kernel.

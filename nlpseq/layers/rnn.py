@@ -36,19 +36,11 @@ def _buffers(count, dtype, steps):
 
 
 def _forward(cell, projected, states, weights, mask, recurrent_mask,
-             return_sequences, zero_output_for_mask, save, step_bias=None):
-    """The forward time loop; with ``save``, also what the backward needs.
-
-    ``step_bias``, if given, is added to each step's projected input.
-    """
+             return_sequences, zero_output_for_mask, save):
+    """The forward time loop; with ``save``, also what the backward needs."""
     steps = tf.shape(projected)[0]
     static_steps = projected.shape[0]
     read_input = _reader(projected)
-    if step_bias is not None:
-        read_slice = read_input
-
-        def read_input(t):
-            return read_slice(t) + step_bias
     read_mask = _reader(mask) if mask is not None else None
     zero_output = tf.zeros_like(states[0])
     n_states = len(states)
@@ -152,7 +144,7 @@ def _backward(cell, saved, weights, mask, recurrent_mask, d_outputs, d_last,
 
 def time_loop(cell, projected, states, mask=None, recurrent_mask=None,
               return_sequences=True, zero_output_for_mask=False,
-              manual_gradient=True, step_bias=None):
+              manual_gradient=True):
     """Run ``cell.step`` over time-major ``projected`` inputs.
 
     Args:
@@ -170,9 +162,6 @@ def time_loop(cell, projected, states, mask=None, recurrent_mask=None,
             differentiation of the loop. Both give the same gradients; the
             manual one keeps the per-step work minimal and computes the
             weight gradients as one product over all steps.
-        step_bias: a bias ``[gates*units]`` to add to each step's projected
-            input (when ``projected`` was computed without it); only without
-            ``manual_gradient``.
 
     Returns:
         ``(last_output, outputs, final_states)``; ``last_output`` is the output
@@ -185,11 +174,8 @@ def time_loop(cell, projected, states, mask=None, recurrent_mask=None,
                    zero_output_for_mask=zero_output_for_mask)
     if not manual_gradient:
         last_output, outputs, final_states, _ = _forward(
-            cell, projected, states, weights, save=False,
-            step_bias=step_bias, **options)
+            cell, projected, states, weights, save=False, **options)
         return last_output, outputs, final_states
-    if step_bias is not None:
-        raise ValueError("step_bias needs manual_gradient=False")
 
     n_states = len(states)
 
@@ -339,14 +325,7 @@ class RNN(keras.layers.Layer):
                     seed=cell.seed_generator)
 
         # One matrix product for every step: [time, batch, gates * units].
-        # Inference adds the bias inside the loop, step by step: cheaper than
-        # a pass over the whole projected sequence.
-        bias = cell.input_bias()
-        step_bias = (None if training or bias is None
-                     else ops.cast(bias, sequences.dtype))
-        projected = cell.project_inputs(
-            ops.transpose(sequences, (1, 0, 2)),
-            include_bias=step_bias is None)
+        projected = cell.project_inputs(ops.transpose(sequences, (1, 0, 2)))
         if mask is not None:
             mask = ops.transpose(ops.cast(mask, "bool"), (1, 0))
         if self.go_backwards:
@@ -360,7 +339,7 @@ class RNN(keras.layers.Layer):
             cell, projected, states, mask=mask, recurrent_mask=recurrent_mask,
             return_sequences=self.return_sequences,
             zero_output_for_mask=self.zero_output_for_mask,
-            manual_gradient=bool(training), step_bias=step_bias)
+            manual_gradient=bool(training))
 
         output = (ops.transpose(outputs, (1, 0, 2)) if self.return_sequences
                   else last_output)
