@@ -21,6 +21,7 @@ Data flow::
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import itertools
 import json
@@ -54,6 +55,11 @@ COMMON_SETTINGS = (
     Setting("batch_size", int, 32, "texts per batch", minimum=1),
     Setting("learning_rate", float, 1e-3, "Adam learning rate", minimum=0.0,
             exclusive_minimum=True),
+    Setting("lr_decay", float, 1.0, "multiply the learning rate by X at "
+            "each epoch after --lr-decay-after (1: constant)", minimum=0.0,
+            maximum=1.0, exclusive_minimum=True),
+    Setting("lr_decay_after", int, 0, "epochs at the full learning rate "
+            "before --lr-decay applies", minimum=0),
     Setting("clip_norm", float, 5.0, "clip gradients to this global norm (0: "
             "no clipping)", minimum=0.0),
     Setting("patience", int, 2, "stop after this many epochs without a "
@@ -84,10 +90,16 @@ class Pipeline:
     default_data = None
     #: Extra files of the model folder written by :meth:`save_artifacts`.
     artifact_files = ()
+    #: Options of ``predict`` (:class:`Setting`), read into :attr:`options`.
+    predict_settings = ()
+    #: The app's own defaults of common settings (``{"epochs": 20}``).
+    common_defaults = {}
 
     def __init__(self, config):
         self.config = config
         self.model = None
+        #: The ``predict`` options (defaults until the command sets them).
+        self.options = {s.name: s.default for s in self.predict_settings}
 
     # -- app hooks -----------------------------------------------------------
 
@@ -160,11 +172,24 @@ class Pipeline:
         endpoint; the function maps raw inputs to a dict of named outputs."""
         raise NotImplementedError
 
+    def serving_functions(self) -> dict:
+        """*App hook*: the exported signatures, ``{name: (function,
+        input_signature)}``; by default :meth:`serving_function` as
+        ``serving_default``."""
+        return {"serving_default": self.serving_function()}
+
+    @classmethod
+    def add_commands(cls, group):
+        """*App hook*: add app-specific commands to ``nlpseq <app>``."""
+
     # -- configuration -------------------------------------------------------
 
     @classmethod
     def all_settings(cls):
-        return tuple(COMMON_SETTINGS) + tuple(cls.settings)
+        common = tuple(
+            dataclasses.replace(s, default=cls.common_defaults[s.name])
+            if s.name in cls.common_defaults else s for s in COMMON_SETTINGS)
+        return common + tuple(cls.settings)
 
     @classmethod
     def effective_config(cls, flags=None, config_file=None) -> dict:
@@ -264,7 +289,11 @@ class Pipeline:
             valid_batches = padded_batches(
                 x_valid, y_valid, batch_size, shuffle=False,
                 pad_targets=pad_targets).cache()
+            rate, decay = config["learning_rate"], config["lr_decay"]
+            after = config["lr_decay_after"]
             callbacks = [
+                keras.callbacks.LearningRateScheduler(
+                    lambda epoch, _: rate * decay ** max(0, epoch + 1 - after)),
                 keras.callbacks.CSVLogger(
                     str(staging / "history.csv"), append=resume),
                 RunState(checkpoints, patience=config["patience"],
@@ -377,12 +406,12 @@ class Pipeline:
             raise NlpseqError(
                 f"--version {version}: {target} exists already; give another "
                 "version number")
-        function, signature = self.serving_function()
         archive = keras.export.ExportArchive()
         archive.track(self.model)
         for layer in self.serving_layers():
             archive.track(layer)
-        archive.add_endpoint("serving_default", function, input_signature=signature)
+        for name, (function, signature) in self.serving_functions().items():
+            archive.add_endpoint(name, function, input_signature=signature)
         temporary = output / f".{version}.partial"
         if temporary.exists():
             shutil.rmtree(temporary)
@@ -500,8 +529,10 @@ def build_command_group(cls):
                   help="one input per line (plain or .gz; - for stdin)")
     @click.option("--format", "output_format", type=click.Choice(FORMATS),
                   default="text", show_default=True, help="output format")
-    def predict(model_dir, texts, input_file, output_format):
+    def predict(model_dir, texts, input_file, output_format, **options):
         from nlpseq.data._files import iter_lines
+
+        options = check_options(cls.predict_settings, options)
 
         if texts and input_file:
             raise click.UsageError("give TEXT arguments or --input, not both")
@@ -513,6 +544,7 @@ def build_command_group(cls):
         if first is None:
             return  # empty input: nothing to print
         pipeline = _load(cls, model_dir or default_dir)
+        pipeline.options.update(options)
         records = pipeline.predict_stream(itertools.chain([first], lines))
         write_records(records, output_format, pipeline.format_record)
 
@@ -521,6 +553,8 @@ def build_command_group(cls):
         f"arguments, or one per line from --input FILE or standard input.\n\n"
         f"\b\nExamples:\n    nlpseq {name} predict \"an input\"\n"
         f"    nlpseq {name} predict --input inputs.txt --format jsonl")
+    for setting in cls.predict_settings:
+        predict = _setting_option(setting)(predict)
 
     # export ------------------------------------------------------------------
     @group.command("export")
@@ -532,13 +566,21 @@ def build_command_group(cls):
     def export(model_dir, output, version):
         pipeline = _load(cls, model_dir or default_dir)
         path = pipeline.export(output, version)
-        click.echo(f"Exported {path} (signature serving_default)")
+        names = ", ".join(pipeline.serving_functions())
+        click.echo(f"Exported {path} (signatures: {names})")
 
     export.help = (
         f"Export a saved {name} model as a TensorFlow Serving SavedModel "
         f"(<output>/<version>/saved_model.pb), taking raw strings.\n\n\b\n"
         f"Example:\n    nlpseq {name} export --model-dir {default_dir}")
+    cls.add_commands(group)
     return group
+
+
+def check_options(settings, values):
+    """Command options: ``None`` (not given) becomes the default, and each
+    value is checked against its :class:`Setting`."""
+    return merge(settings, None, values, source="options")
 
 
 def write_records(records, output_format, format_text, out=None):

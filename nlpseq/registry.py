@@ -85,5 +85,6 @@ APPS = Registry(
     "app",
     {
         "sentiment": "nlpseq.apps.sentiment:SentimentPipeline",
+        "next-word": "nlpseq.apps.next_word:NextWordPipeline",
     },
 )

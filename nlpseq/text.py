@@ -12,7 +12,8 @@ Standardization, in order (each step switchable):
 2. ``lowercase``: Unicode-aware lower-casing;
 3. ``split_punctuation``: every punctuation mark becomes a token of its own
    (apostrophes inside words stay: ``don't`` is one token);
-4. split on whitespace.
+4. split on whitespace (``split="words"``), or into Unicode characters, spaces
+   included (``split="characters"``, for character-level models).
 
 Example:
     >>> import tensorflow as tf
@@ -32,6 +33,8 @@ import tensorflow as tf
 
 PADDING = ""
 UNKNOWN = "[UNK]"
+#: How standardized text is cut into tokens.
+SPLITS = ("words", "characters")
 
 
 def build_vocabulary(token_lists, max_size=None, min_count=1):
@@ -74,6 +77,7 @@ class TextEncoder(keras.layers.Layer):
             often end with their verdict).
         lowercase, strip_html, split_punctuation: the standardization steps
             (see the module docstring).
+        split: ``"words"`` (on whitespace) or ``"characters"``.
 
     Call arguments:
         texts: a string tensor ``[batch]``.
@@ -85,7 +89,7 @@ class TextEncoder(keras.layers.Layer):
 
     def __init__(self, vocabulary, max_length=None, lowercase=True,
                  strip_html=True, split_punctuation=True, truncate="post",
-                 **kwargs):
+                 split="words", **kwargs):
         kwargs.setdefault("trainable", False)
         kwargs.setdefault("dtype", "string")
         super().__init__(**kwargs)
@@ -103,6 +107,10 @@ class TextEncoder(keras.layers.Layer):
         if truncate not in ("pre", "post"):
             raise ValueError(
                 f"truncate must be 'pre' or 'post', got {truncate!r}")
+        if split not in SPLITS:
+            raise ValueError(
+                f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+        self.split = split
         self.vocabulary = vocabulary
         self.max_length = max_length
         self.truncate = truncate
@@ -140,7 +148,11 @@ class TextEncoder(keras.layers.Layer):
 
     def tokenize(self, texts):
         """The tokens of each text: a ``tf.RaggedTensor`` of strings."""
-        tokens = tf.strings.split(self.standardize(texts))
+        texts = self.standardize(texts)
+        if self.split == "characters":
+            tokens = tf.strings.unicode_split(texts, "UTF-8")
+        else:
+            tokens = tf.strings.split(texts)
         if self.max_length is not None:
             if self.truncate == "post":
                 tokens = tokens[:, :self.max_length]
@@ -174,5 +186,6 @@ class TextEncoder(keras.layers.Layer):
             "lowercase": self.lowercase,
             "strip_html": self.strip_html,
             "split_punctuation": self.split_punctuation,
+            "split": self.split,
         })
         return config

@@ -32,6 +32,11 @@ class AppCase:
     write_train: callable  # (folder) -> path of a small training file
     inputs: list  # prediction inputs
     tiny: list  # flags for a tiny, fast model
+    answer: callable  # record -> the prediction as a string
+    check_served: callable  # (serving_default outputs, records) -> None
+    served_key: str  # an output of serving_default that holds answers
+    metric: str  # a metric of evaluate --json, shown by evaluate too
+    bad_setting: tuple  # (args, one-line error) of an app setting
 
 
 def _write_sentiment(folder):
@@ -51,9 +56,59 @@ def _write_sentiment(folder):
     return path
 
 
+def _check_sentiment_served(outputs, records):
+    labels = [x.decode() for x in outputs["label"].numpy()]
+    assert labels == [r["label"] for r in records]
+    np.testing.assert_allclose(
+        outputs["probabilities"].numpy(),
+        [list(r["probabilities"].values()) for r in records], atol=1e-5)
+    names = outputs["class_names"].numpy()
+    assert names.shape[0] == len(records)
+    assert [n.decode() for n in names[0]] == list(
+        records[0]["probabilities"])
+
+
+def _write_corpus(folder):
+    rng = np.random.default_rng(0)
+    days = ["monday", "friday", "sunday"]
+    foods = ["pizza", "soup", "rice", "cake"]
+    lines = [f"on {rng.choice(days)} i eat {rng.choice(foods)} ."
+             for _ in range(120)]
+    path = Path(folder) / "corpus.txt"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _check_next_word_served(outputs, records):
+    tokens = [[t.decode() for t in row] for row in outputs["tokens"].numpy()]
+    probabilities = outputs["probabilities"].numpy()
+    for record, row, values in zip(records, tokens, probabilities):
+        k = len(record["next"])
+        assert row[:k] == [n["token"] for n in record["next"]]
+        np.testing.assert_allclose(
+            values[:k], [n["probability"] for n in record["next"]],
+            atol=1e-5)
+        assert np.all(np.diff(values) <= 1e-7)  # ranked
+
+
 CASES = {
-    "sentiment": AppCase("sentiment", _write_sentiment,
-                         ["a great film", "an awful, dull film", ""], TINY),
+    "sentiment": AppCase(
+        "sentiment", _write_sentiment,
+        ["a great film", "an awful, dull film", ""], TINY,
+        answer=lambda record: record["label"],
+        check_served=_check_sentiment_served, served_key="label",
+        metric="accuracy",
+        bad_setting=(["--max-length", "0"],
+                     "Error: --max-length: max_length must be >= 1, got 0")),
+    "next-word": AppCase(
+        "next-word", _write_corpus, ["on sunday i eat", "on", ""],
+        TINY + ["--layers", "1", "--sequence-length", "10"],
+        answer=lambda record: record["next"][0]["token"],
+        check_served=_check_next_word_served, served_key="tokens",
+        metric="perplexity",
+        bad_setting=(["--sequence-length", "0"],
+                     "Error: --sequence-length: sequence_length must be >= "
+                     "1, got 0")),
 }
 
 
@@ -119,15 +174,7 @@ def test_predict_export_and_serving_agree(trained, tmp_path):
     served = tf.saved_model.load(str(version))
     outputs = served.signatures["serving_default"](
         text=tf.constant(case.inputs))
-    labels = [x.decode() for x in outputs["label"].numpy()]
-    assert labels == [r["label"] for r in records]
-    np.testing.assert_allclose(
-        outputs["probabilities"].numpy(),
-        [list(r["probabilities"].values()) for r in records], atol=1e-5)
-    names = outputs["class_names"].numpy()
-    assert names.shape[0] == len(case.inputs)
-    assert [n.decode() for n in names[0]] == list(
-        records[0]["probabilities"])
+    case.check_served(outputs, records)
 
 
 def test_saved_model_cli_runs_on_raw_text(trained, tmp_path):
@@ -145,9 +192,10 @@ def test_saved_model_cli_runs_on_raw_text(trained, tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     predicted = run(case.name, "predict", "--model-dir", model_dir,
                     "--format", "jsonl", *case.inputs[:2]).output
-    labels = [json.loads(line)["label"] for line in predicted.splitlines()]
-    assert f"Result for output key label:\n[b'{labels[0]}' b'{labels[1]}']" \
-        in done.stdout
+    answers = [case.answer(json.loads(line))
+               for line in predicted.splitlines()]
+    shown = done.stdout.split(f"Result for output key {case.served_key}:")[1]
+    assert all(f"b'{answer}'" in shown for answer in answers), shown
 
 
 def test_export_refuses_an_existing_version(trained, tmp_path):
@@ -171,10 +219,12 @@ def test_prediction_formats(trained, tmp_path):
         case.name, "predict", "--model-dir", model_dir, "--format", "csv",
         *inputs).output)))
     assert [r["text"] for r in rows] == inputs
-    assert [r["label"] for r in rows] == [r["label"] for r in as_json]
+    assert [case.answer({k: json.loads(v) if v[:1] in "[{" else v
+                         for k, v in r.items()}) for r in rows] == [
+        case.answer(r) for r in as_json]
     text = run(case.name, "predict", "--model-dir", model_dir,
                *inputs).output.splitlines()
-    assert len(text) == 2 and all(as_json[i]["label"] in text[i]
+    assert len(text) == 2 and all(case.answer(as_json[i]) in text[i]
                                   for i in range(2))
     # from a file and from stdin, the same
     path = tmp_path / "inputs.txt"
@@ -205,8 +255,8 @@ def test_evaluate_reports_json(trained):
     metrics = json.loads(result.output)
     text = run(case.name, "evaluate", "--model-dir", model_dir, "--data",
                data).output
-    assert text.splitlines()[0].startswith("accuracy")
-    assert f"{metrics['accuracy']:.4f}" in text
+    value = metrics[case.metric]
+    assert f"{value:.4f}" in text or f"{value:.2f}" in text, text
 
 
 # -- resuming and atomic publication -------------------------------------------
@@ -296,12 +346,15 @@ def test_config_precedence_flag_over_file_over_default(name, tmp_path):
 @pytest.mark.parametrize("name", list(CASES))
 @pytest.mark.parametrize("args, message", [
     (["--epochs", "-1"], "Error: --epochs: epochs must be >= 1, got -1"),
-    (["--max-length", "0"],
-     "Error: --max-length: max_length must be >= 1, got 0"),
+    ("app", None),
     (["--valid-split", "1.5"],
      "Error: --valid-split: valid_split must be <= 0.9, got 1.5"),
+    (["--lr-decay", "0"],
+     "Error: --lr-decay: lr_decay must be > 0.0, got 0.0"),
 ])
 def test_bad_settings(name, args, message, tmp_path):
+    if args == "app":
+        args, message = CASES[name].bad_setting
     result = run(name, "train", "--model-dir", tmp_path / "m", *args)
     assert result.exit_code == 1
     assert result.output == message + "\n"

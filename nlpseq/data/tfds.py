@@ -215,3 +215,65 @@ def read_tfds(name: str, split: str = "train", text_column: str | None = None,
             f"{source}: no examples with text in feature {text_key!r} "
             f"({skipped} empty)")
     return LabelledTexts(texts, labels, source, skipped)
+
+
+def read_tfds_texts(name: str, split: str = "train",
+                    text_column: str | None = None,
+                    data_dir: str | None = None,
+                    download: bool = True) -> list[str]:
+    """The texts of a TensorFlow Datasets split, in stored order (unlabelled
+    corpora for language models; each example's text may span many lines).
+
+    Args:
+        name, split, data_dir, download: as for :func:`read_tfds`.
+        text_column: the text feature (default: the first text feature).
+
+    Raises:
+        NlpseqError: TensorFlow Datasets is missing or fails, no text
+            feature, or a text that is not UTF-8.
+    """
+    source = f"{PREFIX}{name}:{split}"
+    try:
+        import tensorflow_datasets as tfds
+    except ImportError:
+        raise NlpseqError(
+            f"{source}: reading TensorFlow Datasets needs tensorflow-datasets: "
+            "pip install tensorflow-datasets") from None
+    try:
+        builder = tfds.builder(name, data_dir=data_dir)
+    except Exception as error:
+        raise NlpseqError(f"{source}: {_reason(error)}") from None
+    features = builder.info.features
+    if not hasattr(features, "keys"):
+        raise NlpseqError(
+            f"{source}: its features are not a dictionary, cannot find the text")
+    if text_column is not None:
+        if text_column not in features or not _is_text_feature(
+                features[text_column]):
+            raise NlpseqError(
+                f"{source}: no text feature {text_column!r}; features: "
+                f"{_describe(features)}")
+        key = text_column
+    else:
+        key = next((k for k in features if _is_text_feature(features[k])),
+                   None)
+        if key is None:
+            raise NlpseqError(
+                f"{source}: no text feature; features: {_describe(features)}")
+    try:
+        dataset = tfds.load(name, split=split, data_dir=data_dir,
+                            download=download, shuffle_files=False)
+        batches = list(tfds.as_numpy(
+            dataset.map(lambda example: example[key]).batch(1024)))
+    except Exception as error:
+        raise NlpseqError(f"{source}: {_reason(error)}") from None
+    texts = []
+    for batch in batches:
+        for raw in batch:
+            try:
+                texts.append(raw.decode("utf-8"))
+            except UnicodeDecodeError:
+                raise NlpseqError(
+                    f"{source}: example {len(texts) + 1}: feature {key!r} is "
+                    "not UTF-8 text") from None
+    return texts

@@ -5,11 +5,13 @@
 - :class:`GRUCell` / :class:`GRU` — gated recurrent unit
 - :class:`RNN` — the time loop that runs any cell
 - :class:`Bidirectional` — forward + backward layer
+- :class:`TiedEmbedding` — embedding shared with the output layer
 - :class:`SequencePooling` — masked last / max / mean pooling over time
 """
 
 from nlpseq.layers.base import RecurrentCell
 from nlpseq.layers.bidirectional import Bidirectional
+from nlpseq.layers.embedding import TiedEmbedding
 from nlpseq.layers.gru import GRU, GRUCell
 from nlpseq.layers.lstm import LSTM, LSTMCell
 from nlpseq.layers.pooling import SequencePooling
@@ -19,4 +21,5 @@ from nlpseq.layers.simple_rnn import SimpleRNN, SimpleRNNCell
 __all__ = [
     "Bidirectional", "GRU", "GRUCell", "LSTM", "LSTMCell", "RNN",
     "RecurrentCell", "SequencePooling", "SimpleRNN", "SimpleRNNCell",
+    "TiedEmbedding",
 ]

@@ -133,7 +133,12 @@ class Bidirectional(keras.layers.Layer):
             return outputs + [None] * n_states
         return outputs if self.merge_mode is None else output_mask
 
-    def call(self, sequences, initial_state=None, mask=None, training=False):
+    def call(self, sequences, initial_state=None, mask=None, training=False,
+             sequences_mask=None):
+        # (Keras passes the mask as ``sequences_mask`` when the call has
+        # other tensor arguments, such as ``initial_state``.)
+        if mask is None:
+            mask = sequences_mask
         if isinstance(mask, (list, tuple)):
             mask = mask[0]
         forward_state = backward_state = None

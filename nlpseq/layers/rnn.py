@@ -292,7 +292,12 @@ class RNN(keras.layers.Layer):
     def get_initial_state(self, batch_size):
         return self.cell.get_initial_state(batch_size)
 
-    def call(self, sequences, initial_state=None, mask=None, training=False):
+    def call(self, sequences, initial_state=None, mask=None, training=False,
+             sequences_mask=None):
+        # (Keras passes the mask as ``sequences_mask`` when the call has
+        # other tensor arguments, such as ``initial_state``.)
+        if mask is None:
+            mask = sequences_mask
         if isinstance(mask, (list, tuple)):
             mask = mask[0]
         sequences = ops.convert_to_tensor(sequences, dtype=self.compute_dtype)

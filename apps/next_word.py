@@ -1,0 +1,668 @@
+"""Next-word prediction: a language model over words or characters.
+
+The many-to-many (shifted) pipeline. The corpus becomes one stream of token
+ids (each line's tokens, then an end-of-line token: ``<eos>`` for words,
+``"\\n"`` for characters), cut into windows of ``--sequence-length`` tokens
+whose targets are the same tokens shifted by one (truncated backpropagation
+through time). The model: token ids -> embedding -> dropout -> stacked nlpseq
+recurrent layers (each followed by dropout) -> logits over the vocabulary,
+by default with the embedding matrix reused as the output layer
+(``--tie-embeddings``).
+
+Prediction, generation and evaluation run a copy of the model that takes
+and returns the recurrent states (:meth:`NextWordPipeline.step_model`), so a
+prompt is read once and each generated token costs one step. Every context
+starts after an end-of-line token, as every line of the corpus does.
+Evaluation carries the states across the whole corpus (the usual way to
+measure perplexity): every token is predicted with all the text before it.
+
+Example:
+    $ nlpseq next-word train                      # the built-in sample
+    $ nlpseq next-word predict "on sunday i want to eat"
+    on sunday i want to eat  ->  pizza 0.31  pasta 0.22 ...
+    $ nlpseq next-word generate --prompt "the king" --strategy beam
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import click
+import numpy as np
+
+from nlpseq.config import Setting
+from nlpseq.data.corpus import read_corpus
+from nlpseq.errors import NlpseqError
+from nlpseq.pipeline import Pipeline, check_options
+from nlpseq.registry import CELLS
+
+VOCABULARY = "vocabulary.json"
+END_OF_LINE = {"word": "<eos>", "char": "\n"}
+STRATEGIES = ("greedy", "sample", "beam")
+#: How many next tokens the exported ``serving_default`` signature returns.
+EXPORT_TOP_K = 10
+#: Ids never predicted or generated: padding, and the unknown-token entry.
+_SPECIAL_IDS = (0, 1)
+
+GENERATE_SETTINGS = (
+    Setting("prompt", str, "", "the text to continue (default: start a new "
+            "line)"),
+    Setting("length", int, 20, "tokens to generate", minimum=1),
+    Setting("strategy", str, "greedy", "how each token is chosen: the most "
+            "likely one, a random draw, or the most likely sequence",
+            choices=STRATEGIES),
+    Setting("temperature", float, 1.0, "divide the logits by X before "
+            "sampling (below 1: safer, above 1: more varied)", minimum=0.0,
+            exclusive_minimum=True),
+    Setting("top_k", int, 0, "sample among the N most likely tokens only "
+            "(0: all)", minimum=0),
+    Setting("beam_width", int, 4, "sequences kept by beam search",
+            minimum=1),
+    Setting("seed", int, 0, "random seed of sampling", minimum=0),
+)
+
+
+class NextWordPipeline(Pipeline):
+    """Next-word prediction: a word- or character-level language model."""
+
+    name = "next-word"
+    default_data = Path(__file__).parent / "data" / "next_word_sample.txt"
+    artifact_files = (VOCABULARY,)
+    settings = (
+        Setting("level", str, "word", "tokens: words (split on whitespace) "
+                "or characters", choices=("word", "char")),
+        Setting("text_column", str, None, "the text feature of a tfds: "
+                "dataset (default: the first)"),
+        Setting("cell", str, "lstm", "recurrent cell",
+                choices=tuple(CELLS.names())),
+        Setting("layers", int, 2, "stacked recurrent layers", minimum=1),
+        Setting("units", int, 200, "units per recurrent layer", minimum=1),
+        Setting("embedding_dim", int, 200, "size of the token embeddings "
+                "(with --tie-embeddings: equal to --units)", minimum=1),
+        Setting("tie_embeddings", bool, True, "use the embedding matrix as "
+                "the output layer too"),
+        Setting("sequence_length", int, 35, "tokens per training window "
+                "(steps of backpropagation through time)", minimum=1),
+        Setting("dropout", float, 0.3, "dropout after the embedding and "
+                "after each recurrent layer", minimum=0.0, maximum=0.95),
+        Setting("vocab_size", int, 20000, "largest vocabulary (with the "
+                "padding and unknown entries)", minimum=3),
+        Setting("min_count", int, 1, "leave out tokens seen fewer times in "
+                "the training data", minimum=1),
+        Setting("lowercase", bool, None, "lower-case the text (default: yes "
+                "for words, no for characters)"),
+        Setting("split_punctuation", bool, False, "make each punctuation "
+                "mark a word of its own (for raw, untokenized text)"),
+    )
+    predict_settings = (
+        Setting("top_k", int, 5, "how many next tokens to list", minimum=1),
+    )
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.encoder = None
+        self._step_model = None
+        self._functions = {}
+
+    # -- data ------------------------------------------------------------------
+
+    @property
+    def level(self):
+        return self.config.get("level", "word")
+
+    @property
+    def end_of_line(self):
+        return END_OF_LINE[self.level]
+
+    def read_data(self, spec, role):
+        return read_corpus(spec, text_column=self.config.get("text_column"))
+
+    def split_data(self, data, fraction):
+        head, tail = data.split(fraction)
+        if not any(line.strip() for line in head.lines) or not any(
+                line.strip() for line in tail.lines):
+            raise NlpseqError(
+                f"{data.source}: {len(data.lines)} lines are too few to hold "
+                f"out --valid-split {fraction} for validation; give --valid")
+        return head, tail
+
+    def describe_data(self, data):
+        return f"{len(data.lines):,} lines, {data.characters:,} characters"
+
+    def _make_encoder(self, vocabulary):
+        from nlpseq.text import TextEncoder
+
+        lowercase = self.config.get("lowercase")
+        if lowercase is None:
+            lowercase = self.level == "word"
+        self.encoder = TextEncoder(
+            vocabulary, max_length=None, lowercase=lowercase,
+            strip_html=False,
+            split_punctuation=(self.level == "word"
+                               and bool(self.config.get("split_punctuation"))),
+            split="words" if self.level == "word" else "characters",
+            name="text_encoder")
+
+    def _token_rows(self, lines, chunk=4096):
+        """The tokens of each line (a list of lists of str), end-of-line
+        token included; the word level skips lines without words."""
+        for start in range(0, len(lines), chunk):
+            for row in self.encoder.tokenize(
+                    lines[start:start + chunk]).to_list():
+                if self.level == "word" and not row:
+                    continue
+                yield [t.decode("utf-8") for t in row] + [self.end_of_line]
+
+    def prepare(self, train):
+        from nlpseq.text import build_vocabulary
+
+        self._make_encoder(["", "[UNK]"])
+        vocabulary = build_vocabulary(
+            self._token_rows(train.lines), max_size=self.config["vocab_size"],
+            min_count=self.config["min_count"])
+        if self.end_of_line not in vocabulary:  # cut by --vocab-size
+            vocabulary = vocabulary[:max(2, len(vocabulary) - 1)] + [
+                self.end_of_line]
+        self._make_encoder(vocabulary)
+
+    def folder_entries(self):
+        return {"vocabulary_size": self.encoder.vocabulary_size}
+
+    def save_artifacts(self, path):
+        from nlpseq.folder import write_text_atomic
+
+        write_text_atomic(Path(path) / VOCABULARY, json.dumps(
+            self.encoder.vocabulary[2:], ensure_ascii=False, indent=0) + "\n")
+
+    def load_artifacts(self, path, entries):
+        file = Path(path) / VOCABULARY
+        try:
+            words = json.loads(file.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise NlpseqError(f"{file}: corrupted ({error})") from None
+        if not isinstance(words, list) or self.end_of_line not in words:
+            raise NlpseqError(f"{file}: corrupted (not a vocabulary list "
+                              f"with {self.end_of_line!r})")
+        self._make_encoder(["", "[UNK]"] + words)
+
+    @property
+    def end_of_line_id(self):
+        return self.encoder.vocabulary.index(self.end_of_line)
+
+    # -- encoding --------------------------------------------------------------
+
+    def stream(self, corpus, chunk=4096):
+        """The corpus as one array of token ids (end-of-line tokens
+        included)."""
+        import tensorflow as tf
+
+        parts, eol = [], self.end_of_line_id
+        lines = corpus.lines
+        for start in range(0, len(lines), chunk):
+            ids = self.encoder.token_ids(lines[start:start + chunk])
+            if self.level == "word":
+                ids = tf.ragged.boolean_mask(ids, ids.row_lengths() > 0)
+            ends = tf.fill([ids.nrows(), 1], tf.constant(eol, tf.int32))
+            ids = tf.concat([ids, tf.RaggedTensor.from_tensor(ends)], axis=1)
+            parts.append(ids.flat_values.numpy())
+        return np.concatenate(parts).astype("int32") if parts else \
+            np.zeros((0,), "int32")
+
+    def encode(self, data):
+        length = self.config["sequence_length"]
+        ids = self.stream(data)
+        count = (len(ids) - 1) // length
+        if count < 1:
+            raise NlpseqError(
+                f"{data.source}: {len(ids)} tokens are fewer than one "
+                f"training window (--sequence-length {length} + 1)")
+        x = ids[:count * length].reshape(count, length)
+        y = ids[1:count * length + 1].reshape(count, length)
+        return x, y
+
+    # -- model -----------------------------------------------------------------
+
+    def build_model(self, layer_class=None, mask_zero=False):
+        """The training model: ids ``[batch, time]`` -> logits ``[batch, time,
+        vocabulary]``. ``layer_class`` replaces the configured cell's layer
+        (the benchmark's reference uses Keras' own)."""
+        import keras
+
+        from nlpseq.layers import TiedEmbedding
+
+        c = self.config
+        if c["tie_embeddings"] and c["embedding_dim"] != c["units"]:
+            raise NlpseqError(
+                f"--tie-embeddings needs --embedding-dim equal to --units "
+                f"(got {c['embedding_dim']} and {c['units']}); or give "
+                "--no-tie-embeddings")
+        layer_class = layer_class or CELLS.get(c["cell"])
+        vocabulary = self.encoder.vocabulary_size
+        ids = keras.Input((None,), dtype="int32", name="token_ids")
+        embedding = TiedEmbedding(
+            vocabulary, c["embedding_dim"], mask_zero=mask_zero,
+            use_bias=True, embeddings_initializer=keras.initializers
+            .RandomUniform(-0.1, 0.1), name="embedding")
+        x = embedding(ids)
+        x = keras.layers.Dropout(c["dropout"], name="embedding_dropout")(x)
+        for index in range(c["layers"]):
+            x = layer_class(c["units"], return_sequences=True,
+                            name=f"{c['cell']}_{index + 1}")(x)
+            x = keras.layers.Dropout(c["dropout"],
+                                     name=f"dropout_{index + 1}")(x)
+        if c["tie_embeddings"]:
+            logits = embedding(x, reverse=True)
+        else:
+            logits = keras.layers.Dense(vocabulary, name="logits")(x)
+        return keras.Model(ids, logits, name="next_word")
+
+    def compile_arguments(self):
+        import keras
+
+        return {"loss": keras.losses.SparseCategoricalCrossentropy(
+            from_logits=True)}
+
+    def step_model(self):
+        """A copy of the model that carries the recurrent states: ``[ids,
+        *states]`` in, ``[logits, *states]`` out (zeros for a fresh start).
+        Padding (id 0) is masked: a padded step keeps the states."""
+        if self._step_model is not None:
+            return self._step_model
+        import keras
+
+        c = self.config
+        trained = self.model
+        ids = keras.Input((None,), dtype="int32", name="token_ids")
+        source = trained.get_layer("embedding")
+        embedding = type(source).from_config(
+            dict(source.get_config(), mask_zero=True))
+        x = embedding(ids)
+        states_in, states_out, copies = [], [], [(source, embedding)]
+        for index in range(c["layers"]):
+            source = trained.get_layer(f"{c['cell']}_{index + 1}")
+            layer = type(source).from_config(dict(
+                source.get_config(), return_sequences=True, return_state=True))
+            states = [keras.Input((size,), name=f"state_{index + 1}_{k}")
+                      for k, size in enumerate(source.state_size)]
+            x, *new_states = layer(x, initial_state=states)
+            states_in += states
+            states_out += new_states
+            copies.append((source, layer))
+        if c["tie_embeddings"]:
+            logits = embedding(x, reverse=True)
+        else:
+            source = trained.get_layer("logits")
+            dense = type(source).from_config(source.get_config())
+            logits = dense(x)
+            copies.append((source, dense))
+        model = keras.Model([ids] + states_in, [logits] + states_out,
+                            name="next_word_steps")
+        for source, copy in copies:
+            copy.set_weights(source.get_weights())
+        self._step_model = model
+        return model
+
+    def _zero_states(self, batch):
+        import tensorflow as tf
+
+        return [tf.zeros((batch, int(s.shape[-1])))
+                for s in self.step_model().inputs[1:]]
+
+    # -- the graph functions (used by the CLI and the SavedModel alike) -------
+
+    def _prompt_logits(self, text):
+        """Logits of the token after each prompt, and the states after it.
+
+        Each prompt is read after an end-of-line token, so an empty prompt
+        asks for the first token of a line."""
+        import tensorflow as tf
+
+        ids = self.encoder(text)
+        batch = tf.shape(ids)[0]
+        start = tf.fill([batch, 1], tf.constant(self.end_of_line_id,
+                                                tf.int32))
+        ids = tf.concat([start, ids], axis=1)
+        lengths = tf.reduce_sum(tf.cast(ids > 0, tf.int32), axis=1)
+        model = self.step_model()
+        logits, *states = model([ids] + self._zero_states(batch),
+                                training=False)
+        last = tf.gather(logits, lengths - 1, batch_dims=1)
+        return last, states
+
+    def _allowed(self, logits):
+        """Logits with padding and unknown entries ruled out."""
+        import tensorflow as tf
+
+        vocabulary = self.encoder.vocabulary_size
+        banned = tf.scatter_nd([[i] for i in _SPECIAL_IDS],
+                               tf.ones([len(_SPECIAL_IDS)], tf.bool),
+                               [vocabulary])
+        return tf.where(banned, tf.constant(-1e9, logits.dtype), logits)
+
+    def next_tokens(self, text, k):
+        """Graph function: the ``k`` most likely next tokens of each text and
+        their probabilities."""
+        import tensorflow as tf
+
+        logits, _ = self._prompt_logits(text)
+        probabilities = tf.nn.softmax(self._allowed(logits))
+        top = tf.math.top_k(probabilities, k=tf.minimum(
+            k, self.encoder.vocabulary_size - len(_SPECIAL_IDS)))
+        words = tf.gather(tf.constant(self.encoder.vocabulary), top.indices)
+        return words, top.values
+
+    def generate_ids(self, text, length, strategy, temperature, top_k,
+                     beam_width, seed):
+        """Graph function: ``[batch, length]`` token ids continuing each
+        text. ``strategy``: ``greedy`` (the most likely token at each step),
+        ``sample`` (a draw from the distribution divided by
+        ``temperature``, among the ``top_k`` most likely if ``top_k`` > 0;
+        reproducible with ``seed``) or ``beam`` (the most likely
+        continuation among ``beam_width`` kept at each step)."""
+        import tensorflow as tf
+
+        checks = [
+            tf.debugging.assert_positive(length, message="length must be "
+                                         "at least 1"),
+            tf.debugging.assert_positive(temperature, message="temperature "
+                                         "must be above 0"),
+            tf.debugging.assert_positive(beam_width, message="beam_width "
+                                         "must be at least 1"),
+            tf.debugging.assert_non_negative(top_k, message="top_k must be "
+                                             "0 or more"),
+        ]
+        with tf.control_dependencies(checks):
+            logits, states = self._prompt_logits(text)
+        return tf.cond(
+            tf.equal(strategy, "beam"),
+            lambda: self._beam(logits, states, length, beam_width),
+            lambda: self._sample(logits, states, length,
+                                 tf.equal(strategy, "greedy"), temperature,
+                                 top_k, seed))
+
+    def _step(self, token, states):
+        import tensorflow as tf
+
+        logits, *states = self.step_model()(
+            [tf.expand_dims(token, 1)] + list(states), training=False)
+        return self._allowed(logits[:, 0]), states
+
+    def _sample(self, logits, states, length, greedy, temperature, top_k,
+                seed):
+        import tensorflow as tf
+
+        logits = self._allowed(logits)
+        vocabulary = self.encoder.vocabulary_size
+
+        def choose(logits, index):
+            scaled = logits / temperature
+            k = tf.where(top_k > 0, tf.minimum(top_k, vocabulary),
+                         vocabulary)
+            threshold = tf.math.top_k(scaled, k=k).values[:, -1:]
+            scaled = tf.where(scaled < threshold,
+                              tf.constant(-1e9, scaled.dtype), scaled)
+            drawn = tf.random.stateless_categorical(
+                scaled, 1, seed=tf.stack([seed, index]), dtype=tf.int32)[:, 0]
+            best = tf.argmax(logits, axis=-1, output_type=tf.int32)
+            return tf.where(greedy, best, drawn)
+
+        def body(index, logits, states, tokens):
+            token = choose(logits, index)
+            logits, states = self._step(token, states)
+            return index + 1, logits, states, tokens.write(index, token)
+
+        _, _, _, tokens = tf.while_loop(
+            lambda index, *_: index < length, body,
+            (tf.constant(0), logits, list(states),
+             tf.TensorArray(tf.int32, size=length)))
+        return tf.transpose(tokens.stack())
+
+    def _beam(self, logits, states, length, width):
+        import tensorflow as tf
+
+        vocabulary = self.encoder.vocabulary_size
+        batch = tf.shape(logits)[0]
+        width = tf.minimum(width, vocabulary - len(_SPECIAL_IDS))
+        log_probs = tf.nn.log_softmax(self._allowed(logits))
+        scores, tokens = tf.math.top_k(log_probs, k=width)  # [batch, width]
+        history = tf.expand_dims(tokens, -1)  # [batch, width, steps]
+        states = [tf.repeat(s, width, axis=0) for s in states]
+
+        def body(index, scores, history, states):
+            logits, states = self._step(tf.reshape(history[:, :, -1], [-1]),
+                                        states)
+            total = tf.reshape(scores, [-1, 1]) + tf.nn.log_softmax(logits)
+            total = tf.reshape(total, [batch, width * vocabulary])
+            scores, flat = tf.math.top_k(total, k=width)
+            parent, token = flat // vocabulary, flat % vocabulary
+            history = tf.concat([tf.gather(history, parent, batch_dims=1),
+                                 token[:, :, None]], axis=-1)
+            rows = tf.reshape(parent + tf.range(batch)[:, None] * width, [-1])
+            states = [tf.gather(s, rows) for s in states]
+            return index + 1, scores, history, states
+
+        _, scores, history, _ = tf.while_loop(
+            lambda index, *_: index < length, body,
+            (tf.constant(1), scores, history, states),
+            shape_invariants=(tf.TensorShape([]), scores.shape,
+                              tf.TensorShape([None, None, None]),
+                              [tf.TensorShape([None, s.shape[-1]])
+                               for s in states]))
+        return history[:, 0, :]  # top_k sorts: beam 0 is the best
+
+    def join_tokens(self, tokens):
+        """Graph function: token strings ``[batch, n]`` as text ``[batch]``
+        (end-of-line tokens become line breaks)."""
+        import tensorflow as tf
+
+        if self.level == "char":
+            return tf.strings.reduce_join(tokens, axis=-1)
+        text = tf.strings.reduce_join(tokens, axis=-1, separator=" ")
+        return tf.strings.regex_replace(text, r" ?<eos> ?", "\n")
+
+    def _function(self, name):
+        """The CLI's compiled copies of the graph functions."""
+        import tensorflow as tf
+
+        self.step_model()  # (built eagerly: it copies weights)
+        if name not in self._functions:
+            specs = {
+                "next": (self.next_tokens, [
+                    tf.TensorSpec((None,), tf.string),
+                    tf.TensorSpec((), tf.int32)]),
+                "generate": (self.generate_ids, [
+                    tf.TensorSpec((None,), tf.string),
+                    tf.TensorSpec((), tf.int32), tf.TensorSpec((), tf.string),
+                    tf.TensorSpec((), tf.float32), tf.TensorSpec((), tf.int32),
+                    tf.TensorSpec((), tf.int32), tf.TensorSpec((), tf.int32)]),
+            }
+            function, signature = specs[name]
+            self._functions[name] = tf.function(
+                function, input_signature=signature, autograph=False)
+        return self._functions[name]
+
+    # -- prediction and generation -------------------------------------------
+
+    def unknown_tokens(self, text):
+        """The tokens of ``text`` that the vocabulary lacks."""
+        tokens = self.encoder.tokenize([text]).to_list()[0]
+        ids = self.encoder.token_ids([text]).to_list()[0]
+        return [t.decode("utf-8") for t, i in zip(tokens, ids) if i == 1]
+
+    def predict_lines(self, lines):
+        k = self.options["top_k"]
+        words, probabilities = self._function("next")(
+            np.array(lines, dtype=object), np.int32(k))
+        for line, row, values in zip(lines, words.numpy(),
+                                     probabilities.numpy()):
+            unknown = self.unknown_tokens(line)
+            if unknown and len(unknown) == len(
+                    self.encoder.tokenize([line]).to_list()[0]):
+                click.echo(f"warning: every token of {line!r} is unknown to "
+                           "the model; predicting after the unknown token",
+                           err=True)
+            yield {
+                "text": line,
+                "next": [{"token": w.decode("utf-8"),
+                          "probability": round(float(p), 6)}
+                         for w, p in zip(row, values)],
+                "unknown": unknown,
+            }
+
+    def format_record(self, record):
+        shown = "  ".join(f"{json.dumps(n['token'])[1:-1]} "
+                          f"{n['probability']:.4f}" for n in record["next"])
+        return f"{record['text']}\t{shown}"
+
+    def generate(self, prompt="", length=20, strategy="greedy",
+                 temperature=1.0, top_k=0, beam_width=4, seed=0):
+        """The continuation of ``prompt`` (text), and its tokens."""
+        import tensorflow as tf
+
+        ids = self._function("generate")(
+            tf.constant([prompt]), np.int32(length), tf.constant(strategy),
+            np.float32(temperature), np.int32(top_k), np.int32(beam_width),
+            np.int32(seed))
+        tokens = tf.gather(tf.constant(self.encoder.vocabulary), ids)
+        text = self.join_tokens(tokens).numpy()[0].decode("utf-8")
+        return text, [t.decode("utf-8") for t in tokens.numpy()[0]]
+
+    # -- evaluation ------------------------------------------------------------
+
+    def evaluate_data(self, data, rows=32, window=64):
+        """Loss (nats per token), perplexity and next-token accuracy, with
+        the states carried across the whole corpus: ``rows`` contiguous
+        parts of it are read side by side, ``window`` tokens at a time."""
+        import tensorflow as tf
+
+        ids = self.stream(data)
+        targets = ids
+        inputs = np.concatenate([[self.end_of_line_id], ids[:-1]])
+        rows = max(1, min(rows, len(ids) // window))
+        width = math.ceil(len(ids) / rows)
+        padded = np.zeros((2, rows * width), "int32")
+        padded[0, :len(ids)], padded[1, :len(ids)] = inputs, targets
+        x, y = (padded[0].reshape(rows, width), padded[1].reshape(rows, width))
+
+        model = self.step_model()
+
+        @tf.function(autograph=False, reduce_retracing=True)
+        def window_sums(x, y, states):
+            logits, *states = model([x] + list(states), training=False)
+            weights = tf.cast(y > 0, tf.float32)
+            loss = tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits)
+            flat_logits = tf.reshape(logits, [-1, tf.shape(logits)[-1]])
+            flat_y = tf.reshape(y, [-1])
+            flat_w = tf.reshape(weights, [-1])
+            top1 = tf.cast(tf.math.in_top_k(flat_y, flat_logits, 1),
+                           tf.float32)
+            top5 = tf.cast(tf.math.in_top_k(flat_y, flat_logits, 5),
+                           tf.float32)
+            return (tf.reduce_sum(loss * weights),
+                    tf.reduce_sum(top1 * flat_w),
+                    tf.reduce_sum(top5 * flat_w), states)
+
+        states = self._zero_states(rows)
+        loss = top1 = top5 = 0.0
+        for start in range(0, width, window):
+            sums = window_sums(x[:, start:start + window],
+                               y[:, start:start + window], states)
+            loss += float(sums[0])
+            top1 += float(sums[1])
+            top5 += float(sums[2])
+            states = sums[3]
+        count = len(ids)
+        mean = loss / count
+        metrics = {
+            "tokens": int(count),
+            "unknown_tokens": int(np.sum(ids == 1)),
+            "loss": round(mean, 6),
+            "perplexity": round(math.exp(mean), 4),
+            "top1_accuracy": round(top1 / count, 6),
+            "top5_accuracy": round(top5 / count, 6),
+        }
+        if self.level == "char":
+            metrics["bits_per_character"] = round(mean / math.log(2), 6)
+        return metrics
+
+    def format_metrics(self, metrics):
+        unit = "character" if self.level == "char" else "token"
+        lines = [
+            f"tokens:           {metrics['tokens']:,} "
+            f"({metrics['unknown_tokens']:,} unknown)",
+            f"loss:             {metrics['loss']:.4f} nats per {unit}",
+            f"perplexity:       {metrics['perplexity']:.2f}",
+        ]
+        if "bits_per_character" in metrics:
+            lines.append(f"bits per char:    "
+                         f"{metrics['bits_per_character']:.4f}")
+        lines += [f"top-1 accuracy:   {metrics['top1_accuracy']:.4f}",
+                  f"top-5 accuracy:   {metrics['top5_accuracy']:.4f}"]
+        return "\n".join(lines)
+
+    def headline(self, metrics):
+        if self.level == "char":
+            return (f"validation loss {metrics['loss']:.4f} nats per "
+                    f"character, {metrics['bits_per_character']:.3f} bits")
+        return f"validation perplexity {metrics['perplexity']:.2f}"
+
+    # -- serving ---------------------------------------------------------------
+
+    def serving_layers(self):
+        return [self.encoder, self.step_model()]
+
+    def serving_functions(self):
+        import tensorflow as tf
+
+        def next_tokens(text):
+            words, probabilities = self.next_tokens(text, EXPORT_TOP_K)
+            return {"tokens": words, "probabilities": probabilities}
+
+        def generate(text, length, strategy, temperature, top_k, beam_width,
+                     seed):
+            ids = self.generate_ids(text, length, strategy, temperature,
+                                    top_k, beam_width, seed)
+            tokens = tf.gather(tf.constant(self.encoder.vocabulary), ids)
+            return {"text": self.join_tokens(tokens), "tokens": tokens}
+
+        scalar = tf.TensorSpec
+        return {
+            "serving_default": (next_tokens, [
+                tf.TensorSpec((None,), tf.string, name="text")]),
+            "generate": (generate, [
+                tf.TensorSpec((None,), tf.string, name="text"),
+                scalar((), tf.int32, name="length"),
+                scalar((), tf.string, name="strategy"),
+                scalar((), tf.float32, name="temperature"),
+                scalar((), tf.int32, name="top_k"),
+                scalar((), tf.int32, name="beam_width"),
+                scalar((), tf.int32, name="seed")]),
+        }
+
+    # -- command line ----------------------------------------------------------
+
+    @classmethod
+    def add_commands(cls, group):
+        from nlpseq.pipeline import _load, _setting_option
+
+        def generate(model_dir, **flags):
+            options = check_options(GENERATE_SETTINGS, flags)
+            pipeline = _load(cls, model_dir or f"saved_models/{cls.name}")
+            text, _ = pipeline.generate(**options)
+            prompt = options["prompt"]
+            glue = "" if pipeline.level == "char" or not prompt else " "
+            click.echo(prompt + glue + text)
+
+        generate.__doc__ = (
+            "Generate text that continues a prompt.\n\n\b\nExamples:\n"
+            f"    nlpseq {cls.name} generate --prompt \"on sunday i want\"\n"
+            f"    nlpseq {cls.name} generate --prompt \"the\" --strategy "
+            "sample --temperature 0.8 --top-k 40 --seed 1")
+        for setting in reversed(GENERATE_SETTINGS):
+            generate = _setting_option(setting)(generate)
+        generate = click.option("--model-dir", type=click.Path(
+            file_okay=False), help="the model folder")(generate)
+        group.command("generate")(generate)
+

@@ -1,0 +1,78 @@
+"""Plain-text corpora for language models: one data SPEC in, lines out.
+
+A corpus SPEC is a text file (plain or gzip-compressed, any name; one sentence
+per line or running text) or ``tfds:NAME[:SPLIT]`` (each example's text,
+split into lines). Lines are kept as they are, blank ones included, since a
+character-level model learns line breaks too; the word-level model skips
+lines without words.
+
+Example:
+    >>> corpus = read_corpus("ptb/ptb.valid.txt")  # doctest: +SKIP
+    >>> len(corpus.lines), corpus.characters  # doctest: +SKIP
+    (3370, 399782)
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from nlpseq.data._files import iter_lines
+from nlpseq.data.tfds import is_tfds_spec, parse_tfds_spec, read_tfds_texts
+from nlpseq.errors import NlpseqError
+
+
+@dataclass
+class Corpus:
+    """The lines of a corpus, and where they came from."""
+
+    lines: list
+    source: str
+
+    @property
+    def characters(self) -> int:
+        """Characters, counting one line break per line."""
+        return sum(len(line) + 1 for line in self.lines)
+
+    def split(self, fraction):
+        """``(head, tail)``: the tail holds the last lines, about
+        ``fraction`` of the characters (the first 90 % / last 10 % split of
+        ``fraction=0.1``)."""
+        total, kept, cut = self.characters, 0, len(self.lines)
+        target = total * (1.0 - fraction)
+        for index, line in enumerate(self.lines):
+            if kept >= target:
+                cut = index
+                break
+            kept += len(line) + 1
+        return (Corpus(self.lines[:cut], self.source),
+                Corpus(self.lines[cut:], self.source))
+
+
+def read_corpus(spec, text_column: str | None = None) -> Corpus:
+    """Read the corpus a SPEC names.
+
+    Raises:
+        NlpseqError: missing file, not UTF-8 (``FILE:LINE``), a TensorFlow
+            Datasets failure, or a corpus with no text at all.
+    """
+    spec = os.fspath(spec)
+    if not spec.strip():
+        raise NlpseqError("empty data spec: give a text file or "
+                          "tfds:NAME[:SPLIT]")
+    if is_tfds_spec(spec):
+        name, split = parse_tfds_spec(spec)
+        lines = [line for text in read_tfds_texts(name, split, text_column)
+                 for line in text.splitlines()]
+    else:
+        path = Path(spec).expanduser()
+        if path.is_dir():
+            raise NlpseqError(f"{spec}: a folder; expected a text file "
+                              "(plain or .gz) or tfds:NAME[:SPLIT]")
+        if not path.exists():
+            raise NlpseqError(f"File not found: {spec}")
+        lines = list(iter_lines(path, spec))
+    if not any(line.strip() for line in lines):
+        raise NlpseqError(f"{spec}: empty corpus (no text to learn from)")
+    return Corpus(lines, spec)
