@@ -23,6 +23,7 @@ lint:
 bench:
 	$(BIN)/python bench/cells.py
 	$(BIN)/python bench/sentiment.py
+	$(BIN)/python bench/next_word.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

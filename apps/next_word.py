@@ -45,6 +45,11 @@ STRATEGIES = ("greedy", "sample", "beam")
 EXPORT_TOP_K = 10
 #: Ids never predicted or generated: padding, and the unknown-token entry.
 _SPECIAL_IDS = (0, 1)
+#: Embeddings start uniform in [-x, x]. Tied to the output layer, small
+#: initial embeddings make small logits and a slow start: on the Penn
+#: Treebank 0.5 reached a lower validation loss after 300 batches than 0.1
+#: or 1.0.
+EMBEDDING_INIT = 0.5
 
 GENERATE_SETTINGS = (
     Setting("prompt", str, "", "the text to continue (default: start a new "
@@ -244,7 +249,7 @@ class NextWordPipeline(Pipeline):
         embedding = TiedEmbedding(
             vocabulary, c["embedding_dim"], mask_zero=mask_zero,
             use_bias=True, embeddings_initializer=keras.initializers
-            .RandomUniform(-0.1, 0.1), name="embedding")
+            .RandomUniform(-EMBEDDING_INIT, EMBEDDING_INIT), name="embedding")
         x = embedding(ids)
         x = keras.layers.Dropout(c["dropout"], name="embedding_dropout")(x)
         for index in range(c["layers"]):

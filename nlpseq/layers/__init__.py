@@ -6,11 +6,13 @@
 - :class:`RNN` — the time loop that runs any cell
 - :class:`Bidirectional` — forward + backward layer
 - :class:`TiedEmbedding` — embedding shared with the output layer
+- :class:`CRF` — linear-chain CRF: forward-algorithm NLL, Viterbi decoding
 - :class:`SequencePooling` — masked last / max / mean pooling over time
 """
 
 from nlpseq.layers.base import RecurrentCell
 from nlpseq.layers.bidirectional import Bidirectional
+from nlpseq.layers.crf import CRF
 from nlpseq.layers.embedding import TiedEmbedding
 from nlpseq.layers.gru import GRU, GRUCell
 from nlpseq.layers.lstm import LSTM, LSTMCell
@@ -19,7 +21,7 @@ from nlpseq.layers.rnn import RNN
 from nlpseq.layers.simple_rnn import SimpleRNN, SimpleRNNCell
 
 __all__ = [
-    "Bidirectional", "GRU", "GRUCell", "LSTM", "LSTMCell", "RNN",
+    "Bidirectional", "CRF", "GRU", "GRUCell", "LSTM", "LSTMCell", "RNN",
     "RecurrentCell", "SequencePooling", "SimpleRNN", "SimpleRNNCell",
     "TiedEmbedding",
 ]

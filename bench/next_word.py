@@ -1,0 +1,138 @@
+"""Speed of the next-word pipeline against a reference built from Keras' LSTM.
+
+In one process, on Penn Treebank text: the same language model (tied
+embedding 200 -> 2 LSTM layers of 200 units -> logits over the vocabulary,
+the ``apps/configs/next_word_ptb.toml`` sizes) is built with nlpseq's LSTM
+and with ``keras.layers.LSTM``. It measures
+
+- training throughput (tokens/s) of ``fit`` on 35-token windows, batch 64;
+- generation speed (tokens/s) of nlpseq's in-graph generation, greedy and
+  beam search (width 4), for one prompt and for a batch of 32 prompts,
+
+prints the training ratio nlpseq / reference (above 1.0: nlpseq is faster)
+and writes ``bench/results/next_word.json``.
+
+    python bench/next_word.py
+    python bench/next_word.py --train-batches 40 --repeats 2
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import nlpseq  # noqa: E402
+from nlpseq.registry import APPS  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / ".." / "shared" / "datasets" / "ptb"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=str(DATA))
+    parser.add_argument("--train-batches", type=int, default=60)
+    parser.add_argument("--generate-length", type=int, default=50)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--output", default=str(
+        Path(__file__).parent / "results" / "next_word.json"))
+    args = parser.parse_args(argv)
+    data = Path(args.data)
+    if not (data / "ptb.valid.txt").is_file():
+        print(f"skipped: the Penn Treebank data is not in {data}")
+        return 0
+
+    cls = APPS.get("next-word")
+    config = cls.effective_config(
+        {}, ROOT / "apps" / "configs" / "next_word_ptb.toml")
+    pipeline = cls(config)
+    corpus = pipeline.read_data(str(data / "ptb.valid.txt"), "train")
+    pipeline.prepare(pipeline.read_data(str(data / "ptb.train.txt.gz"),
+                                        "train"))
+    x, y = pipeline.encode(corpus)
+    batch = config["batch_size"]
+    n = min(len(x) // batch, args.train_batches) * batch
+    x, y = x[:n], y[:n]
+    tokens = x.size
+
+    models = {}
+    for name, layer_class in (("nlpseq", None), ("keras", keras.layers.LSTM)):
+        keras.utils.set_random_seed(0)
+        model = pipeline.build_model(layer_class=layer_class)
+        model.compile(optimizer=keras.optimizers.Adam(1e-3),
+                      jit_compile=False, **pipeline.compile_arguments())
+        models[name] = model
+    train_times = {name: [] for name in models}
+    for repeat in range(args.repeats + 1):  # the first is a warm-up
+        for name, model in models.items():
+            start = time.perf_counter()
+            model.fit(x, y, batch_size=batch, epochs=1, verbose=0,
+                      shuffle=False)
+            if repeat:
+                train_times[name].append(time.perf_counter() - start)
+    rows = {name: {"train_tokens_per_s": round(
+        tokens / statistics.median(times), 1)}
+        for name, times in train_times.items()}
+    ratio = round(rows["nlpseq"]["train_tokens_per_s"]
+                  / rows["keras"]["train_tokens_per_s"], 3)
+
+    pipeline.model = models["nlpseq"]
+    generation = {}
+    prompts = [" ".join(line.split()[:5]) for line in corpus.lines[:32]]
+    for strategy in ("greedy", "beam"):
+        for count in (1, 32):
+            texts = tf.constant(prompts[:count])
+            function = pipeline._function("generate")
+
+            def generate():
+                return function(texts, np.int32(args.generate_length),
+                                tf.constant(strategy), np.float32(1.0),
+                                np.int32(0), np.int32(4),
+                                np.int32(0)).numpy()
+
+            generate()  # trace
+            times = []
+            for _ in range(args.repeats):
+                start = time.perf_counter()
+                generate()
+                times.append(time.perf_counter() - start)
+            generation[f"{strategy}_batch_{count}_tokens_per_s"] = round(
+                count * args.generate_length / statistics.median(times), 1)
+
+    print(f"next-word model: tied embedding {config['embedding_dim']} -> "
+          f"{config['layers']} x LSTM {config['units']} -> "
+          f"{pipeline.encoder.vocabulary_size} logits; {tokens} training "
+          f"tokens in windows of {config['sequence_length']}, batch {batch};"
+          f" median of {args.repeats}")
+    print(f"{'':<26}{'nlpseq':>10}{'keras LSTM':>12}{'ratio':>8}")
+    print(f"{'train (tokens/s)':<26}"
+          f"{rows['nlpseq']['train_tokens_per_s']:>10.0f}"
+          f"{rows['keras']['train_tokens_per_s']:>12.0f}{ratio:>8.2f}")
+    for key, value in generation.items():
+        label = key.replace("_tokens_per_s", "").replace("_", " ")
+        print(f"generate {label:<17}{value:>10.0f} tokens/s")
+    result = {
+        "benchmark": "next_word", "nlpseq": nlpseq.__version__,
+        "tensorflow": tf.__version__, "keras": keras.__version__,
+        "machine": f"{platform.machine()}, {os.cpu_count()} cpu",
+        "config": {k: v for k, v in vars(args).items() if k != "output"},
+        "rows": rows, "train_ratio": ratio, "generation": generation,
+    }
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.output).write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
