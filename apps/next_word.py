@@ -516,7 +516,7 @@ class NextWordPipeline(Pipeline):
                 "unknown": unknown,
             }
 
-    def format_record(self, record):
+    def format_record(self, record, output_format="text"):
         shown = "  ".join(f"{json.dumps(n['token'])[1:-1]} "
                           f"{n['probability']:.4f}" for n in record["next"])
         return f"{record['text']}\t{shown}"

@@ -262,7 +262,7 @@ class SentimentPipeline(Pipeline):
                                   for n, p in zip(self.class_names, row)},
             }
 
-    def format_record(self, record):
+    def format_record(self, record, output_format="text"):
         return (f"{record['label']}\t{record['probability']:.4f}\t"
                 f"{record['text']}")
 

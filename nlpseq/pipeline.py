@@ -94,6 +94,9 @@ class Pipeline:
     predict_settings = ()
     #: The app's own defaults of common settings (``{"epochs": 20}``).
     common_defaults = {}
+    #: ``predict --format`` choices; those beyond json, jsonl and csv are
+    #: written by :meth:`format_record`.
+    output_formats = FORMATS
 
     def __init__(self, config):
         self.config = config
@@ -158,8 +161,9 @@ class Pipeline:
         """*App hook*: records (dicts) for a list of input lines."""
         raise NotImplementedError
 
-    def format_record(self, record) -> str:
-        """*App hook*: a record as a line of ``--format text``."""
+    def format_record(self, record, output_format="text") -> str:
+        """*App hook*: a record as text (``--format text``, or another of
+        :attr:`output_formats`)."""
         return json.dumps(record, ensure_ascii=False)
 
     def serving_layers(self):
@@ -346,6 +350,7 @@ class Pipeline:
         import keras
 
         import nlpseq.layers  # noqa: F401 (registers the layers for loading)
+        import nlpseq.models  # noqa: F401 (and the models)
 
         folder = ModelFolder(model_dir)
         entries = folder.read_config(app=cls.name)
@@ -364,10 +369,12 @@ class Pipeline:
         except NlpseqError:
             raise
         except Exception as error:  # noqa: BLE001 (any damage to the files)
+            reason = str(error).splitlines()[0] if str(error) else ""
+            if len(reason) > 200:
+                reason = reason[:197] + "..."
             raise NlpseqError(
                 f"{folder}: corrupted model ({type(error).__name__}: "
-                f"{str(error).splitlines()[0] if str(error) else ''})"
-            ) from None
+                f"{reason})") from None
         pipeline.folder = folder
         return pipeline
 
@@ -527,7 +534,8 @@ def build_command_group(cls):
     @click.option("--input", "input_file", type=click.Path(dir_okay=False,
                                                            allow_dash=True),
                   help="one input per line (plain or .gz; - for stdin)")
-    @click.option("--format", "output_format", type=click.Choice(FORMATS),
+    @click.option("--format", "output_format",
+                  type=click.Choice(cls.output_formats),
                   default="text", show_default=True, help="output format")
     def predict(model_dir, texts, input_file, output_format, **options):
         from nlpseq.data._files import iter_lines
@@ -546,7 +554,8 @@ def build_command_group(cls):
         pipeline = _load(cls, model_dir or default_dir)
         pipeline.options.update(options)
         records = pipeline.predict_stream(itertools.chain([first], lines))
-        write_records(records, output_format, pipeline.format_record)
+        write_records(records, output_format,
+                      lambda r: pipeline.format_record(r, output_format))
 
     predict.help = (
         f"Predict with a saved {name} model.\n\nInputs are the TEXT "

@@ -189,3 +189,92 @@ class TextEncoder(keras.layers.Layer):
             "split": self.split,
         })
         return config
+
+
+@keras.saving.register_keras_serializable(package="nlpseq")
+class TokenEncoder(keras.layers.Layer):
+    """Token strings to word ids and character ids, inside the graph.
+
+    For taggers, whose input is already split into tokens: ``[batch, time]``
+    strings (``""`` pads) in; word ids ``[batch, time]`` and character ids
+    ``[batch, time, chars]`` out (0 pads, 1 is unknown). Words are looked up
+    normalized (``lowercase``, and with ``digits_to_zero`` every digit as
+    ``0``, so ``1996`` and ``2001`` share an entry); characters keep case.
+
+    Args:
+        words: ``["", "[UNK]", ...]`` as made by :func:`build_vocabulary`.
+        characters: the same for characters.
+        max_word_length: keep at most this many characters of a token.
+    """
+
+    def __init__(self, words, characters, max_word_length=20, lowercase=True,
+                 digits_to_zero=True, **kwargs):
+        kwargs.setdefault("trainable", False)
+        kwargs.setdefault("dtype", "string")
+        super().__init__(**kwargs)
+        for name, vocabulary in (("words", words), ("characters",
+                                                    characters)):
+            if len(vocabulary) < 2 or vocabulary[:2] != [PADDING, UNKNOWN]:
+                raise ValueError(f"{name} must start with '' and "
+                                 f"'{UNKNOWN}', got {list(vocabulary)[:2]!r}")
+        self.words = list(words)
+        self.characters = list(characters)
+        self.max_word_length = int(max_word_length)
+        self.lowercase = bool(lowercase)
+        self.digits_to_zero = bool(digits_to_zero)
+        self.word_lookup = self._lookup(self.words, "word_lookup")
+        self.char_lookup = self._lookup(self.characters, "char_lookup")
+        self.built = True
+
+    @staticmethod
+    def _lookup(vocabulary, name):
+        return keras.layers.StringLookup(
+            vocabulary=vocabulary[2:], mask_token=PADDING, oov_token=UNKNOWN,
+            num_oov_indices=1, output_mode="int", name=name) \
+            if len(vocabulary) > 2 else None
+
+    def normalize(self, tokens):
+        """The form under which a token is looked up as a word."""
+        tokens = tf.convert_to_tensor(tokens, dtype=tf.string)
+        if self.lowercase:
+            tokens = tf.strings.lower(tokens, encoding="utf-8")
+        if self.digits_to_zero:
+            tokens = tf.strings.regex_replace(tokens, r"\d", "0")
+        return tokens
+
+    def call(self, tokens):
+        tokens = tf.convert_to_tensor(tokens, dtype=tf.string)
+        if self.word_lookup is None:
+            word_ids = tf.cast(tokens != "", tf.int32)
+        else:
+            word_ids = tf.cast(self.word_lookup(self.normalize(tokens)),
+                               tf.int32)
+        chars = tf.strings.unicode_split(tokens, "UTF-8")
+        chars = chars[:, :, :self.max_word_length]
+        if self.char_lookup is None:
+            char_ids = tf.ones_like(chars, dtype=tf.int32)
+        else:
+            char_ids = tf.cast(
+                tf.ragged.map_flat_values(self.char_lookup, chars), tf.int32)
+        char_ids = char_ids.to_tensor(default_value=0)
+        # at least one character column
+        width = tf.maximum(tf.shape(char_ids)[2], 1)
+        char_ids = tf.pad(char_ids, [[0, 0], [0, 0],
+                                     [0, width - tf.shape(char_ids)[2]]])
+        return word_ids, char_ids
+
+    def compute_output_spec(self, tokens):
+        return (keras.KerasTensor(tuple(tokens.shape[:2]), dtype="int32"),
+                keras.KerasTensor(tuple(tokens.shape[:2]) + (None,),
+                                  dtype="int32"))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "words": list(self.words),
+            "characters": list(self.characters),
+            "max_word_length": self.max_word_length,
+            "lowercase": self.lowercase,
+            "digits_to_zero": self.digits_to_zero,
+        })
+        return config

@@ -36,6 +36,29 @@ def pad(sequences, dtype="int32", width=None):
     return out
 
 
+def pad_features(items):
+    """Pad a batch of one example's features: 1-D arrays to ``[n, time]``,
+    2-D ``[time, k]`` arrays (e.g. the characters of each word) to ``[n,
+    time, k]``; a tuple of features feature by feature."""
+    if isinstance(items[0], tuple):
+        return tuple(pad_features([item[k] for item in items])
+                     for k in range(len(items[0])))
+    if np.ndim(items[0]) == 1:
+        return pad(items)
+    steps = max([len(i) for i in items] + [1])
+    width = max([i.shape[1] for i in items] + [1])
+    out = np.zeros((len(items), steps, width), dtype="int32")
+    for row, item in enumerate(items):
+        out[row, :item.shape[0], :item.shape[1]] = item
+    return out
+
+
+def _spec(example):
+    if isinstance(example, tuple):
+        return tuple(_spec(part) for part in example)
+    return tf.TensorSpec((None,) * (np.ndim(example) + 1), tf.int32)
+
+
 def batch_order(lengths, batch_size, seed, epoch, shuffle=True):
     """Index batches: similar lengths together, batch order shuffled.
 
@@ -65,7 +88,8 @@ def padded_batches(inputs, targets, batch_size, seed=0, first_epoch=0,
     """A ``tf.data.Dataset`` of ``(ids, targets)`` batches for ``epochs``.
 
     Args:
-        inputs: list of 1-D int arrays (token ids).
+        inputs: list of 1-D int arrays (token ids), or of tuples of
+            features (1-D, or 2-D ``[time, k]``; see :func:`pad_features`).
         targets: array ``[n]`` (one label per text) or, with ``pad_targets``,
             a list of 1-D arrays (one label per token).
         batch_size: texts per batch.
@@ -75,16 +99,18 @@ def padded_batches(inputs, targets, batch_size, seed=0, first_epoch=0,
         shuffle: the training order; without it, each epoch is one pass
             sorted by length.
     """
-    lengths = [len(x) for x in inputs]
+    lengths = [len(x[0]) if isinstance(x, tuple) else len(x)
+               for x in inputs]
     targets_array = None if pad_targets else np.asarray(targets)
 
     def generate():
         for epoch in range(first_epoch, first_epoch + epochs):
             for index in batch_order(lengths, batch_size, seed, epoch,
                                      shuffle):
-                x = pad([inputs[i] for i in index])
+                x = pad_features([inputs[i] for i in index])
                 if pad_targets:
-                    y = pad([targets[i] for i in index], width=x.shape[1])
+                    width = (x[0] if isinstance(x, tuple) else x).shape[1]
+                    y = pad([targets[i] for i in index], width=width)
                 else:
                     y = targets_array[index]
                 yield x, y
@@ -93,7 +119,8 @@ def padded_batches(inputs, targets, batch_size, seed=0, first_epoch=0,
         targets_array.shape[1:])
     target_dtype = tf.int32 if pad_targets else tf.as_dtype(
         targets_array.dtype)
-    signature = (tf.TensorSpec((None, None), tf.int32),
+    signature = (_spec(inputs[0]) if len(inputs) else
+                 tf.TensorSpec((None, None), tf.int32),
                  tf.TensorSpec(target_shape, target_dtype))
     count = epochs * (batches_per_epoch(len(inputs), batch_size) if shuffle
                       else math.ceil(len(inputs) / batch_size))

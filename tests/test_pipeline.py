@@ -37,6 +37,7 @@ class AppCase:
     served_key: str  # an output of serving_default that holds answers
     metric: str  # a metric of evaluate --json, shown by evaluate too
     bad_setting: tuple  # (args, one-line error) of an app setting
+    shown: callable = None  # record -> what --format text shows of it
 
 
 def _write_sentiment(folder):
@@ -91,6 +92,32 @@ def _check_next_word_served(outputs, records):
         assert np.all(np.diff(values) <= 1e-7)  # ranked
 
 
+def _write_conll(folder):
+    rng = np.random.default_rng(0)
+    people = ["Anna Berg", "Tom Hale", "Ines Roy"]
+    places = ["Oslo", "Lyon", "Kyoto"]
+    blocks = []
+    for _ in range(40):
+        person = rng.choice(people).split()
+        place = rng.choice(places)
+        rows = [(person[0], "B-PER"), (person[1], "I-PER"), ("visited", "O"),
+                (place, "B-LOC"), (".", "O")]
+        blocks.append("".join(f"{w} X {t}\n" for w, t in rows))
+    path = Path(folder) / "train.conll"
+    path.write_text("\n".join(blocks), encoding="utf-8")
+    return path
+
+
+def _check_ner_served(outputs, records):
+    for row, record in enumerate(records):
+        n = len(record["tokens"])
+        assert [t.decode() for t in outputs["tokens"].numpy()[row, :n]] == \
+            record["tokens"]
+        assert [t.decode() for t in outputs["tags"].numpy()[row, :n]] == \
+            record["tags"]
+        assert all(t == b"" for t in outputs["tags"].numpy()[row, n:])
+
+
 CASES = {
     "sentiment": AppCase(
         "sentiment", _write_sentiment,
@@ -109,6 +136,15 @@ CASES = {
         bad_setting=(["--sequence-length", "0"],
                      "Error: --sequence-length: sequence_length must be >= "
                      "1, got 0")),
+    "ner": AppCase(
+        "ner", _write_conll, ["Anna Berg visited Lyon.", "Oslo", ""],
+        TINY + ["--char-units", "3", "--char-dim", "3"],
+        answer=lambda record: record["tags"][0] if record["tags"] else "",
+        check_served=_check_ner_served, served_key="tags", metric="f1",
+        bad_setting=(["--char-units", "0"],
+                     "Error: --char-units: char_units must be >= 1, got 0"),
+        shown=lambda record: record["tokens"][0] if record["tokens"]
+        else ""),
 }
 
 
@@ -224,7 +260,8 @@ def test_prediction_formats(trained, tmp_path):
         case.answer(r) for r in as_json]
     text = run(case.name, "predict", "--model-dir", model_dir,
                *inputs).output.splitlines()
-    assert len(text) == 2 and all(case.answer(as_json[i]) in text[i]
+    shown = case.shown or case.answer
+    assert len(text) == 2 and all(shown(as_json[i]) in text[i]
                                   for i in range(2))
     # from a file and from stdin, the same
     path = tmp_path / "inputs.txt"

@@ -6,12 +6,14 @@
 - :class:`RNN` — the time loop that runs any cell
 - :class:`Bidirectional` — forward + backward layer
 - :class:`TiedEmbedding` — embedding shared with the output layer
+- :class:`CharacterFeatures` — per-word features from its characters
 - :class:`CRF` — linear-chain CRF: forward-algorithm NLL, Viterbi decoding
 - :class:`SequencePooling` — masked last / max / mean pooling over time
 """
 
 from nlpseq.layers.base import RecurrentCell
 from nlpseq.layers.bidirectional import Bidirectional
+from nlpseq.layers.char_features import CharacterFeatures
 from nlpseq.layers.crf import CRF
 from nlpseq.layers.embedding import TiedEmbedding
 from nlpseq.layers.gru import GRU, GRUCell
@@ -21,7 +23,7 @@ from nlpseq.layers.rnn import RNN
 from nlpseq.layers.simple_rnn import SimpleRNN, SimpleRNNCell
 
 __all__ = [
-    "Bidirectional", "CRF", "GRU", "GRUCell", "LSTM", "LSTMCell", "RNN",
-    "RecurrentCell", "SequencePooling", "SimpleRNN", "SimpleRNNCell",
-    "TiedEmbedding",
+    "Bidirectional", "CRF", "CharacterFeatures", "GRU", "GRUCell", "LSTM",
+    "LSTMCell", "RNN", "RecurrentCell", "SequencePooling", "SimpleRNN",
+    "SimpleRNNCell", "TiedEmbedding",
 ]

@@ -1,0 +1,567 @@
+"""Named-entity recognition: a tag per token, entities as spans.
+
+The many-to-many (aligned) pipeline. Tokens -> word embedding (optionally
+initialized from pretrained vectors) concatenated with character-level
+features of each word (a character BiLSTM or CNN) -> dropout -> stacked
+bidirectional nlpseq recurrent layers -> dropout -> a score per tag ->
+a linear-chain CRF (``--crf``, the default) or a softmax per token.
+
+Tags are read in the data's declared scheme (``--tag-scheme``, IOB2 by
+default), turned into entity spans with ``conlleval``'s rules, and learned
+in BIOES, which marks every entity's first and last token; predictions are
+written back in the declared scheme. Evaluation is ``conlleval``'s: an
+entity counts only when its type and both boundaries match.
+
+Example:
+    $ nlpseq ner train                        # the built-in sample
+    $ nlpseq ner predict "Peter Blackburn visited Brussels ."
+    [PER Peter Blackburn] visited [LOC Brussels] .
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import click
+import numpy as np
+
+from nlpseq.config import Setting
+from nlpseq.data.conll import TaggedSentences, read_tagged
+from nlpseq.errors import NlpseqError
+from nlpseq.pipeline import Pipeline
+from nlpseq.registry import CELLS
+from nlpseq.tagging import (
+    SCHEMES,
+    convert,
+    entity_scores,
+    entity_types,
+    format_scores,
+    scheme_errors,
+    spans,
+)
+
+VOCABULARY = "vocabulary.json"
+#: The scheme the model learns and predicts in.
+MODEL_SCHEME = "bioes"
+
+class NerPipeline(Pipeline):
+    """Named-entity recognition: BiLSTM-CRF with character features."""
+
+    name = "ner"
+    default_data = Path(__file__).parent / "data" / "ner_sample.conll"
+    artifact_files = (VOCABULARY,)
+    output_formats = ("text", "json", "jsonl", "csv", "conll")
+    settings = (
+        Setting("token_column", int, 0, "CoNLL column of the tokens "
+                "(from 0; negative: from the end)"),
+        Setting("tag_column", int, -1, "CoNLL column of the tags (from 0; "
+                "negative: from the end)"),
+        Setting("tag_scheme", str, "iob2", "the tag scheme of the data "
+                "(predictions are written in it too)", choices=SCHEMES),
+        Setting("strict", bool, False, "refuse tags that break the scheme "
+                "instead of repairing them as conlleval does"),
+        Setting("cell", str, "lstm", "recurrent cell",
+                choices=tuple(CELLS.names())),
+        Setting("layers", int, 1, "stacked bidirectional layers", minimum=1),
+        Setting("units", int, 100, "units per direction", minimum=1),
+        Setting("embedding_dim", int, 100, "size of the word embeddings "
+                "(--embeddings sets it from the file)", minimum=1),
+        Setting("embeddings", str, None, "pretrained word vectors, GloVe or "
+                "word2vec text format, to start the word embeddings from"),
+        Setting("char_features", str, "lstm", "character features of each "
+                "word", choices=("none", "lstm", "cnn")),
+        Setting("char_dim", int, 25, "size of the character embeddings",
+                minimum=1),
+        Setting("char_units", int, 25, "character LSTM units per direction, "
+                "or CNN filters", minimum=1),
+        Setting("crf", bool, True, "a CRF output layer (else a softmax per "
+                "token)"),
+        Setting("dropout", float, 0.5, "dropout on the word representations "
+                "and the recurrent outputs", minimum=0.0, maximum=0.95),
+        Setting("vocab_size", int, 100000, "largest word vocabulary",
+                minimum=3),
+        Setting("min_count", int, 1, "leave out words seen fewer times",
+                minimum=1),
+        Setting("lowercase", bool, True, "look words up lower-cased (the "
+                "character features still see the case)"),
+        Setting("max_length", int, 200, "longest sentence in tokens; longer "
+                "ones are cut, with a warning (their tail is tagged O)",
+                minimum=1),
+    )
+    predict_settings = (
+        Setting("input_format", str, "text", "text: a sentence per line, "
+                "tokenized here; conll: a token per line (first column), "
+                "blank lines between sentences", choices=("text", "conll")),
+    )
+    common_defaults = {"epochs": 30, "batch_size": 16, "patience": 4}
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.encoder = None
+        self.tags = None  # the model's tags, in MODEL_SCHEME
+        self.pretrained = None  # the --embeddings matrix, while training
+        self._decode = None
+
+    # -- data ------------------------------------------------------------------
+
+    def read_data(self, spec, role):
+        data = read_tagged(spec, self.config.get("token_column", 0),
+                           self.config.get("tag_column", -1))
+        return self._check_scheme(data)
+
+    def _check_scheme(self, data):
+        scheme = self.config.get("tag_scheme", "iob2")
+        broken, first = 0, None
+        for index, tags in enumerate(data.tags):
+            errors = scheme_errors(tags, scheme)
+            if errors:
+                broken += len(errors)
+                if first is None:
+                    line = (data.lines[index] + errors[0]
+                            if data.lines[index] else 0)
+                    where = f"{data.source}:{line}" if line else \
+                        f"{data.source}: sentence {index + 1}"
+                    previous = tags[errors[0] - 1] if errors[0] else "start"
+                    first = (f"{where}: {tags[errors[0]]} after {previous} "
+                             f"breaks the {scheme} scheme")
+        if broken and self.config.get("strict"):
+            raise NlpseqError(f"{first} (--strict)")
+        if broken:
+            click.echo(f"warning: {first}; {broken} such tag(s) in all, "
+                       "read as conlleval does (an I- tag after O starts an "
+                       "entity)", err=True)
+        return data
+
+    def split_data(self, data, fraction):
+        held = max(1, int(round(len(data) * fraction)))
+        if held >= len(data):
+            raise NlpseqError(
+                f"{data.source}: {len(data)} sentences are too few to hold out "
+                f"--valid-split {fraction} for validation")
+        cut = len(data) - held
+        return data.subset(0, cut), data.subset(cut, len(data))
+
+    def describe_data(self, data):
+        tokens = sum(len(t) for t in data.tokens)
+        entities = sum(len(spans(t)) for t in data.tags)
+        types = entity_types(itertools.chain.from_iterable(data.tags))
+        return (f"{len(data):,} sentences, {tokens:,} tokens, {entities:,} "
+                f"entities ({', '.join(types) or 'none'})")
+
+    # -- vocabularies ----------------------------------------------------------
+
+    def _make_encoder(self, words, characters):
+        from nlpseq.text import TokenEncoder
+
+        self.encoder = TokenEncoder(words, characters,
+                                    lowercase=self.config["lowercase"],
+                                    name="token_encoder")
+
+    def prepare(self, train):
+        from nlpseq.text import build_vocabulary
+
+        self._make_encoder(["", "[UNK]"], ["", "[UNK]"])
+        normalized = (self.encoder.normalize(sentence).numpy()
+                      for sentence in train.tokens)
+        words = build_vocabulary(normalized,
+                                 max_size=self.config["vocab_size"],
+                                 min_count=self.config["min_count"])
+        characters = build_vocabulary(
+            (list(token) for sentence in train.tokens for token in sentence))
+        types = entity_types(itertools.chain.from_iterable(train.tags))
+        if not types:
+            raise NlpseqError(f"{train.source}: no entities in the training "
+                              "data")
+        self.tags = ["O"] + [f"{p}-{t}" for t in types for p in "BIES"]
+        self._make_encoder(words, characters)
+        if self.config.get("embeddings"):
+            self.pretrained = read_vectors(self.config["embeddings"], words,
+                                           self.config["lowercase"])
+            self.config["embedding_dim"] = self.pretrained.shape[1]
+
+    def folder_entries(self):
+        return {"tags": self.tags,
+                "vocabulary_size": len(self.encoder.words)}
+
+    def save_artifacts(self, path):
+        from nlpseq.folder import write_text_atomic
+
+        write_text_atomic(Path(path) / VOCABULARY, json.dumps({
+            "words": self.encoder.words[2:],
+            "characters": self.encoder.characters[2:]},
+            ensure_ascii=False) + "\n")
+
+    def load_artifacts(self, path, entries):
+        file = Path(path) / VOCABULARY
+        try:
+            saved = json.loads(file.read_text(encoding="utf-8"))
+            words, characters = saved["words"], saved["characters"]
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise NlpseqError(f"{file}: corrupted ({error})") from None
+        tags = entries.get("tags")
+        if not isinstance(tags, list) or "O" not in tags:
+            raise NlpseqError(f"{Path(path) / 'config.json'}: corrupted "
+                              "(no tags)")
+        self.tags = tags
+        self._make_encoder(["", "[UNK]"] + words, ["", "[UNK]"] + characters)
+
+    # -- encoding --------------------------------------------------------------
+
+    def _truncate(self, sentences, source):
+        limit = self.config["max_length"]
+        long = sum(len(s) > limit for s in sentences)
+        if long:
+            click.echo(f"warning: {source}: {long} sentence(s) longer than "
+                       f"--max-length {limit} tokens; cut to {limit} (the "
+                       "rest is tagged O)", err=True)
+        return [s[:limit] for s in sentences]
+
+    def encode_tokens(self, sentences, chunk=2048):
+        """``(word ids, char ids)`` of each sentence (1-D and 2-D arrays)."""
+        import tensorflow as tf
+
+        out = []
+        for start in range(0, len(sentences), chunk):
+            block = sentences[start:start + chunk]
+            width = max(len(s) for s in block)
+            padded = [s + [""] * (width - len(s)) for s in block]
+            words, chars = self.encoder(tf.constant(padded))
+            words, chars = words.numpy(), chars.numpy()
+            for row, sentence in enumerate(block):
+                n = len(sentence)
+                char_width = max(1, int((chars[row, :n] > 0).sum(1).max()))
+                out.append((words[row, :n], chars[row, :n, :char_width]))
+        return out
+
+    def encode(self, data):
+        tokens = self._truncate(data.tokens, data.source)
+        index = {tag: i + 1 for i, tag in enumerate(self.tags)}
+        targets = []
+        for number, (sentence, tags) in enumerate(zip(tokens, data.tags)):
+            model_tags = convert(tags[:len(sentence)], MODEL_SCHEME)
+            unknown = [t for t in model_tags if t not in index]
+            if unknown:
+                raise NlpseqError(
+                    f"{data.source}: sentence {number + 1}: tag "
+                    f"{unknown[0]} is unknown to the model (its entity types:"
+                    f" {', '.join(entity_types(self.tags))})")
+            targets.append(np.array([index[t] for t in model_tags], "int32"))
+        return self.encode_tokens(tokens), targets
+
+    # -- model -----------------------------------------------------------------
+
+    def build_model(self):
+        import keras
+
+        from nlpseq.layers import CRF, Bidirectional, CharacterFeatures
+
+        c = self.config
+        words = keras.Input((None,), dtype="int32", name="word_ids")
+        chars = keras.Input((None, None), dtype="int32", name="char_ids")
+        initializer = "uniform"
+        if getattr(self, "pretrained", None) is not None:
+            initializer = keras.initializers.Constant(self.pretrained)
+        x = keras.layers.Embedding(
+            len(self.encoder.words), c["embedding_dim"], mask_zero=True,
+            embeddings_initializer=initializer, name="word_embedding")(words)
+        if c["char_features"] != "none":
+            features = CharacterFeatures(
+                len(self.encoder.characters), mode=c["char_features"],
+                char_dim=c["char_dim"], units=c["char_units"], cell=c["cell"],
+                name="char_features")(chars)
+            x = keras.layers.Concatenate(name="word_and_chars")([x, features])
+        x = keras.layers.Dropout(c["dropout"], name="dropout_in")(x)
+        layer_class = CELLS.get(c["cell"])
+        for index in range(c["layers"]):
+            x = Bidirectional(layer_class(c["units"], return_sequences=True,
+                                          name=f"{c['cell']}_{index + 1}"),
+                              name=f"bidirectional_{index + 1}")(x)
+        x = keras.layers.Dropout(c["dropout"], name="dropout_out")(x)
+        scores = keras.layers.Dense(len(self.tags), name="tag_scores")(x)
+        if c["crf"]:
+            scores = CRF(len(self.tags), name="crf")(scores)
+        from nlpseq.models import Tagger
+
+        return Tagger([words, chars], scores, name="ner")
+
+    def compile_arguments(self):
+        return {}
+
+    # -- prediction ----------------------------------------------------------------
+
+    def decode_ids(self, word_ids, char_ids):
+        """Graph function: tag indices ``[batch, time]`` (into
+        :attr:`tags`) of encoded sentences."""
+        import tensorflow as tf
+
+        scores = self.model([word_ids, char_ids], training=False)
+        mask = word_ids > 0
+        if self.config["crf"]:
+            tags = self.model.get_layer("crf").decode(scores, mask)
+        else:
+            tags = tf.argmax(scores, axis=-1, output_type=tf.int32)
+        return tf.where(mask, tags, tf.zeros_like(tags))
+
+    def tag_tokens(self, tokens):
+        """Graph function: tag strings (in the data's scheme) of token
+        strings ``[batch, time]`` (``""`` pads)."""
+        import tensorflow as tf
+
+        word_ids, char_ids = self.encoder(tokens)
+        ids = self.decode_ids(word_ids, char_ids)
+        tags = tf.gather(tf.constant(self._output_table()), ids)
+        tags = self._scheme_in_graph(ids, tags)
+        return tf.where(tokens == "", tf.constant(""), tags)
+
+    def _output_table(self):
+        """Each model tag in IOB2: S- and B- begin, I- and E- continue."""
+        prefix = {"B": "B", "S": "B", "I": "I", "E": "I"}
+        return [t if t == "O" else f"{prefix[t[0]]}{t[1:]}"
+                for t in self.tags]
+
+    def _scheme_in_graph(self, ids, iob2_tags):
+        """BIOES ids -> the data's scheme, tensor-wise: iob2 maps each tag
+        (S- and B- to B-, I- and E- to I-); iob1 writes B- only right after
+        an entity of the same type; bioes keeps the model's tags."""
+        import tensorflow as tf
+
+        scheme = self.config["tag_scheme"]
+        if scheme == "bioes":
+            return tf.gather(tf.constant(self.tags), ids)
+        if scheme == "iob2":
+            return iob2_tags
+        types = [t.partition("-")[2] for t in self.tags]
+        kind = tf.gather(tf.constant(types), ids)
+        prefix = tf.gather(tf.constant([t[0] for t in self.tags]), ids)
+        previous_kind = tf.pad(kind[:, :-1], [[0, 0], [1, 0]])
+        previous_prefix = tf.pad(prefix[:, :-1], [[0, 0], [1, 0]],
+                                 constant_values="O")
+        begins = tf.logical_or(tf.equal(prefix, "B"), tf.equal(prefix, "S"))
+        after_same = tf.logical_and(
+            tf.equal(previous_kind, kind),
+            tf.logical_or(tf.equal(previous_prefix, "E"),
+                          tf.equal(previous_prefix, "S")))
+        inside = tf.strings.join(["I-", kind])
+        return tf.where(tf.equal(prefix, "O"), tf.constant("O"),
+                        tf.where(tf.logical_and(begins, after_same),
+                                 tf.strings.join(["B-", kind]), inside))
+
+    def _tagger(self):
+        import tensorflow as tf
+
+        if self._decode is None:
+            self._decode = tf.function(
+                self.tag_tokens, autograph=False, reduce_retracing=True,
+                input_signature=[tf.TensorSpec((None, None), tf.string)])
+        return self._decode
+
+    def predict_tags(self, sentences, batch_size=128):
+        """Tags (data scheme) of token lists; sentences over --max-length
+        are tagged O beyond it."""
+        import tensorflow as tf
+
+        limit = self.config["max_length"]
+        result = [None] * len(sentences)
+        order = np.argsort([len(s) for s in sentences], kind="stable")
+        for start in range(0, len(order), batch_size):
+            index = order[start:start + batch_size]
+            width = max([min(len(sentences[i]), limit) for i in index] + [1])
+            padded = [sentences[i][:limit] + [""] * (
+                width - min(len(sentences[i]), limit)) for i in index]
+            tags = self._tagger()(tf.constant(padded)).numpy()
+            for row, i in enumerate(index):
+                n = len(sentences[i])
+                result[i] = [t.decode() for t in tags[row, :min(n, limit)]] \
+                    + ["O"] * max(0, n - limit)
+        return result
+
+    def tokenize(self, lines):
+        """Token lists of raw sentences, and each token's character
+        offsets."""
+        from nlpseq.text import TextEncoder
+
+        tokenizer = TextEncoder(["", "[UNK]"], lowercase=False,
+                                strip_html=False)
+        tokens = [[t.decode("utf-8") for t in row]
+                  for row in tokenizer.tokenize(list(lines)).to_list()]
+        offsets = []
+        for line, row in zip(lines, tokens):
+            position, found = 0, []
+            for token in row:
+                start = line.find(token, position)
+                start = position if start < 0 else start
+                found.append((start, start + len(token)))
+                position = start + len(token)
+            offsets.append(found)
+        return tokens, offsets
+
+    def predict_stream(self, lines, chunk=1024):
+        if self.options.get("input_format") != "conll":
+            yield from super().predict_stream(lines, chunk)
+            return
+        sentence = []
+        batch = []
+        for line in itertools.chain(lines, [""]):
+            fields = line.split()
+            if fields and fields[0] != "-DOCSTART-":
+                sentence.append(fields[0])
+                continue
+            if sentence:
+                batch.append(sentence)
+                sentence = []
+            if len(batch) >= chunk:
+                yield from self._records(batch, None)
+                batch = []
+        if batch:
+            yield from self._records(batch, None)
+
+    def predict_lines(self, lines):
+        tokens, offsets = self.tokenize(lines)
+        yield from self._records(tokens, offsets, lines)
+
+    def _records(self, sentences, offsets, texts=None):
+        limit = self.config["max_length"]
+        long = sum(len(s) > limit for s in sentences)
+        if long:
+            click.echo(f"warning: {long} sentence(s) longer than "
+                       f"--max-length {limit} tokens; tagged O beyond it",
+                       err=True)
+        all_tags = self.predict_tags(sentences)
+        for index, (tokens, tags) in enumerate(zip(sentences, all_tags)):
+            text = texts[index] if texts is not None else " ".join(tokens)
+            where = offsets[index] if offsets is not None else list(
+                _joined_offsets(tokens))
+            entities = [{
+                "type": kind, "text": text[where[start][0]:where[end - 1][1]],
+                "start": where[start][0], "end": where[end - 1][1],
+                "token_start": start, "token_end": end,
+            } for kind, start, end in spans(tags)]
+            yield {"text": text, "tokens": tokens, "tags": tags,
+                   "entities": entities}
+
+    def format_record(self, record, output_format="text"):
+        if output_format == "conll":
+            return "".join(f"{token}\t{tag}\n" for token, tag in
+                           zip(record["tokens"], record["tags"]))
+        starts = {e["token_start"]: e for e in record["entities"]}
+        parts, index = [], 0
+        tokens = record["tokens"]
+        while index < len(tokens):
+            entity = starts.get(index)
+            if entity:
+                inner = " ".join(tokens[index:entity["token_end"]])
+                parts.append(f"[{entity['type']} {inner}]")
+                index = entity["token_end"]
+            else:
+                parts.append(tokens[index])
+                index += 1
+        return " ".join(parts)
+
+    # -- evaluation ------------------------------------------------------------
+
+    def evaluate_data(self, data):
+        known = set(entity_types(self.tags))
+        for number, tags in enumerate(data.tags):
+            unknown = set(entity_types(tags)) - known
+            if unknown:
+                line = data.lines[number] if data.lines else 0
+                where = f"{data.source}:{line}" if line else data.source
+                raise NlpseqError(
+                    f"{where}: entity type {sorted(unknown)[0]} is unknown to "
+                    f"the model (its types: {', '.join(sorted(known))})")
+        self._truncate(data.tokens, data.source)
+        predicted = self.predict_tags(data.tokens)
+        gold = [convert(tags, self.config["tag_scheme"]) for tags in data.tags]
+        return entity_scores(gold, predicted)
+
+    def format_metrics(self, metrics):
+        return format_scores(metrics)
+
+    def headline(self, metrics):
+        return (f"validation F1 {metrics['f1']:.2f} (precision "
+                f"{metrics['precision']:.2f}, recall {metrics['recall']:.2f})")
+
+    # -- serving -----------------------------------------------------------------
+
+    def serving_layers(self):
+        return [self.encoder]
+
+    def serving_functions(self):
+        import tensorflow as tf
+
+        from nlpseq.text import TextEncoder
+
+        tokenizer = TextEncoder(["", "[UNK]"], lowercase=False,
+                                strip_html=False)
+        limit = self.config["max_length"]
+
+        def from_text(text):
+            tokens = tokenizer.tokenize(text)[:, :limit].to_tensor("")
+            return {"tokens": tokens, "tags": self.tag_tokens(tokens)}
+
+        def from_tokens(tokens):
+            return {"tags": self.tag_tokens(tokens)}
+
+        return {
+            "serving_default": (from_text, [
+                tf.TensorSpec((None,), tf.string, name="text")]),
+            "tokens": (from_tokens, [
+                tf.TensorSpec((None, None), tf.string, name="tokens")]),
+        }
+
+
+def _joined_offsets(tokens):
+    position = 0
+    for token in tokens:
+        yield position, position + len(token)
+        position += len(token) + 1
+
+
+def read_vectors(path, words, lowercase=True):
+    """A ``[len(words), dim]`` matrix: the vectors of a GloVe or word2vec
+    text file for the words it has, small random values for the others.
+
+    Raises:
+        NlpseqError: missing file, or ``FILE:LINE`` with the wrong number of
+            values or a value that is not a number.
+    """
+    from nlpseq.data._files import iter_lines
+
+    if not Path(path).is_file():
+        raise NlpseqError(f"--embeddings: file not found: {path}")
+    index = {w: i for i, w in enumerate(words)}
+    matrix, dim, found = None, None, 0
+    for number, line in enumerate(iter_lines(path, str(path)), start=1):
+        fields = line.rstrip().split(" ")
+        if number == 1 and len(fields) == 2 and all(
+                f.isdigit() for f in fields):
+            continue  # word2vec header: count and dimension
+        if len(fields) < 2:
+            continue
+        if dim is None:
+            dim = len(fields) - 1
+            rng = np.random.default_rng(0)
+            matrix = rng.uniform(-0.05, 0.05, (len(words), dim)).astype(
+                "float32")
+            matrix[0] = 0.0
+        if len(fields) - 1 != dim:
+            raise NlpseqError(f"{path}:{number}: {len(fields) - 1} values, "
+                              f"expected {dim} (as on the first vector)")
+        word = fields[0].lower() if lowercase else fields[0]
+        if word in index:
+            try:
+                matrix[index[word]] = [float(v) for v in fields[1:]]
+            except ValueError:
+                raise NlpseqError(f"{path}:{number}: not a vector of "
+                                  "numbers") from None
+            found += 1
+    if matrix is None:
+        raise NlpseqError(f"{path}: no vectors")
+    click.echo(f"Pretrained vectors: {found:,} of {len(words) - 2:,} words "
+               f"found in {path} ({dim} dimensions)", err=True)
+    return matrix
+
+
+__all__ = ["NerPipeline", "TaggedSentences", "read_vectors"]

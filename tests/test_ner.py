@@ -1,0 +1,349 @@
+"""The NER app: tag schemes and conlleval scoring, the CoNLL and JSONL
+readers, the token encoder and character features, the tagger's loss, and
+the errors and warnings of bad input."""
+
+import gzip
+import itertools
+import json
+import random
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from click.testing import CliRunner
+
+from nlpseq.apps.ner import NerPipeline, read_vectors
+from nlpseq.cli import cli
+from nlpseq.data.conll import read_conll, read_tagged
+from nlpseq.errors import NlpseqError
+from nlpseq.layers import CharacterFeatures
+from nlpseq.tagging import (
+    convert,
+    entity_scores,
+    scheme_errors,
+    spans,
+    to_tags,
+)
+from nlpseq.text import TokenEncoder
+
+
+def run(*args, input=None):
+    return CliRunner().invoke(cli, [str(a) for a in args], input=input,
+                              catch_exceptions=False)
+
+
+# -- schemes and scores ------------------------------------------------------------
+
+
+def test_spans_in_each_scheme():
+    entities = [("PER", 0, 2), ("PER", 2, 3), ("LOC", 4, 5)]
+    written = {
+        "iob1": ["I-PER", "I-PER", "B-PER", "O", "I-LOC"],
+        "iob2": ["B-PER", "I-PER", "B-PER", "O", "B-LOC"],
+        "bioes": ["B-PER", "E-PER", "S-PER", "O", "S-LOC"],
+    }
+    for scheme, tags in written.items():
+        assert to_tags(entities, 5, scheme) == tags
+        assert spans(tags) == entities
+        assert scheme_errors(tags, scheme) == []
+
+
+def test_random_spans_round_trip_through_every_scheme():
+    rng = random.Random(0)
+    for _ in range(200):
+        length = rng.randint(0, 12)
+        entities, position = [], 0
+        while position < length:
+            position += rng.randint(0, 2)
+            end = min(length, position + rng.randint(1, 3))
+            if position < end:
+                entities.append((rng.choice("AB"), position, end))
+            position = end
+        for scheme in ("iob1", "iob2", "bioes"):
+            tags = to_tags(entities, length, scheme)
+            assert spans(tags) == entities
+            for other in ("iob1", "iob2", "bioes"):
+                assert spans(convert(tags, other)) == entities
+
+
+def test_conlleval_repairs():
+    # an I- after O starts an entity; a type change ends one
+    assert spans(["O", "I-PER", "I-PER", "I-LOC"]) == [("PER", 1, 3),
+                                                       ("LOC", 3, 4)]
+    assert scheme_errors(["O", "I-PER", "I-PER"], "iob2") == [1]
+    assert scheme_errors(["B-PER", "I-LOC"], "iob2") == [1]
+    assert scheme_errors(["B-PER", "I-PER"], "bioes") == [1]
+
+
+def test_entity_scores_count_exact_matches_only():
+    gold = [["B-PER", "I-PER", "O", "B-LOC"], ["B-ORG", "O"]]
+    predicted = [["B-PER", "O", "O", "B-LOC"], ["B-ORG", "B-MISC"]]
+    scores = entity_scores(gold, predicted)
+    # gold: PER(0-2) LOC ORG; predicted: PER(0-1) LOC ORG MISC -> 2 correct
+    assert scores["entities"] == 3 and scores["predicted_entities"] == 4
+    assert scores["precision"] == pytest.approx(50.0)
+    assert scores["recall"] == pytest.approx(200 / 3, rel=1e-4)
+    assert scores["f1"] == pytest.approx(2 * 50 * (200 / 3) / (50 + 200 / 3),
+                                         rel=1e-4)
+    assert scores["accuracy"] == pytest.approx(100 * 4 / 6, rel=1e-4)
+    assert scores["per_type"]["PER"] == {"precision": 0.0, "recall": 0.0,
+                                         "f1": 0.0, "support": 1}
+    assert scores["per_type"]["LOC"]["f1"] == 100.0
+    assert scores["per_type"]["MISC"]["support"] == 0
+
+
+# -- readers -----------------------------------------------------------------------------
+
+
+CONLL = """-DOCSTART- -X- -X- O
+
+EU NNP B-NP B-ORG
+rejects VBZ B-VP O
+
+Peter NNP B-NP B-PER
+Blackburn NNP I-NP I-PER
+"""
+
+
+def test_read_conll_plain_gzip_and_columns(tmp_path):
+    path = tmp_path / "a.conll"
+    path.write_text(CONLL)
+    with gzip.open(tmp_path / "a.conll.gz", "wt") as handle:
+        handle.write(CONLL.replace(" ", "\t"))
+    for name in ("a.conll", "a.conll.gz"):
+        data = read_tagged(tmp_path / name)
+        assert data.tokens == [["EU", "rejects"], ["Peter", "Blackburn"]]
+        assert data.tags == [["B-ORG", "O"], ["B-PER", "I-PER"]]
+        assert data.lines == [3, 6]
+    pos = read_conll(path, token_column=0, tag_column=1)
+    assert pos.tags[0] == ["NNP", "VBZ"]
+
+
+@pytest.mark.parametrize("content, message", [
+    ("a X O\nb O\n", "{path}:2: expected 3 columns (as on the first line), "
+                     "got 2: 'b O'"),
+    ("", "{path}: no sentences (an empty file?)"),
+    ("-DOCSTART- -X- O\n\n", "{path}: no sentences (an empty file?)"),
+    ("word\n", "{path}:1: 1 column(s), but the tag column is number 2; "
+               "choose columns with --token-column / --tag-column"),
+])
+def test_conll_errors(tmp_path, content, message):
+    path = tmp_path / "bad.conll"
+    path.write_text(content)
+    with pytest.raises(NlpseqError) as error:
+        read_tagged(path, tag_column=1 if content == "word\n" else -1)
+    assert str(error.value) == message.format(path=path)
+
+
+def test_read_jsonl_and_its_errors(tmp_path):
+    path = tmp_path / "a.jsonl"
+    path.write_text('{"tokens": ["Oslo", "is"], "tags": ["B-LOC", "O"]}\n\n'
+                    '{"tokens": [], "tags": []}\n')
+    data = read_tagged(path)
+    assert data.tokens == [["Oslo", "is"]] and data.lines == [1]
+    for line, message in (
+            ('{"tokens": ["a"], "tags": []}', "1 tokens but 0 tags"),
+            ('{"tokens": "a"}', 'expected an object with "tokens" and '
+                                '"tags" lists of strings'),
+            ("{", "not JSON")):
+        path.write_text(line + "\n")
+        with pytest.raises(NlpseqError, match=f"^{path}:1: {message}"):
+            read_tagged(path)
+
+
+def test_mocked_tfds_conll2003():
+    tfds = pytest.importorskip("tensorflow_datasets")
+    sentences = [(["EU", "rejects", "Peter"], [3, 0, 1]), (["Oslo"], [5])]
+
+    def as_dataset(self, *args, **kwargs):
+        def examples():
+            for index, (tokens, tags) in enumerate(sentences):
+                yield {"tokens": tokens, "ner": tags,
+                       "pos": [0] * len(tokens), "chunks": [0] * len(tokens)}
+
+        return tf.data.Dataset.from_generator(
+            examples, output_signature=self.info.features.get_tensor_spec())
+
+    with tfds.testing.mock_data(as_dataset_fn=as_dataset):
+        data = read_tagged("tfds:conll2003:validation")
+    names = tfds.builder("conll2003").info.features["ner"].feature.names
+    assert data.source == "tfds:conll2003:validation"
+    assert data.tokens == [s[0] for s in sentences]
+    assert data.tags == [[names[i] for i in s[1]] for s in sentences]
+    assert "B-PER" in names
+
+
+# -- encoder, character features, tagger loss ----------------------------------------
+
+
+def test_token_encoder_normalizes_words_but_not_characters():
+    encoder = TokenEncoder(["", "[UNK]", "peter", "0000"],
+                           ["", "[UNK]", "P", "e"], max_word_length=3)
+    words, chars = encoder(tf.constant([["Peter", "1996", ""]]))
+    assert words.numpy().tolist() == [[2, 3, 0]]
+    assert chars.numpy().tolist() == [[[2, 3, 1], [1, 1, 1], [0, 0, 0]]]
+
+
+@pytest.mark.parametrize("mode", ["lstm", "cnn"])
+def test_character_features_ignore_padding(mode):
+    features = CharacterFeatures(12, mode=mode, char_dim=4, units=3)
+    word = np.array([[[3, 4, 5, 6]]])
+    wider = np.concatenate([word, np.zeros((1, 1, 5), "int64")], axis=2)
+    np.testing.assert_allclose(features(wider).numpy(),
+                               features(word).numpy(), atol=1e-6)
+    assert not np.any(features(np.zeros((1, 2, 3), "int64")).numpy())
+
+
+def test_softmax_tagger_loss_is_masked_cross_entropy():
+    import keras
+
+    from nlpseq.models import Tagger
+
+    inputs = keras.Input((None, 3))
+    model = Tagger(inputs, keras.layers.Dense(4)(inputs))
+    x = np.random.default_rng(0).normal(size=(2, 3, 3)).astype("float32")
+    y = np.array([[1, 4, 0], [2, 0, 0]])
+    logits = model(x).numpy()
+    log_p = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    expected = -np.mean([log_p[0, 0, 0], log_p[0, 1, 3], log_p[1, 0, 1]])
+    loss = model.compute_loss(x, tf.constant(y), tf.constant(logits))
+    assert float(loss) == pytest.approx(expected, rel=1e-5)
+
+
+# -- the app -------------------------------------------------------------------------------
+
+
+SAMPLE = "\n".join(
+    "".join(f"{w} {t}\n" for w, t in rows) for rows in [
+        [("Anna", "B-PER"), ("Berg", "I-PER"), ("visited", "O"),
+         ("Oslo", "B-LOC"), (".", "O")],
+        [("Tom", "B-PER"), ("met", "O"), ("Helix", "B-ORG"),
+         ("Motors", "I-ORG"), (".", "O")],
+    ] * 20)
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("ner")
+    data = folder / "train.conll"
+    data.write_text(SAMPLE)
+    result = run("ner", "train", "--data", data, "--model-dir",
+                 folder / "model", "--units", "8", "--embedding-dim", "8",
+                 "--char-units", "4", "--char-dim", "4", "--epochs", "12",
+                 "--learning-rate", "0.02", "--dropout", "0",
+                 "--batch-size", "8")
+    assert result.exit_code == 0, result.output
+    return folder / "model"
+
+
+def test_learns_the_sample_and_prints_inline_entities(model_dir):
+    result = run("ner", "predict", "--model-dir", model_dir,
+                 "Anna Berg visited Oslo.")
+    assert result.output == "[PER Anna Berg] visited [LOC Oslo] .\n"
+    record = json.loads(run("ner", "predict", "--model-dir", model_dir,
+                            "--format", "json",
+                            "Tom  met Helix Motors.").output)[0]
+    assert record["tokens"] == ["Tom", "met", "Helix", "Motors", "."]
+    assert record["entities"][1] == {
+        "type": "ORG", "text": "Helix Motors", "start": 9, "end": 21,
+        "token_start": 2, "token_end": 4}
+    conll = run("ner", "predict", "--model-dir", model_dir, "--format",
+                "conll", "Tom met Oslo").output
+    assert conll == "Tom\tB-PER\nmet\tO\nOslo\tB-LOC\n\n"
+
+
+def test_pretokenized_input_and_its_signature(model_dir, tmp_path):
+    path = tmp_path / "in.conll"
+    path.write_text("-DOCSTART- X\n\nAnna X\nBerg X\n\nOslo X\n")
+    records = [json.loads(line) for line in run(
+        "ner", "predict", "--model-dir", model_dir, "--input", path,
+        "--input-format", "conll", "--format", "jsonl").output.splitlines()]
+    assert [r["tokens"] for r in records] == [["Anna", "Berg"], ["Oslo"]]
+    assert records[0]["tags"] == ["B-PER", "I-PER"]
+    run("ner", "export", "--model-dir", model_dir, "--output", tmp_path)
+    served = tf.saved_model.load(str(tmp_path / "1"))
+    tags = served.signatures["tokens"](
+        tokens=tf.constant([["Anna", "Berg"], ["Oslo", ""]]))["tags"]
+    expected = [r["tags"] for r in records]
+    assert [[t.decode() for t in row] for row in tags.numpy()] == [
+        expected[0], expected[1] + [""]]
+
+
+def test_output_scheme_follows_the_data(model_dir):
+    pipeline = NerPipeline.load(model_dir)
+    model_tags = ["B-PER", "E-PER", "S-PER", "O", "S-LOC", "B-LOC", "I-LOC",
+                  "E-LOC"]
+    ids = tf.constant([[pipeline.tags.index(t) for t in model_tags]])
+    for scheme in ("iob1", "iob2", "bioes"):
+        pipeline.config["tag_scheme"] = scheme
+        iob2 = tf.gather(tf.constant(pipeline._output_table()), ids)
+        tags = [t.decode() for t in
+                pipeline._scheme_in_graph(ids, iob2).numpy()[0]]
+        assert tags == convert(model_tags, scheme)
+
+
+def test_scheme_breaks_warn_or_refuse(tmp_path, capsys):
+    path = tmp_path / "broken.conll"
+    path.write_text(SAMPLE + "\nBerg I-PER\nvisited O\n")
+    line = SAMPLE.count("\n") + 2
+    result = run("ner", "train", "--data", path, "--model-dir",
+                 tmp_path / "m", "--strict", "--epochs", "1")
+    assert result.exit_code == 1
+    assert result.output == (f"Error: {path}:{line}: I-PER after start "
+                             "breaks the iob2 scheme (--strict)\n")
+    pipeline = NerPipeline(NerPipeline.effective_config({}))
+    data = pipeline.read_data(str(path), "train")
+    warning = capsys.readouterr().err
+    assert warning.startswith(f"warning: {path}:{line}: I-PER after start "
+                              "breaks the iob2 scheme; 1 such tag(s)")
+    assert spans(data.tags[-1]) == [("PER", 0, 1)]
+
+
+def test_long_sentences_are_cut_with_a_warning(model_dir):
+    runner = CliRunner()
+    text = " ".join(["Oslo"] * 230)
+    result = runner.invoke(cli, ["ner", "predict", "--model-dir",
+                                 str(model_dir), "--format", "jsonl", text])
+    lines = result.output.splitlines()
+    assert lines[0] == ("warning: 1 sentence(s) longer than --max-length "
+                        "200 tokens; tagged O beyond it")
+    record = json.loads(lines[1])
+    assert len(record["tags"]) == 230
+    assert record["tags"][200:] == ["O"] * 30
+
+
+def test_unknown_entity_types_are_refused(model_dir, tmp_path):
+    path = tmp_path / "other.conll"
+    path.write_text("Oslo B-LOC\nrocks B-GENRE\n")
+    result = run("ner", "evaluate", "--model-dir", model_dir, "--data", path)
+    assert result.exit_code == 1
+    assert result.output == (f"Error: {path}:1: entity type GENRE is unknown"
+                             " to the model (its types: LOC, ORG, PER)\n")
+
+
+def test_pretrained_vectors(tmp_path):
+    path = tmp_path / "vectors.txt"
+    path.write_text("2 3\noslo 0.5 0.25 -1\nBerg 1 2 3\n")
+    matrix = read_vectors(path, ["", "[UNK]", "oslo", "berg", "tom"])
+    assert matrix.shape == (5, 3)
+    np.testing.assert_allclose(matrix[2], [0.5, 0.25, -1])
+    np.testing.assert_allclose(matrix[3], [1, 2, 3])
+    assert np.abs(matrix[4]).max() <= 0.05
+    path.write_text("oslo 0.5 0.25\nberg 1 2 3\n")
+    with pytest.raises(NlpseqError, match=f"^{path}:2: 3 values, expected 2"):
+        read_vectors(path, ["", "[UNK]", "oslo"])
+
+
+def test_training_with_vectors_and_without_crf(tmp_path):
+    data = tmp_path / "train.conll"
+    data.write_text(SAMPLE)
+    vectors = tmp_path / "vectors.txt"
+    vectors.write_text("anna 1 0 0 0 0\noslo 0 1 0 0 0\n")
+    result = run("ner", "train", "--data", data, "--model-dir",
+                 tmp_path / "m", "--units", "4", "--char-features", "cnn",
+                 "--char-units", "3", "--no-crf", "--epochs", "1",
+                 "--embeddings", vectors)
+    assert result.exit_code == 0, result.output
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert config["config"]["embedding_dim"] == 5
+    assert config["config"]["crf"] is False
