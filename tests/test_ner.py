@@ -3,7 +3,6 @@ readers, the token encoder and character features, the tagger's loss, and
 the errors and warnings of bad input."""
 
 import gzip
-import itertools
 import json
 import random
 
@@ -11,8 +10,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from click.testing import CliRunner
-
 from nlpseq.apps.ner import NerPipeline, read_vectors
+
 from nlpseq.cli import cli
 from nlpseq.data.conll import read_conll, read_tagged
 from nlpseq.errors import NlpseqError
@@ -92,7 +91,7 @@ def test_entity_scores_count_exact_matches_only():
     assert scores["per_type"]["MISC"]["support"] == 0
 
 
-# -- readers -----------------------------------------------------------------------------
+# -- readers --------------------------------------------------------------------
 
 
 CONLL = """-DOCSTART- -X- -X- O
@@ -210,7 +209,7 @@ def test_softmax_tagger_loss_is_masked_cross_entropy():
     assert float(loss) == pytest.approx(expected, rel=1e-5)
 
 
-# -- the app -------------------------------------------------------------------------------
+# -- the app --------------------------------------------------------------------
 
 
 SAMPLE = "\n".join(
