@@ -20,6 +20,7 @@ Example:
 
 from __future__ import annotations
 
+import collections
 import itertools
 import json
 from pathlib import Path
@@ -84,6 +85,10 @@ class NerPipeline(Pipeline):
                 minimum=3),
         Setting("min_count", int, 1, "leave out words seen fewer times",
                 minimum=1),
+        Setting("rare_word_dropout", float, 0.5, "in training, read words "
+                "seen once as unknown with this probability (so the model "
+                "learns what to do with new words)", minimum=0.0,
+                maximum=1.0),
         Setting("lowercase", bool, True, "look words up lower-cased (the "
                 "character features still see the case)"),
         Setting("max_length", int, 200, "longest sentence in tokens; longer "
@@ -101,6 +106,7 @@ class NerPipeline(Pipeline):
         super().__init__(config)
         self.encoder = None
         self.tags = None  # the model's tags, in MODEL_SCHEME
+        self.first_rare_id = None  # words from here on were seen once
         self.pretrained = None  # the --embeddings matrix, while training
         self._decode = None
 
@@ -163,11 +169,18 @@ class NerPipeline(Pipeline):
         from nlpseq.text import build_vocabulary
 
         self._make_encoder(["", "[UNK]"], ["", "[UNK]"])
-        normalized = (self.encoder.normalize(sentence).numpy()
-                      for sentence in train.tokens)
+        normalized = [self.encoder.normalize(sentence).numpy()
+                      for sentence in train.tokens]
+        counts = collections.Counter(itertools.chain.from_iterable(
+            normalized))
         words = build_vocabulary(normalized,
                                  max_size=self.config["vocab_size"],
                                  min_count=self.config["min_count"])
+        # (most frequent first: the words seen once are the tail)
+        self.first_rare_id = next(
+            (i for i, w in enumerate(words[2:], start=2)
+             if counts[w.encode()] <= 1),
+            len(words))
         characters = build_vocabulary(
             (list(token) for sentence in train.tokens for token in sentence))
         types = entity_types(itertools.chain.from_iterable(train.tags))
@@ -183,7 +196,8 @@ class NerPipeline(Pipeline):
 
     def folder_entries(self):
         return {"tags": self.tags,
-                "vocabulary_size": len(self.encoder.words)}
+                "vocabulary_size": len(self.encoder.words),
+                "first_rare_id": self.first_rare_id}
 
     def save_artifacts(self, path):
         from nlpseq.folder import write_text_atomic
@@ -255,7 +269,12 @@ class NerPipeline(Pipeline):
     def build_model(self):
         import keras
 
-        from nlpseq.layers import CRF, Bidirectional, CharacterFeatures
+        from nlpseq.layers import (
+            CRF,
+            Bidirectional,
+            CharacterFeatures,
+            RareWordDropout,
+        )
 
         c = self.config
         words = keras.Input((None,), dtype="int32", name="word_ids")
@@ -263,9 +282,13 @@ class NerPipeline(Pipeline):
         initializer = "uniform"
         if getattr(self, "pretrained", None) is not None:
             initializer = keras.initializers.Constant(self.pretrained)
+        ids = words
+        if c["rare_word_dropout"]:
+            ids = RareWordDropout(self.first_rare_id, c["rare_word_dropout"],
+                                  seed=c["seed"], name="rare_words")(words)
         x = keras.layers.Embedding(
             len(self.encoder.words), c["embedding_dim"], mask_zero=True,
-            embeddings_initializer=initializer, name="word_embedding")(words)
+            embeddings_initializer=initializer, name="word_embedding")(ids)
         if c["char_features"] != "none":
             features = CharacterFeatures(
                 len(self.encoder.characters), mode=c["char_features"],

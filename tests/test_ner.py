@@ -346,3 +346,29 @@ def test_training_with_vectors_and_without_crf(tmp_path):
     config = json.loads((tmp_path / "m" / "config.json").read_text())
     assert config["config"]["embedding_dim"] == 5
     assert config["config"]["crf"] is False
+
+
+def test_rare_word_dropout_replaces_only_rare_words_in_training():
+    from nlpseq.layers import RareWordDropout
+
+    layer = RareWordDropout(first_rare_id=10, rate=0.5, seed=1)
+    ids = np.tile(np.arange(20, dtype="int32"), (500, 1))
+    np.testing.assert_array_equal(layer(ids).numpy(), ids)
+    dropped = layer(ids, training=True).numpy()
+    np.testing.assert_array_equal(dropped[:, :10], ids[:, :10])
+    replaced = dropped[:, 10:] != ids[:, 10:]
+    assert (dropped[:, 10:][replaced] == 1).all()
+    assert 0.45 < replaced.mean() < 0.55
+
+
+def test_first_rare_id_marks_the_words_seen_once(tmp_path):
+    from nlpseq.data.conll import TaggedSentences
+
+    pipeline = NerPipeline(NerPipeline.effective_config({}))
+    data = TaggedSentences([["Oslo", "Oslo", "rare", "Lyon", "Lyon", "x"]],
+                           [["B-LOC", "B-LOC", "O", "B-LOC", "B-LOC", "O"]],
+                           "t", [1])
+    pipeline.prepare(data)
+    words = pipeline.encoder.words
+    assert words[:pipeline.first_rare_id] == ["", "[UNK]", "lyon", "oslo"]
+    assert sorted(words[pipeline.first_rare_id:]) == ["rare", "x"]

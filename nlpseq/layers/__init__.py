@@ -8,6 +8,7 @@
 - :class:`TiedEmbedding` — embedding shared with the output layer
 - :class:`CharacterFeatures` — per-word features from its characters
 - :class:`CRF` — linear-chain CRF: forward-algorithm NLL, Viterbi decoding
+- :class:`RareWordDropout` — rare words read as unknown, in training
 - :class:`SequencePooling` — masked last / max / mean pooling over time
 """
 
@@ -21,9 +22,10 @@ from nlpseq.layers.lstm import LSTM, LSTMCell
 from nlpseq.layers.pooling import SequencePooling
 from nlpseq.layers.rnn import RNN
 from nlpseq.layers.simple_rnn import SimpleRNN, SimpleRNNCell
+from nlpseq.layers.word_dropout import RareWordDropout
 
 __all__ = [
     "Bidirectional", "CRF", "CharacterFeatures", "GRU", "GRUCell", "LSTM",
-    "LSTMCell", "RNN", "RecurrentCell", "SequencePooling", "SimpleRNN",
-    "SimpleRNNCell", "TiedEmbedding",
+    "LSTMCell", "RNN", "RareWordDropout", "RecurrentCell", "SequencePooling",
+    "SimpleRNN", "SimpleRNNCell", "TiedEmbedding",
 ]
