@@ -125,8 +125,9 @@ class NerPipeline(Pipeline):
             if errors:
                 broken += len(errors)
                 if first is None:
-                    line = (data.lines[index] + errors[0]
-                            if data.lines[index] else 0)
+                    line = data.lines[index]
+                    if line and data.token_per_line:
+                        line += errors[0]
                     where = f"{data.source}:{line}" if line else \
                         f"{data.source}: sentence {index + 1}"
                     previous = tags[errors[0] - 1] if errors[0] else "start"
@@ -190,8 +191,9 @@ class NerPipeline(Pipeline):
         self.tags = ["O"] + [f"{p}-{t}" for t in types for p in "BIES"]
         self._make_encoder(words, characters)
         if self.config.get("embeddings"):
-            self.pretrained = read_vectors(self.config["embeddings"], words,
-                                           self.config["lowercase"])
+            self.pretrained = read_vectors(
+                self.config["embeddings"], words,
+                lambda w: self.encoder.normalize(w).numpy().decode("utf-8"))
             self.config["embedding_dim"] = self.pretrained.shape[1]
 
     def folder_entries(self):
@@ -332,8 +334,12 @@ class NerPipeline(Pipeline):
         strings ``[batch, time]`` (``""`` pads)."""
         import tensorflow as tf
 
-        word_ids, char_ids = self.encoder(tokens)
-        ids = self.decode_ids(word_ids, char_ids)
+        tokens = tf.convert_to_tensor(tokens, tf.string)
+        # at least one column: a batch of empty sentences is one padding step
+        missing = tf.maximum(1 - tf.shape(tokens)[1], 0)
+        padded = tf.pad(tokens, [[0, 0], [0, missing]], constant_values="")
+        word_ids, char_ids = self.encoder(padded)
+        ids = self.decode_ids(word_ids, char_ids)[:, :tf.shape(tokens)[1]]
         tags = tf.gather(tf.constant(self._output_table()), ids)
         tags = self._scheme_in_graph(ids, tags)
         return tf.where(tokens == "", tf.constant(""), tags)
@@ -362,10 +368,8 @@ class NerPipeline(Pipeline):
         previous_prefix = tf.pad(prefix[:, :-1], [[0, 0], [1, 0]],
                                  constant_values="O")
         begins = tf.logical_or(tf.equal(prefix, "B"), tf.equal(prefix, "S"))
-        after_same = tf.logical_and(
-            tf.equal(previous_kind, kind),
-            tf.logical_or(tf.equal(previous_prefix, "E"),
-                          tf.equal(previous_prefix, "S")))
+        after_same = tf.logical_and(tf.equal(previous_kind, kind),
+                                    tf.not_equal(previous_prefix, "O"))
         inside = tf.strings.join(["I-", kind])
         return tf.where(tf.equal(prefix, "O"), tf.constant("O"),
                         tf.where(tf.logical_and(begins, after_same),
@@ -403,12 +407,8 @@ class NerPipeline(Pipeline):
     def tokenize(self, lines):
         """Token lists of raw sentences, and each token's character
         offsets."""
-        from nlpseq.text import TextEncoder
-
-        tokenizer = TextEncoder(["", "[UNK]"], lowercase=False,
-                                strip_html=False)
         tokens = [[t.decode("utf-8") for t in row]
-                  for row in tokenizer.tokenize(list(lines)).to_list()]
+                  for row in word_tokenize(list(lines)).to_list()]
         offsets = []
         for line, row in zip(lines, tokens):
             position, found = 0, []
@@ -514,14 +514,10 @@ class NerPipeline(Pipeline):
     def serving_functions(self):
         import tensorflow as tf
 
-        from nlpseq.text import TextEncoder
-
-        tokenizer = TextEncoder(["", "[UNK]"], lowercase=False,
-                                strip_html=False)
         limit = self.config["max_length"]
 
         def from_text(text):
-            tokens = tokenizer.tokenize(text)[:, :limit].to_tensor("")
+            tokens = word_tokenize(text)[:, :limit].to_tensor("")
             return {"tokens": tokens, "tags": self.tag_tokens(tokens)}
 
         def from_tokens(tokens):
@@ -535,6 +531,22 @@ class NerPipeline(Pipeline):
         }
 
 
+def word_tokenize(texts):
+    """Raw sentences to tokens (a ragged string tensor), in the graph:
+    split on whitespace, and punctuation at the edges of a word becomes a
+    token of its own, while punctuation inside one stays (``U.S``,
+    ``1996-08-22``, ``3.5``, ``O'Neill``), as in CoNLL data."""
+    import tensorflow as tf
+
+    texts = tf.convert_to_tensor(texts, tf.string)
+    for _ in range(3):  # up to three marks in a row: ."), ("...
+        texts = tf.strings.regex_replace(texts, r"([^\pL\pN\s])(\s|$)",
+                                         r" \1\2")
+        texts = tf.strings.regex_replace(texts, r"(^|\s)([^\pL\pN\s])",
+                                         r"\1\2 ")
+    return tf.strings.split(texts)
+
+
 def _joined_offsets(tokens):
     position = 0
     for token in tokens:
@@ -542,9 +554,12 @@ def _joined_offsets(tokens):
         position += len(token) + 1
 
 
-def read_vectors(path, words, lowercase=True):
+def read_vectors(path, words, normalize=None):
     """A ``[len(words), dim]`` matrix: the vectors of a GloVe or word2vec
     text file for the words it has, small random values for the others.
+    ``normalize`` maps the file's words to the vocabulary's form (the first
+    vector of a form wins: the files list frequent words first); a word may
+    contain spaces (the last ``dim`` fields are the vector).
 
     Raises:
         NlpseqError: missing file, or ``FILE:LINE`` with the wrong number of
@@ -555,7 +570,7 @@ def read_vectors(path, words, lowercase=True):
     if not Path(path).is_file():
         raise NlpseqError(f"--embeddings: file not found: {path}")
     index = {w: i for i, w in enumerate(words)}
-    matrix, dim, found = None, None, 0
+    matrix, dim, found = None, None, set()
     for number, line in enumerate(iter_lines(path, str(path)), start=1):
         fields = line.rstrip().split(" ")
         if number == 1 and len(fields) == 2 and all(
@@ -569,20 +584,22 @@ def read_vectors(path, words, lowercase=True):
             matrix = rng.uniform(-0.05, 0.05, (len(words), dim)).astype(
                 "float32")
             matrix[0] = 0.0
-        if len(fields) - 1 != dim:
+        if len(fields) - 1 < dim:
             raise NlpseqError(f"{path}:{number}: {len(fields) - 1} values, "
                               f"expected {dim} (as on the first vector)")
-        word = fields[0].lower() if lowercase else fields[0]
-        if word in index:
+        word = " ".join(fields[:-dim])
+        word = normalize(word) if normalize else word
+        row = index.get(word)
+        if row is not None and row not in found:
             try:
-                matrix[index[word]] = [float(v) for v in fields[1:]]
+                matrix[row] = [float(v) for v in fields[-dim:]]
             except ValueError:
                 raise NlpseqError(f"{path}:{number}: not a vector of "
                                   "numbers") from None
-            found += 1
+            found.add(row)
     if matrix is None:
         raise NlpseqError(f"{path}: no vectors")
-    click.echo(f"Pretrained vectors: {found:,} of {len(words) - 2:,} words "
+    click.echo(f"Pretrained vectors: {len(found):,} of {len(words) - 2:,} words "
                f"found in {path} ({dim} dimensions)", err=True)
     return matrix
 

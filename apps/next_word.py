@@ -3,23 +3,25 @@
 The many-to-many (shifted) pipeline. The corpus becomes one stream of token
 ids (each line's tokens, then an end-of-line token: ``<eos>`` for words,
 ``"\\n"`` for characters), cut into windows of ``--sequence-length`` tokens
-whose targets are the same tokens shifted by one (truncated backpropagation
-through time). The model: token ids -> embedding -> dropout -> stacked nlpseq
-recurrent layers (each followed by dropout) -> logits over the vocabulary,
-by default with the embedding matrix reused as the output layer
-(``--tie-embeddings``).
+whose targets are the same tokens shifted by one; the windows are shuffled
+and each starts from zero states (backpropagation through at most
+``--sequence-length`` steps). The model: token ids -> embedding -> dropout
+-> stacked nlpseq recurrent layers (each followed by dropout) -> logits over
+the vocabulary, by default with the embedding matrix reused as the output
+layer (``--tie-embeddings``).
 
 Prediction, generation and evaluation run a copy of the model that takes
 and returns the recurrent states (:meth:`NextWordPipeline.step_model`), so a
 prompt is read once and each generated token costs one step. Every context
 starts after an end-of-line token, as every line of the corpus does.
-Evaluation carries the states across the whole corpus (the usual way to
-measure perplexity): every token is predicted with all the text before it.
+Evaluation reads the corpus as 32 contiguous parts side by side and carries
+the states across each part (the usual way to measure perplexity): every
+token is predicted from all the text before it in its part.
 
 Example:
     $ nlpseq next-word train                      # the built-in sample
     $ nlpseq next-word predict "on sunday i want to eat"
-    on sunday i want to eat  ->  pizza 0.31  pasta 0.22 ...
+    on sunday i want to eat	pizza 0.3100  pasta 0.2200 ...
     $ nlpseq next-word generate --prompt "the king" --strategy beam
 """
 
@@ -109,6 +111,7 @@ class NextWordPipeline(Pipeline):
         super().__init__(config)
         self.encoder = None
         self._step_model = None
+        self._copies = []
         self._functions = {}
 
     # -- data ------------------------------------------------------------------
@@ -272,8 +275,13 @@ class NextWordPipeline(Pipeline):
     def step_model(self):
         """A copy of the model that carries the recurrent states: ``[ids,
         *states]`` in, ``[logits, *states]`` out (zeros for a fresh start).
-        Padding (id 0) is masked: a padded step keeps the states."""
+        Padding (id 0) is masked: a padded step keeps the states. Called
+        eagerly, it copies the model's current weights into the copy."""
+        import tensorflow as tf
+
         if self._step_model is not None:
+            if tf.executing_eagerly():
+                self._copy_weights()
             return self._step_model
         import keras
 
@@ -304,10 +312,14 @@ class NextWordPipeline(Pipeline):
             copies.append((source, dense))
         model = keras.Model([ids] + states_in, [logits] + states_out,
                             name="next_word_steps")
-        for source, copy in copies:
-            copy.set_weights(source.get_weights())
-        self._step_model = model
+        self._step_model, self._copies = model, copies
+        self._copy_weights()
         return model
+
+    def _copy_weights(self):
+        for source, copy in self._copies:
+            for mine, theirs in zip(copy.weights, source.weights):
+                mine.assign(theirs)
 
     def _zero_states(self, batch):
         import tensorflow as tf
@@ -377,6 +389,10 @@ class NextWordPipeline(Pipeline):
                                          "must be at least 1"),
             tf.debugging.assert_non_negative(top_k, message="top_k must be "
                                              "0 or more"),
+            tf.debugging.Assert(
+                tf.reduce_any(tf.equal(strategy, STRATEGIES)),
+                ["strategy must be one of greedy, sample, beam, got",
+                 strategy]),
         ]
         with tf.control_dependencies(checks):
             logits, states = self._prompt_logits(text)
@@ -392,17 +408,18 @@ class NextWordPipeline(Pipeline):
 
         logits, *states = self.step_model()(
             [tf.expand_dims(token, 1)] + list(states), training=False)
-        return self._allowed(logits[:, 0]), states
+        return logits[:, 0], states
 
     def _sample(self, logits, states, length, greedy, temperature, top_k,
                 seed):
         import tensorflow as tf
 
-        logits = self._allowed(logits)
         vocabulary = self.encoder.vocabulary_size
 
         def choose(logits, index):
-            scaled = logits / temperature
+            # (special entries ruled out after scaling: a huge temperature
+            # would otherwise bring them back)
+            scaled = self._allowed(logits / temperature)
             k = tf.where(top_k > 0, tf.minimum(top_k, vocabulary),
                          vocabulary)
             threshold = tf.math.top_k(scaled, k=k).values[:, -1:]
@@ -410,7 +427,8 @@ class NextWordPipeline(Pipeline):
                               tf.constant(-1e9, scaled.dtype), scaled)
             drawn = tf.random.stateless_categorical(
                 scaled, 1, seed=tf.stack([seed, index]), dtype=tf.int32)[:, 0]
-            best = tf.argmax(logits, axis=-1, output_type=tf.int32)
+            best = tf.argmax(self._allowed(logits), axis=-1,
+                             output_type=tf.int32)
             return tf.where(greedy, best, drawn)
 
         def body(index, logits, states, tokens):
@@ -438,7 +456,8 @@ class NextWordPipeline(Pipeline):
         def body(index, scores, history, states):
             logits, states = self._step(tf.reshape(history[:, :, -1], [-1]),
                                         states)
-            total = tf.reshape(scores, [-1, 1]) + tf.nn.log_softmax(logits)
+            total = tf.reshape(scores, [-1, 1]) + tf.nn.log_softmax(
+                self._allowed(logits))
             total = tf.reshape(total, [batch, width * vocabulary])
             scores, flat = tf.math.top_k(total, k=width)
             parent, token = flat // vocabulary, flat % vocabulary

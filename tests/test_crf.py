@@ -148,3 +148,19 @@ def test_passes_emissions_through_and_saves(tmp_path):
         again.get_layer("crf").decode(x).numpy(), crf.decode(x).numpy())
     with pytest.raises(ValueError, match="num_tags"):
         CRF(0)
+
+
+def test_one_token_sentences_in_compiled_code():
+    """A batch of one-token sentences: the scans over steps 2..n have
+    nothing to scan; compiled with an unknown batch size, they still run."""
+    crf = make(3)
+    emissions = np.random.default_rng(4).normal(size=(2, 1, 3)).astype(
+        "float32")
+    spec = tf.TensorSpec((None, None, 3), tf.float32)
+    decode = tf.function(crf.decode, input_signature=[spec])
+    log_z = tf.function(crf.log_partition, input_signature=[spec])
+    for row in range(2):
+        expected_z, best, _ = brute_force(emissions[row], 1, crf)
+        assert decode(emissions).numpy()[row].tolist() == list(best)
+        assert log_z(emissions).numpy()[row] == pytest.approx(expected_z,
+                                                              rel=1e-5)

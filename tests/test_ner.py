@@ -322,14 +322,20 @@ def test_unknown_entity_types_are_refused(model_dir, tmp_path):
 
 def test_pretrained_vectors(tmp_path):
     path = tmp_path / "vectors.txt"
-    path.write_text("2 3\noslo 0.5 0.25 -1\nBerg 1 2 3\n")
-    matrix = read_vectors(path, ["", "[UNK]", "oslo", "berg", "tom"])
-    assert matrix.shape == (5, 3)
+    path.write_text("3 3\noslo 0.5 0.25 -1\nBerg 1 2 3\nberg 9 9 9\n"
+                    "new york 4 5 6\n")
+    matrix = read_vectors(path, ["", "[UNK]", "oslo", "berg", "tom",
+                                 "new york"], str.lower)
+    assert matrix.shape == (6, 3)
     np.testing.assert_allclose(matrix[2], [0.5, 0.25, -1])
-    np.testing.assert_allclose(matrix[3], [1, 2, 3])
+    np.testing.assert_allclose(matrix[3], [1, 2, 3])  # the first form wins
+    np.testing.assert_allclose(matrix[5], [4, 5, 6])
     assert np.abs(matrix[4]).max() <= 0.05
-    path.write_text("oslo 0.5 0.25\nberg 1 2 3\n")
-    with pytest.raises(NlpseqError, match=f"^{path}:2: 3 values, expected 2"):
+    path.write_text("oslo 0.5 0.25\nberg 1 x\n")
+    with pytest.raises(NlpseqError, match=f"^{path}:2: not a vector"):
+        read_vectors(path, ["", "[UNK]", "berg"])
+    path.write_text("oslo 0.5 0.25 1\nberg 1 2\n")
+    with pytest.raises(NlpseqError, match=f"^{path}:2: 2 values, expected 3"):
         read_vectors(path, ["", "[UNK]", "oslo"])
 
 
@@ -372,3 +378,37 @@ def test_first_rare_id_marks_the_words_seen_once(tmp_path):
     words = pipeline.encoder.words
     assert words[:pipeline.first_rare_id] == ["", "[UNK]", "lyon", "oslo"]
     assert sorted(words[pipeline.first_rare_id:]) == ["rare", "x"]
+
+
+def test_word_tokenize_splits_punctuation_at_word_edges_only():
+    from nlpseq.apps.ner import word_tokenize
+
+    tokens = word_tokenize(["He said (in the U.S.): \"3.5% on 1996-08-22.\"",
+                            "O'Neill's   team."]).to_list()
+    assert [[t.decode() for t in row] for row in tokens] == [
+        ["He", "said", "(", "in", "the", "U.S", ".", ")", ":", '"', "3.5",
+         "%", "on", "1996-08-22", ".", '"'],
+        ["O'Neill's", "team", "."]]
+
+
+def test_jsonl_tokens_must_be_words(tmp_path):
+    path = tmp_path / "a.jsonl"
+    path.write_text('{"tokens": ["New York", "x"], "tags": ["B-LOC", "O"]}\n')
+    with pytest.raises(NlpseqError) as error:
+        read_tagged(path)
+    assert str(error.value) == (f"{path}:1: token 'New York' is empty or "
+                                "holds whitespace")
+
+
+def test_one_word_and_empty_sentences(model_dir, tmp_path):
+    result = run("ner", "predict", "--model-dir", model_dir, "--format",
+                 "jsonl", "Oslo", "", "Anna")
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in result.output.splitlines()]
+    assert [len(r["tags"]) for r in records] == [1, 0, 1]
+    run("ner", "export", "--model-dir", model_dir, "--output", tmp_path)
+    served = tf.saved_model.load(str(tmp_path / "1"))
+    outputs = served.signatures["serving_default"](text=tf.constant(["", ""]))
+    assert outputs["tags"].numpy().shape[0] == 2
+    tags = served.signatures["tokens"](tokens=tf.constant([["Oslo"]]))["tags"]
+    assert tags.numpy()[0, 0].decode() == records[0]["tags"][0]

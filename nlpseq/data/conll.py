@@ -43,19 +43,23 @@ class TaggedSentences:
         source: where they came from.
         lines: the line number of each sentence's first token (0 when the
             source has no lines).
+        token_per_line: whether each token has a line of its own (CoNLL),
+            so that token ``i`` is on line ``lines[n] + i``.
     """
 
     tokens: list
     tags: list
     source: str
     lines: list = field(default_factory=list)
+    token_per_line: bool = False
 
     def __len__(self):
         return len(self.tokens)
 
     def subset(self, start, end):
         return TaggedSentences(self.tokens[start:end], self.tags[start:end],
-                               self.source, self.lines[start:end])
+                               self.source, self.lines[start:end],
+                               self.token_per_line)
 
 
 def read_conll(path, token_column=0, tag_column=-1, shown=None,
@@ -116,7 +120,7 @@ def read_conll(path, token_column=0, tag_column=-1, shown=None,
     close()
     if not tokens:
         raise NlpseqError(f"{shown}: no sentences (an empty file?)")
-    return TaggedSentences(tokens, tags, shown, lines)
+    return TaggedSentences(tokens, tags, shown, lines, token_per_line=True)
 
 
 def read_tagged_jsonl(path, shown=None):
@@ -138,6 +142,12 @@ def read_tagged_jsonl(path, shown=None):
             raise NlpseqError(
                 f"{shown}:{number}: expected an object with \"tokens\" and "
                 "\"tags\" lists of strings")
+        bad = next((w for w in words if not w.strip() or w.split() != [w]),
+                   None)
+        if bad is not None:
+            raise NlpseqError(
+                f"{shown}:{number}: token {bad!r} is empty or holds "
+                "whitespace")
         if len(words) != len(labels):
             raise NlpseqError(
                 f"{shown}:{number}: {len(words)} tokens but {len(labels)} "

@@ -73,7 +73,11 @@ class CRF(keras.layers.Layer):
 
     # -- the dynamic programs ----------------------------------------------------
 
-    def _prepare(self, emissions, mask):
+    def _prepare(self, emissions, mask, extra_step=False):
+        """Tensors, weights in the emissions' dtype; with ``extra_step``, one
+        masked step appended, so that the scans over steps 2..n never run
+        over zero steps (one-token sentences), which compiled code refuses
+        to stack."""
         if not self.built:
             self.build(emissions.shape)
         emissions = tf.convert_to_tensor(emissions)
@@ -81,6 +85,9 @@ class CRF(keras.layers.Layer):
         if mask is None:
             mask = ops.ones(ops.shape(emissions)[:2], dtype="bool")
         mask = ops.cast(mask, "bool")
+        if extra_step:
+            emissions = ops.pad(emissions, [[0, 0], [0, 1], [0, 0]])
+            mask = ops.pad(mask, [[0, 0], [0, 1]], constant_values=False)
         return (emissions, mask, ops.cast(self.transitions, dtype),
                 ops.cast(self.start_transitions, dtype),
                 ops.cast(self.end_transitions, dtype))
@@ -106,8 +113,8 @@ class CRF(keras.layers.Layer):
 
     def log_partition(self, emissions, mask=None):
         """``log Z`` by the forward algorithm, ``[batch]``."""
-        emissions, mask, transitions, start, end = self._prepare(emissions,
-                                                                 mask)
+        emissions, mask, transitions, start, end = self._prepare(
+            emissions, mask, extra_step=True)
         alpha = start[None, :] + emissions[:, 0]
 
         def step(alpha, inputs):
@@ -127,8 +134,9 @@ class CRF(keras.layers.Layer):
     def decode(self, emissions, mask=None):
         """The highest-scoring tag sequences (Viterbi), ``[batch, time]``
         int32; padded steps get tag 0."""
-        emissions, mask, transitions, start, end = self._prepare(emissions,
-                                                                 mask)
+        steps = ops.shape(emissions)[1]
+        emissions, mask, transitions, start, end = self._prepare(
+            emissions, mask, extra_step=True)
         k = self.num_tags
         delta = start[None, :] + emissions[:, 0]
         identity = ops.broadcast_to(ops.arange(k, dtype="int32")[None, :],
@@ -156,7 +164,7 @@ class CRF(keras.layers.Layer):
         earlier = tf.scan(backward, pointers, initializer=best, reverse=True)
         path = ops.concatenate([earlier, best[None, :]], axis=0)
         path = ops.transpose(path, (1, 0))
-        return ops.where(mask, path, ops.zeros_like(path))
+        return ops.where(mask, path, ops.zeros_like(path))[:, :steps]
 
     def get_config(self):
         config = super().get_config()
