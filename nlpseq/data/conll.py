@@ -29,7 +29,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nlpseq.data._files import iter_lines
-from nlpseq.data.tfds import PREFIX, is_tfds_spec, parse_tfds_spec
+from nlpseq.data.tfds import (
+    _reason,
+    is_tfds_spec,
+    open_builder,
+    parse_tfds_spec,
+)
 from nlpseq.errors import NlpseqError
 
 
@@ -165,19 +170,7 @@ def read_tfds_tagged(name, split="train", data_dir=None, download=True):
     """Tokens and tags of a TensorFlow Datasets tagging dataset: the first
     sequence-of-text feature and the first sequence-of-ClassLabel feature
     whose name mentions ``ner`` (else the first such feature)."""
-    source = f"{PREFIX}{name}:{split}"
-    try:
-        import tensorflow_datasets as tfds
-    except ImportError:
-        raise NlpseqError(
-            f"{source}: reading TensorFlow Datasets needs tensorflow-datasets: "
-            "pip install tensorflow-datasets") from None
-    from nlpseq.data.tfds import _reason
-
-    try:
-        builder = tfds.builder(name, data_dir=data_dir)
-    except Exception as error:
-        raise NlpseqError(f"{source}: {_reason(error)}") from None
+    tfds, builder, source = open_builder(name, split, data_dir)
     features = builder.info.features
     token_key, tag_key = None, None
     for key in features:

@@ -131,6 +131,28 @@ def _pick_features(info, text_column, label_column, source, class_label_type):
     return text_key, label_key
 
 
+def open_builder(name: str, split: str, data_dir: str | None = None):
+    """``(tfds, builder, source)`` of a dataset; any failure (the module
+    missing, an unknown name) is one :class:`NlpseqError` line.
+
+    TensorFlow Datasets raises many kinds of error (its own, AssertionError,
+    ValueError, OSError, TensorFlow's); all mean "this dataset cannot be
+    read".
+    """
+    source = f"{PREFIX}{name}:{split}"
+    try:
+        import tensorflow_datasets as tfds
+    except ImportError:
+        raise NlpseqError(
+            f"{source}: reading TensorFlow Datasets needs tensorflow-datasets: "
+            "pip install tensorflow-datasets") from None
+    try:
+        builder = tfds.builder(name, data_dir=data_dir)
+    except Exception as error:
+        raise NlpseqError(f"{source}: {_reason(error)}") from None
+    return tfds, builder, source
+
+
 def read_tfds(name: str, split: str = "train", text_column: str | None = None,
               label_column: str | None = None, data_dir: str | None = None,
               download: bool = True) -> LabelledTexts:
@@ -159,20 +181,7 @@ def read_tfds(name: str, split: str = "train", text_column: str | None = None,
         >>> data.labels[:3]  # doctest: +SKIP
         ['neg', 'neg', 'pos']
     """
-    source = f"{PREFIX}{name}:{split}"
-    try:
-        import tensorflow_datasets as tfds
-    except ImportError:
-        raise NlpseqError(
-            f"{source}: reading TensorFlow Datasets needs tensorflow-datasets: "
-            "pip install tensorflow-datasets") from None
-
-    # TensorFlow Datasets raises many kinds of error (its own, AssertionError,
-    # ValueError, OSError, TensorFlow's); all mean "this dataset cannot be read".
-    try:
-        builder = tfds.builder(name, data_dir=data_dir)
-    except Exception as error:
-        raise NlpseqError(f"{source}: {_reason(error)}") from None
+    tfds, builder, source = open_builder(name, split, data_dir)
     text_key, label_key = _pick_features(
         builder.info, text_column, label_column, source,
         tfds.features.ClassLabel)
@@ -232,17 +241,7 @@ def read_tfds_texts(name: str, split: str = "train",
         NlpseqError: TensorFlow Datasets is missing or fails, no text
             feature, or a text that is not UTF-8.
     """
-    source = f"{PREFIX}{name}:{split}"
-    try:
-        import tensorflow_datasets as tfds
-    except ImportError:
-        raise NlpseqError(
-            f"{source}: reading TensorFlow Datasets needs tensorflow-datasets: "
-            "pip install tensorflow-datasets") from None
-    try:
-        builder = tfds.builder(name, data_dir=data_dir)
-    except Exception as error:
-        raise NlpseqError(f"{source}: {_reason(error)}") from None
+    tfds, builder, source = open_builder(name, split, data_dir)
     features = builder.info.features
     if not hasattr(features, "keys"):
         raise NlpseqError(
