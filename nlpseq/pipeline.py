@@ -27,7 +27,6 @@ import itertools
 import json
 import shutil
 import sys
-import time
 from pathlib import Path
 
 import click
@@ -271,8 +270,17 @@ class Pipeline:
 
         checkpoints = staging / "checkpoints"
         if resume:
-            pipeline.model = keras.saving.load_model(
-                checkpoints / LAST, compile=True)
+            import nlpseq.layers  # noqa: F401 (registers the layers)
+            import nlpseq.models  # noqa: F401 (and the models)
+
+            try:
+                pipeline.model = keras.saving.load_model(
+                    checkpoints / LAST, compile=True)
+            except Exception as error:  # noqa: BLE001 (a damaged file)
+                raise NlpseqError(
+                    f"--resume: cannot read {checkpoints / LAST} "
+                    f"({type(error).__name__}); start the run again "
+                    "without --resume") from None
         else:
             pipeline.model = pipeline.build_model()
             optimizer = keras.optimizers.Adam(
@@ -293,6 +301,8 @@ class Pipeline:
             valid_batches = padded_batches(
                 x_valid, y_valid, batch_size, shuffle=False,
                 pad_targets=pad_targets).cache()
+            run_state = RunState(checkpoints, patience=config["patience"],
+                                 state=state)
             rate, decay = config["learning_rate"], config["lr_decay"]
             after = config["lr_decay_after"]
             callbacks = [
@@ -300,15 +310,13 @@ class Pipeline:
                     lambda epoch, _: rate * decay ** max(0, epoch + 1 - after)),
                 keras.callbacks.CSVLogger(
                     str(staging / "history.csv"), append=resume),
-                RunState(checkpoints, patience=config["patience"],
-                         state=state),
+                run_state,
                 keras.callbacks.TensorBoard(str(staging / "logs")),
             ]
             if verbose is None:
                 verbose = 1 if sys.stdout.isatty() else 2
             echo(f"Training {first_epoch + 1}..{config['epochs']} of "
                  f"{config['epochs']} epochs; checkpoints in {checkpoints}")
-            start = time.perf_counter()
             try:
                 pipeline.model.fit(
                     train_batches, validation_data=valid_batches,
@@ -321,9 +329,10 @@ class Pipeline:
                     f"interrupted; the previous model in {folder} is "
                     f"untouched; continue with: nlpseq {cls.name} train "
                     f"--model-dir {folder} --resume") from None
-            seconds = time.perf_counter() - start
+            # (the epochs' time, over every session of a resumed run)
+            seconds = run_state.seconds
         else:
-            seconds = 0.0
+            seconds = state.get("training_seconds", 0.0)
             pipeline.model.load_weights(checkpoints / BEST)
 
         metrics = pipeline.evaluate_data(valid)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from pathlib import Path
 
 import keras
@@ -159,8 +160,16 @@ class RunState(keras.callbacks.Callback):
         self.best_epoch = state.get("best_epoch", -1)
         self.wait = state.get("wait", 0)
         self.stopped_early = state.get("stopped_early", False)
+        #: Seconds spent in epochs, over all the run's sessions.
+        self.seconds = state.get("training_seconds", 0.0)
+        self._started = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._started = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
+        if self._started is not None:
+            self.seconds += time.perf_counter() - self._started
         current = (logs or {}).get(self.monitor)
         if current is not None and current < self.best:
             self.best, self.best_epoch, self.wait = float(current), epoch, 0
@@ -175,6 +184,7 @@ class RunState(keras.callbacks.Callback):
             "epochs_done": epoch + 1, "monitor": self.monitor,
             "best": self.best, "best_epoch": self.best_epoch,
             "wait": self.wait, "stopped_early": self.stopped_early,
+            "training_seconds": round(self.seconds, 1),
         })
 
     def on_train_end(self, logs=None):
