@@ -249,10 +249,12 @@ class NextWordPipeline(Pipeline):
         layer_class = layer_class or CELLS.get(c["cell"])
         vocabulary = self.encoder.vocabulary_size
         ids = keras.Input((None,), dtype="int32", name="token_ids")
+        # (the output bias belongs to the tied output layer only)
         embedding = TiedEmbedding(
             vocabulary, c["embedding_dim"], mask_zero=mask_zero,
-            use_bias=True, embeddings_initializer=keras.initializers
-            .RandomUniform(-EMBEDDING_INIT, EMBEDDING_INIT), name="embedding")
+            use_bias=c["tie_embeddings"],
+            embeddings_initializer=keras.initializers.RandomUniform(
+                -EMBEDDING_INIT, EMBEDDING_INIT), name="embedding")
         x = embedding(ids)
         x = keras.layers.Dropout(c["dropout"], name="embedding_dropout")(x)
         for index in range(c["layers"]):
