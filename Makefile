@@ -24,6 +24,7 @@ bench:
 	$(BIN)/python bench/cells.py
 	$(BIN)/python bench/sentiment.py
 	$(BIN)/python bench/next_word.py
+	$(BIN)/python bench/ner.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

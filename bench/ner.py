@@ -1,0 +1,105 @@
+"""Tagging throughput of the NER pipeline's exported SavedModel.
+
+Builds the ``apps/configs/ner_conll2003.toml`` model (character BiLSTM,
+word BiLSTM 100, CRF) with the CoNLL-2003 training vocabulary, exports it,
+and serves the 3,250 validation sentences (testa) in requests of
+``--batch`` sentences through both signatures: ``tokens`` (pre-tokenized)
+and ``serving_default`` (raw text, tokenized in the graph). Prints
+sentences/s (median of ``--repeats``) and writes ``bench/results/ner.json``.
+The weights do not change the speed, so the model is not trained here.
+
+    python bench/ner.py
+    python bench/ner.py --batch 64 --repeats 2
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import nlpseq  # noqa: E402
+from nlpseq.registry import APPS  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / ".." / "shared" / "datasets" / "conll2003"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=str(DATA))
+    parser.add_argument("--batch", type=int, default=256,
+                        help="sentences per request")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--output", default=str(
+        Path(__file__).parent / "results" / "ner.json"))
+    args = parser.parse_args(argv)
+    data = Path(args.data)
+    if not (data / "valid.txt").is_file():
+        print(f"skipped: the CoNLL-2003 data is not in {data}")
+        return 0
+
+    cls = APPS.get("ner")
+    config = cls.effective_config(
+        {}, ROOT / "apps" / "configs" / "ner_conll2003.toml")
+    pipeline = cls(config)
+    pipeline.prepare(pipeline.read_data(str(data / "train.txt.gz"), "train"))
+    valid = pipeline.read_data(str(data / "valid.txt"), "valid")
+    keras.utils.set_random_seed(0)
+    pipeline.model = pipeline.build_model()
+    sentences = valid.tokens
+    rows = {}
+    with tempfile.TemporaryDirectory() as folder:
+        path = pipeline.export(Path(folder), 1)
+        served = tf.saved_model.load(str(path))
+        by_tokens = served.signatures["tokens"]
+        by_text = served.signatures["serving_default"]
+        token_requests, text_requests = [], []
+        for start in range(0, len(sentences), args.batch):
+            block = sentences[start:start + args.batch]
+            width = max(len(s) for s in block)
+            token_requests.append(tf.constant(
+                [s + [""] * (width - len(s)) for s in block]))
+            text_requests.append(tf.constant([" ".join(s) for s in block]))
+        for name, serve, requests, key in (
+                ("tokens", by_tokens, token_requests, "tokens"),
+                ("text", by_text, text_requests, "text")):
+            times = []
+            for repeat in range(args.repeats + 1):  # the first warms up
+                start = time.perf_counter()
+                for request in requests:
+                    serve(**{key: request})["tags"].numpy()
+                if repeat:
+                    times.append(time.perf_counter() - start)
+            rows[name] = round(len(sentences) / statistics.median(times), 1)
+
+    print(f"NER SavedModel ({config['char_features']} characters, "
+          f"BiLSTM {config['units']}, CRF): {len(sentences)} validation "
+          f"sentences in requests of {args.batch}; median of {args.repeats}")
+    print(f"{'signature':<20}{'sentences/s':>12}")
+    for name, value in rows.items():
+        print(f"{name:<20}{value:>12.0f}")
+    result = {
+        "benchmark": "ner", "nlpseq": nlpseq.__version__,
+        "tensorflow": tf.__version__, "keras": keras.__version__,
+        "machine": f"{platform.machine()}, {os.cpu_count()} cpu",
+        "config": {k: v for k, v in vars(args).items() if k != "output"},
+        "sentences_per_s": rows,
+    }
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.output).write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
