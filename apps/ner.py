@@ -535,14 +535,19 @@ def word_tokenize(texts):
     """Raw sentences to tokens (a ragged string tensor), in the graph:
     split on whitespace, and punctuation at the edges of a word becomes a
     token of its own, while punctuation inside one stays (``U.S``,
-    ``1996-08-22``, ``3.5``, ``O'Neill``), as in CoNLL data."""
+    ``1996-08-22``, ``3.5``, ``O'Neill``), and a possessive ``'s`` is split
+    off, as in CoNLL data."""
     import tensorflow as tf
 
     texts = tf.convert_to_tensor(texts, tf.string)
+    # the possessive is a token of its own, as in CoNLL: Germany 's
+    texts = tf.strings.regex_replace(texts, r"(\pL)('[sS])(\s|$)",
+                                     r"\1 \2\3")
     for _ in range(3):  # up to three marks in a row: ."), ("...
         texts = tf.strings.regex_replace(texts, r"([^\pL\pN\s])(\s|$)",
                                          r" \1\2")
-        texts = tf.strings.regex_replace(texts, r"(^|\s)([^\pL\pN\s])",
+        # (an apostrophe opening a word stays: 's, '90s)
+        texts = tf.strings.regex_replace(texts, r"(^|\s)([^\pL\pN\s'])",
                                          r"\1\2 ")
     return tf.strings.split(texts)
 
