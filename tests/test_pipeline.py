@@ -138,7 +138,7 @@ CASES = {
                      "1, got 0")),
     "ner": AppCase(
         "ner", _write_conll, ["Anna Berg visited Lyon.", "Oslo", ""],
-        TINY + ["--char-units", "3", "--char-dim", "3"],
+        TINY + ["--char-features", "cnn", "--char-units", "3", "--char-dim", "3"],
         answer=lambda record: record["tags"][0] if record["tags"] else "",
         check_served=_check_ner_served, served_key="tags", metric="f1",
         bad_setting=(["--char-units", "0"],
