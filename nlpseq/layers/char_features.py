@@ -66,20 +66,28 @@ class CharacterFeatures(keras.layers.Layer):
         self.built = True
 
     def call(self, char_ids, training=False):
+        import tensorflow as tf
+
         shape = ops.shape(char_ids)
+        size = 2 * self.units if self.mode == "lstm" else self.units
         flat = ops.reshape(char_ids, (-1, shape[2]))  # [batch*time, chars]
-        mask = ops.not_equal(flat, 0)
-        x = self.embedding(flat)
+        # Only the real words are encoded (padding words, often half of a
+        # batch of sentences, are left out); their features go back in
+        # place, zeros elsewhere.
+        present = tf.where(ops.any(ops.not_equal(flat, 0), axis=1))
+        words = tf.gather_nd(flat, present)
+        mask = ops.not_equal(words, 0)
+        x = self.embedding(words)
         if self.mode == "lstm":
             features = self.encoder(x, mask=mask, training=training)
         else:
             # padding characters read as zeros, as beyond the word's edge
             x = self.encoder(x * ops.cast(mask, x.dtype)[:, :, None])
             x = ops.where(mask[:, :, None], x, ops.full_like(x, -1e9))
-            features = ops.max(x, axis=1)
-            features = ops.where(ops.any(mask, axis=1)[:, None], features,
-                                 ops.zeros_like(features))
-        size = 2 * self.units if self.mode == "lstm" else self.units
+            features = tf.reduce_max(x, axis=1)  # (also for no words)
+        features = tf.scatter_nd(present, features,
+                                 tf.stack([tf.shape(flat, out_type=tf.int64)[0],
+                                           tf.constant(size, tf.int64)]))
         return ops.reshape(features, (shape[0], shape[1], size))
 
     def compute_output_shape(self, char_ids_shape):
