@@ -398,6 +398,7 @@ class NextWordPipeline(Pipeline):
         ]
         with tf.control_dependencies(checks):
             logits, states = self._prompt_logits(text)
+            length = tf.identity(length)  # (the loops wait for the checks)
         return tf.cond(
             tf.equal(strategy, "beam"),
             lambda: self._beam(logits, states, length, beam_width),
@@ -441,7 +442,8 @@ class NextWordPipeline(Pipeline):
         _, _, _, tokens = tf.while_loop(
             lambda index, *_: index < length, body,
             (tf.constant(0), logits, list(states),
-             tf.TensorArray(tf.int32, size=length)))
+             tf.TensorArray(tf.int32, size=length,
+                            element_shape=tf.TensorShape([None]))))
         return tf.transpose(tokens.stack())
 
     def _beam(self, logits, states, length, width):
