@@ -329,7 +329,7 @@ class Pipeline:
                     f"interrupted; the previous model in {folder} is "
                     f"untouched; continue with: nlpseq {cls.name} train "
                     f"--model-dir {folder} --resume") from None
-            # (the epochs' time, over every session of a resumed run)
+            # (the epochs' time, over every part of a resumed run)
             seconds = run_state.seconds
         else:
             seconds = state.get("training_seconds", 0.0)

@@ -160,7 +160,7 @@ class RunState(keras.callbacks.Callback):
         self.best_epoch = state.get("best_epoch", -1)
         self.wait = state.get("wait", 0)
         self.stopped_early = state.get("stopped_early", False)
-        #: Seconds spent in epochs, over all the run's sessions.
+        #: Seconds spent in epochs, over every part of a resumed run.
         self.seconds = state.get("training_seconds", 0.0)
         self._started = None
 

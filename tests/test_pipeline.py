@@ -352,7 +352,7 @@ def test_interrupted_run_resumes_to_the_same_model(name, tmp_path,
         np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)
     history = list(csv.DictReader(open(old / "history.csv")))
     assert [row["epoch"] for row in history] == ["0", "1"]
-    # the training time adds up both sessions' epochs
+    # the training time adds up the epochs before and after the interruption
     state = json.loads((old / "checkpoints" / "state.json").read_text())
     metrics = json.loads((old / "metrics.json").read_text())
     assert metrics["training_seconds"] == pytest.approx(
