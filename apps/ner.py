@@ -29,7 +29,7 @@ import click
 import numpy as np
 
 from nlpseq.config import Setting
-from nlpseq.data.conll import TaggedSentences, read_tagged
+from nlpseq.data.conll import read_tagged
 from nlpseq.errors import NlpseqError
 from nlpseq.pipeline import Pipeline
 from nlpseq.registry import CELLS
@@ -142,12 +142,8 @@ class NerPipeline(Pipeline):
         return data
 
     def split_data(self, data, fraction):
-        held = max(1, int(round(len(data) * fraction)))
-        if held >= len(data):
-            raise NlpseqError(
-                f"{data.source}: {len(data)} sentences are too few to hold out "
-                f"--valid-split {fraction} for validation")
-        cut = len(data) - held
+        cut = self.held_out_cut(len(data), fraction, data.source,
+                                "sentences")
         return data.subset(0, cut), data.subset(cut, len(data))
 
     def describe_data(self, data):
@@ -225,13 +221,20 @@ class NerPipeline(Pipeline):
 
     # -- encoding --------------------------------------------------------------
 
-    def _truncate(self, sentences, source):
+    def _warn_long(self, sentences, source, consequence):
+        """Warn (once per call) of sentences over ``--max-length``."""
         limit = self.config["max_length"]
         long = sum(len(s) > limit for s in sentences)
         if long:
-            click.echo(f"warning: {source}: {long} sentence(s) longer than "
-                       f"--max-length {limit} tokens; cut to {limit} (the "
-                       "rest is tagged O)", err=True)
+            where = f"{source}: " if source else ""
+            click.echo(f"warning: {where}{long} sentence(s) longer than "
+                       f"--max-length {limit} tokens; {consequence}",
+                       err=True)
+
+    def _truncate(self, sentences, source):
+        limit = self.config["max_length"]
+        self._warn_long(sentences, source,
+                        f"cut to {limit} (the rest is tagged O)")
         return [s[:limit] for s in sentences]
 
     def encode_tokens(self, sentences, chunk=2048):
@@ -335,14 +338,10 @@ class NerPipeline(Pipeline):
         import tensorflow as tf
 
         tokens = tf.convert_to_tensor(tokens, tf.string)
-        # at least one column: a batch of empty sentences is one padding step
-        missing = tf.maximum(1 - tf.shape(tokens)[1], 0)
-        padded = tf.pad(tokens, [[0, 0], [0, missing]], constant_values="")
-        word_ids, char_ids = self.encoder(padded)
+        word_ids, char_ids = self.encoder(tokens)  # (at least one column)
         ids = self.decode_ids(word_ids, char_ids)[:, :tf.shape(tokens)[1]]
-        tags = tf.gather(tf.constant(self._output_table()), ids)
-        tags = self._scheme_in_graph(ids, tags)
-        return tf.where(tokens == "", tf.constant(""), tags)
+        return tf.where(tokens == "", tf.constant(""),
+                        self._scheme_in_graph(ids))
 
     def _output_table(self):
         """Each model tag in IOB2: S- and B- begin, I- and E- continue."""
@@ -350,7 +349,7 @@ class NerPipeline(Pipeline):
         return [t if t == "O" else f"{prefix[t[0]]}{t[1:]}"
                 for t in self.tags]
 
-    def _scheme_in_graph(self, ids, iob2_tags):
+    def _scheme_in_graph(self, ids):
         """BIOES ids -> the data's scheme, tensor-wise: iob2 maps each tag
         (S- and B- to B-, I- and E- to I-); iob1 writes B- only right after
         an entity of the same type; bioes keeps the model's tags."""
@@ -360,7 +359,7 @@ class NerPipeline(Pipeline):
         if scheme == "bioes":
             return tf.gather(tf.constant(self.tags), ids)
         if scheme == "iob2":
-            return iob2_tags
+            return tf.gather(tf.constant(self._output_table()), ids)
         types = [t.partition("-")[2] for t in self.tags]
         kind = tf.gather(tf.constant(types), ids)
         prefix = tf.gather(tf.constant([t[0] for t in self.tags]), ids)
@@ -445,12 +444,7 @@ class NerPipeline(Pipeline):
         yield from self._records(tokens, offsets, lines)
 
     def _records(self, sentences, offsets, texts=None):
-        limit = self.config["max_length"]
-        long = sum(len(s) > limit for s in sentences)
-        if long:
-            click.echo(f"warning: {long} sentence(s) longer than "
-                       f"--max-length {limit} tokens; tagged O beyond it",
-                       err=True)
+        self._warn_long(sentences, None, "tagged O beyond it")
         all_tags = self.predict_tags(sentences)
         for index, (tokens, tags) in enumerate(zip(sentences, all_tags)):
             text = texts[index] if texts is not None else " ".join(tokens)
@@ -609,4 +603,4 @@ def read_vectors(path, words, normalize=None):
     return matrix
 
 
-__all__ = ["NerPipeline", "TaggedSentences", "read_vectors"]
+__all__ = ["NerPipeline", "read_vectors", "word_tokenize"]

@@ -513,21 +513,21 @@ class NextWordPipeline(Pipeline):
 
     # -- prediction and generation -------------------------------------------
 
-    def unknown_tokens(self, text):
-        """The tokens of ``text`` that the vocabulary lacks."""
-        tokens = self.encoder.tokenize([text]).to_list()[0]
-        ids = self.encoder.token_ids([text]).to_list()[0]
-        return [t.decode("utf-8") for t, i in zip(tokens, ids) if i == 1]
+    def unknown_tokens(self, lines):
+        """For each line, its tokens and those the vocabulary lacks."""
+        tokens = self.encoder.tokenize(lines).to_list()
+        ids = self.encoder.token_ids(lines).to_list()
+        return [(row, [t.decode("utf-8") for t, i in zip(row, row_ids)
+                       if i == 1]) for row, row_ids in zip(tokens, ids)]
 
     def predict_lines(self, lines):
         k = self.options["top_k"]
         words, probabilities = self._function("next")(
             np.array(lines, dtype=object), np.int32(k))
-        for line, row, values in zip(lines, words.numpy(),
-                                     probabilities.numpy()):
-            unknown = self.unknown_tokens(line)
-            if unknown and len(unknown) == len(
-                    self.encoder.tokenize([line]).to_list()[0]):
+        for line, row, values, (tokens, unknown) in zip(
+                lines, words.numpy(), probabilities.numpy(),
+                self.unknown_tokens(lines)):
+            if unknown and len(unknown) == len(tokens):
                 click.echo(f"warning: every token of {line!r} is unknown to "
                            "the model; predicting after the unknown token",
                            err=True)

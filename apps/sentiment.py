@@ -86,12 +86,8 @@ class SentimentPipeline(Pipeline):
         return data
 
     def split_data(self, data, fraction):
-        held = max(1, int(round(len(data) * fraction)))
-        if held >= len(data):
-            raise NlpseqError(
-                f"{data.source}: {len(data)} texts are too few to hold out "
-                f"--valid-split {fraction} for validation")
-        cut = len(data) - held
+        cut = self.held_out_cut(len(data), fraction, data.source,
+                                "texts")
         return (LabelledTexts(data.texts[:cut], data.labels[:cut],
                               data.source, data.skipped_empty),
                 LabelledTexts(data.texts[cut:], data.labels[cut:],

@@ -11,9 +11,7 @@ writes them to ``bench/results/cells.json``.
 """
 
 import argparse
-import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -24,8 +22,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from _results import write_result  # noqa: E402
 
-import nlpseq  # noqa: E402
 from nlpseq import layers  # noqa: E402
 
 PAIRS = {
@@ -110,18 +108,7 @@ def main(argv=None):
                 print(f"{name:<16}{steps:>6}  {mode:<6}{t_ours * 1e3:>11.1f}"
                       f"{t_keras * 1e3:>10.1f}{ratio:>8.2f}", flush=True)
 
-    result = {
-        "benchmark": "cells",
-        "nlpseq": nlpseq.__version__,
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "machine": f"{platform.machine()}, {os.cpu_count()} cpu",
-        "config": {k: v for k, v in vars(args).items() if k != "output"},
-        "rows": rows,
-    }
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.output}")
+    write_result("cells", args, rows=rows)
     worst = max(row["ratio"] for row in rows)
     print(f"worst ratio {worst:.2f} (target <= 1.0)")
     return 0

@@ -13,9 +13,7 @@ The weights do not change the speed, so the model is not trained here.
 """
 
 import argparse
-import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -26,8 +24,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from _results import write_result  # noqa: E402
 
-import nlpseq  # noqa: E402
 from nlpseq.registry import APPS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,16 +86,7 @@ def main(argv=None):
     print(f"{'signature':<20}{'sentences/s':>12}")
     for name, value in rows.items():
         print(f"{name:<20}{value:>12.0f}")
-    result = {
-        "benchmark": "ner", "nlpseq": nlpseq.__version__,
-        "tensorflow": tf.__version__, "keras": keras.__version__,
-        "machine": f"{platform.machine()}, {os.cpu_count()} cpu",
-        "config": {k: v for k, v in vars(args).items() if k != "output"},
-        "sentences_per_s": rows,
-    }
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.output}")
+    write_result("ner", args, sentences_per_s=rows)
     return 0
 
 

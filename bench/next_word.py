@@ -17,9 +17,7 @@ and writes ``bench/results/next_word.json``.
 """
 
 import argparse
-import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -30,8 +28,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from _results import write_result  # noqa: E402
 
-import nlpseq  # noqa: E402
 from nlpseq.registry import APPS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -121,16 +119,8 @@ def main(argv=None):
     for key, value in generation.items():
         label = key.replace("_tokens_per_s", "").replace("_", " ")
         print(f"generate {label:<17}{value:>10.0f} tokens/s")
-    result = {
-        "benchmark": "next_word", "nlpseq": nlpseq.__version__,
-        "tensorflow": tf.__version__, "keras": keras.__version__,
-        "machine": f"{platform.machine()}, {os.cpu_count()} cpu",
-        "config": {k: v for k, v in vars(args).items() if k != "output"},
-        "rows": rows, "train_ratio": ratio, "generation": generation,
-    }
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.output}")
+    write_result("next_word", args, rows=rows, train_ratio=ratio,
+                 generation=generation)
     return 0
 
 

@@ -16,9 +16,7 @@ writes ``bench/results/sentiment.json``.
 """
 
 import argparse
-import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -29,8 +27,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from _results import write_result  # noqa: E402
 
-import nlpseq  # noqa: E402
 from nlpseq.registry import APPS  # noqa: E402
 from nlpseq.training import batches_per_epoch, padded_batches  # noqa: E402
 
@@ -124,16 +122,7 @@ def main(argv=None):
                        ("predict_reviews_per_s", "predict (reviews/s)")):
         print(f"{label:<26}{rows['nlpseq'][key]:>10.0f}"
               f"{rows['keras'][key]:>12.0f}{ratios[key]:>8.2f}")
-    result = {
-        "benchmark": "sentiment", "nlpseq": nlpseq.__version__,
-        "tensorflow": tf.__version__, "keras": keras.__version__,
-        "machine": f"{platform.machine()}, {os.cpu_count()} cpu",
-        "config": {k: v for k, v in vars(args).items() if k != "output"},
-        "rows": rows, "ratios": ratios,
-    }
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.output}")
+    write_result("sentiment", args, rows=rows, ratios=ratios)
     return 0
 
 

@@ -113,6 +113,21 @@ class Pipeline:
         """*App hook*: ``(train, valid)`` parts of ``data``."""
         raise NotImplementedError
 
+    @staticmethod
+    def held_out_cut(count, fraction, source, unit):
+        """Where a split of ``count`` examples holding out ``fraction`` for
+        validation cuts (the last part validates).
+
+        Raises:
+            NlpseqError: too few examples to keep some on both sides.
+        """
+        held = max(1, int(round(count * fraction)))
+        if held >= count:
+            raise NlpseqError(
+                f"{source}: {count} {unit} are too few to hold out "
+                f"--valid-split {fraction} for validation")
+        return count - held
+
     def describe_data(self, data) -> str:
         """*App hook*: a short description for progress output."""
         return f"{len(data)} examples"

@@ -257,9 +257,13 @@ class TokenEncoder(keras.layers.Layer):
             char_ids = tf.cast(
                 tf.ragged.map_flat_values(self.char_lookup, chars), tf.int32)
         char_ids = char_ids.to_tensor(default_value=0)
-        # at least one character column
+        # at least one step and one character column (a batch of empty
+        # sentences is one padding step, as in TextEncoder)
+        steps = tf.maximum(tf.shape(word_ids)[1], 1)
         width = tf.maximum(tf.shape(char_ids)[2], 1)
-        char_ids = tf.pad(char_ids, [[0, 0], [0, 0],
+        word_ids = tf.pad(word_ids, [[0, 0], [0, steps - tf.shape(word_ids)[1]]])
+        char_ids = tf.pad(char_ids, [[0, 0],
+                                     [0, steps - tf.shape(char_ids)[1]],
                                      [0, width - tf.shape(char_ids)[2]]])
         return word_ids, char_ids
 
