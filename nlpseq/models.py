@@ -2,7 +2,9 @@
 
 :class:`Tagger` is a functional model whose loss is computed by the model
 itself: the CRF's negative log-likelihood when it ends in a layer named
-``crf``, else the per-token cross-entropy of its logits.
+``crf``, else the per-token cross-entropy of its logits. :class:`Translator`
+computes the per-token cross-entropy of the target words, optionally with
+label smoothing.
 """
 
 import keras
@@ -32,3 +34,52 @@ class Tagger(keras.Model):
         if self.losses:
             loss = loss + ops.sum(self.losses)
         return loss
+
+
+def masked_cross_entropy(targets, logits, label_smoothing=0.0):
+    """Mean cross-entropy over the real (non-zero) target ids.
+
+    With label smoothing ``e``, the target distribution puts ``1 - e`` on the
+    right word and spreads ``e`` evenly over the vocabulary:
+    ``(1 - e) * -log p(y) + e * mean_v(-log p(v))``.
+    """
+    targets = ops.cast(targets, "int32")
+    log_probs = ops.log_softmax(logits, axis=-1)
+    picked = ops.take_along_axis(log_probs, ops.expand_dims(targets, -1),
+                                 axis=-1)[..., 0]
+    per_token = -picked
+    if label_smoothing:
+        per_token = ((1.0 - label_smoothing) * per_token
+                     - label_smoothing * ops.mean(log_probs, axis=-1))
+    weight = ops.cast(ops.greater(targets, 0), per_token.dtype)
+    return ops.sum(per_token * weight) / ops.maximum(ops.sum(weight), 1.0)
+
+
+@keras.saving.register_keras_serializable(package="nlpseq")
+class Translator(keras.Model):
+    """A functional encoder-decoder: ``Translator([source, decoder_input],
+    logits)``. Targets are target word ids, 0 for padding (left out of the
+    loss). ``label_smoothing`` is saved with the model."""
+
+    label_smoothing = 0.0
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None,
+                     training=True):
+        loss = masked_cross_entropy(
+            y, y_pred, self.label_smoothing if training else 0.0)
+        if self.losses:
+            loss = loss + ops.sum(self.losses)
+        return loss
+
+    def get_config(self):
+        config = super().get_config()
+        config["label_smoothing"] = self.label_smoothing
+        return config
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        smoothing = config.pop("label_smoothing", 0.0)
+        model = super().from_config(config, custom_objects=custom_objects)
+        model.label_smoothing = smoothing
+        return model

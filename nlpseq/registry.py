@@ -87,5 +87,6 @@ APPS = Registry(
         "sentiment": "nlpseq.apps.sentiment:SentimentPipeline",
         "next-word": "nlpseq.apps.next_word:NextWordPipeline",
         "ner": "nlpseq.apps.ner:NerPipeline",
+        "translation": "nlpseq.apps.translation:TranslationPipeline",
     },
 )

@@ -92,7 +92,8 @@ def padded_batches(inputs, targets, batch_size, seed=0, first_epoch=0,
         inputs: list of 1-D int arrays (token ids), or of tuples of
             features (1-D, or 2-D ``[time, k]``; see :func:`pad_features`).
         targets: array ``[n]`` (one label per text) or, with ``pad_targets``,
-            a list of 1-D arrays (one label per token).
+            a list of 1-D arrays (one label per token, or a target sequence
+            of its own length), padded with 0 to the longest of the batch.
         batch_size: texts per batch.
         seed, first_epoch, epochs: the batches of epochs ``first_epoch`` to
             ``first_epoch + epochs - 1``, one after the other (``fit`` is
@@ -110,8 +111,7 @@ def padded_batches(inputs, targets, batch_size, seed=0, first_epoch=0,
                                      shuffle):
                 x = pad_features([inputs[i] for i in index])
                 if pad_targets:
-                    width = (x[0] if isinstance(x, tuple) else x).shape[1]
-                    y = pad([targets[i] for i in index], width=width)
+                    y = pad([targets[i] for i in index])
                 else:
                     y = targets_array[index]
                 yield x, y

@@ -118,6 +118,25 @@ def _check_ner_served(outputs, records):
         assert all(t == b"" for t in outputs["tags"].numpy()[row, n:])
 
 
+def _write_pairs(folder):
+    rng = np.random.default_rng(0)
+    words = {"hund": "dog", "katze": "cat", "maus": "mouse", "vogel": "bird"}
+    rows = []
+    for _ in range(60):
+        chosen = rng.choice(list(words), 2)
+        rows.append(f"{' '.join(chosen)}\t{' '.join(words[w] for w in chosen)}")
+    path = Path(folder) / "pairs.tsv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def _check_translation_served(outputs, records):
+    assert [t.decode() for t in outputs["translation"].numpy()] == [
+        r["translation"] for r in records]
+    np.testing.assert_allclose(outputs["score"].numpy(),
+                               [r["score"] for r in records], atol=1e-3)
+
+
 CASES = {
     "sentiment": AppCase(
         "sentiment", _write_sentiment,
@@ -145,6 +164,15 @@ CASES = {
                      "Error: --char-units: char_units must be >= 1, got 0"),
         shown=lambda record: record["tokens"][0] if record["tokens"]
         else ""),
+    "translation": AppCase(
+        "translation", _write_pairs, ["hund katze", "vogel", ""], TINY,
+        answer=lambda record: record["translation"],
+        check_served=_check_translation_served, served_key="translation",
+        metric="bleu",
+        bad_setting=(["--units", "3"],
+                     "Error: --units 3: a bidirectional encoder splits the "
+                     "units between its two directions; give an even "
+                     "number")),
 }
 
 
@@ -255,7 +283,7 @@ def test_prediction_formats(trained, tmp_path):
         case.name, "predict", "--model-dir", model_dir, "--format", "csv",
         *inputs).output)))
     assert [r["text"] for r in rows] == inputs
-    assert [case.answer({k: json.loads(v) if v[:1] in "[{" else v
+    assert [case.answer({k: json.loads(v) if v.startswith(("[", "{")) else v
                          for k, v in r.items()}) for r in rows] == [
         case.answer(r) for r in as_json]
     text = run(case.name, "predict", "--model-dir", model_dir,

@@ -8,10 +8,12 @@
 - :class:`TiedEmbedding` — embedding shared with the output layer
 - :class:`CharacterFeatures` — per-word features from its characters
 - :class:`CRF` — linear-chain CRF: forward-algorithm NLL, Viterbi decoding
+- :class:`Attention` — Luong or Bahdanau attention over encoder outputs
 - :class:`RareWordDropout` — rare words read as unknown, in training
 - :class:`SequencePooling` — masked last / max / mean pooling over time
 """
 
+from nlpseq.layers.attention import Attention
 from nlpseq.layers.base import RecurrentCell
 from nlpseq.layers.bidirectional import Bidirectional
 from nlpseq.layers.char_features import CharacterFeatures
@@ -25,7 +27,7 @@ from nlpseq.layers.simple_rnn import SimpleRNN, SimpleRNNCell
 from nlpseq.layers.word_dropout import RareWordDropout
 
 __all__ = [
-    "Bidirectional", "CRF", "CharacterFeatures", "GRU", "GRUCell", "LSTM",
+    "Attention", "Bidirectional", "CRF", "CharacterFeatures", "GRU", "GRUCell", "LSTM",
     "LSTMCell", "RNN", "RareWordDropout", "RecurrentCell", "SequencePooling",
     "SimpleRNN", "SimpleRNNCell", "TiedEmbedding",
 ]
