@@ -25,6 +25,7 @@ bench:
 	$(BIN)/python bench/sentiment.py
 	$(BIN)/python bench/next_word.py
 	$(BIN)/python bench/ner.py
+	$(BIN)/python bench/translation.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -19,6 +19,17 @@ def is_gzip_name(name: str) -> bool:
     return name.lower().endswith(".gz")
 
 
+def existing_file(spec: str, expected: str) -> Path:
+    """The path of a SPEC naming a file, failing with one line when it is
+    missing or a folder (``expected`` says what it should be)."""
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        raise NlpseqError(f"{spec}: a folder; expected {expected}")
+    if not path.exists():
+        raise NlpseqError(f"File not found: {spec}")
+    return path
+
+
 def open_binary(path, shown: str):
     """``open(path, "rb")``, failing with one line that names the file."""
     try:

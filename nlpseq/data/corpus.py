@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
-from nlpseq.data._files import iter_lines
+from nlpseq.data._files import existing_file, iter_lines
 from nlpseq.data.tfds import is_tfds_spec, parse_tfds_spec, read_tfds_texts
 from nlpseq.errors import NlpseqError
 
@@ -66,12 +65,8 @@ def read_corpus(spec, text_column: str | None = None) -> Corpus:
         lines = [line for text in read_tfds_texts(name, split, text_column)
                  for line in text.splitlines()]
     else:
-        path = Path(spec).expanduser()
-        if path.is_dir():
-            raise NlpseqError(f"{spec}: a folder; expected a text file "
-                              "(plain or .gz) or tfds:NAME[:SPLIT]")
-        if not path.exists():
-            raise NlpseqError(f"File not found: {spec}")
+        path = existing_file(spec, "a text file (plain or .gz) or "
+                             "tfds:NAME[:SPLIT]")
         lines = list(iter_lines(path, spec))
     if not any(line.strip() for line in lines):
         raise NlpseqError(f"{spec}: empty corpus (no text to learn from)")

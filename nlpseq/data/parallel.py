@@ -30,7 +30,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from nlpseq.data._files import iter_lines
+from nlpseq.data._files import existing_file, iter_lines
 from nlpseq.data.tfds import is_tfds_spec, open_builder, parse_tfds_spec
 from nlpseq.errors import NlpseqError
 
@@ -59,13 +59,7 @@ class ParallelTexts:
 
 
 def _existing(spec: str) -> Path:
-    path = Path(spec).expanduser()
-    if path.is_dir():
-        raise NlpseqError(f"{spec}: a folder; expected a text file (plain "
-                          "or .gz)")
-    if not path.exists():
-        raise NlpseqError(f"File not found: {spec}")
-    return path
+    return existing_file(spec, "a text file (plain or .gz)")
 
 
 def _read_tsv(spec: str, reverse: bool):

@@ -1,0 +1,99 @@
+"""Translation throughput of the translation pipeline's exported SavedModel.
+
+Exports a trained model (``--model-dir``, by default the Multi30k de-en
+model of ``apps/configs/translation_multi30k.toml``) and translates the
+Multi30k validation sentences in requests of ``--batch`` sentences through
+the ``translate`` signature, greedy (beam width 1) and with beam search
+(width 5): tokenization, encoder, decoder loop and detokenization all run
+in the SavedModel. Prints sentences/s (median of ``--repeats``) and writes
+``bench/results/translation.json``.
+
+A decoder's speed depends on its weights (a trained model stops at the end
+token, an untrained one runs to the longest length), so the model must be
+trained. Without the model folder, a model of the built-in sample is
+trained first (about a minute) and its sentences are translated instead.
+
+    python bench/translation.py
+    python bench/translation.py --model-dir saved_models/multi30k-de-en
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import tensorflow as tf  # noqa: E402
+from _results import write_result  # noqa: E402
+
+from nlpseq.registry import APPS  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / ".." / "shared" / "datasets" / "multi30k"
+MODEL = ROOT / "saved_models" / "multi30k-de-en"
+
+
+def _pipeline(args, folder):
+    cls = APPS.get("translation")
+    if Path(args.model_dir).is_dir() and (DATA / "val.de").is_file():
+        pipeline = cls.load(args.model_dir)
+        c = pipeline.config
+        data = pipeline.read_data(str(DATA / "val.{lang}"), "evaluate")
+        return pipeline, data.sources, (
+            f"{args.model_dir} ({c['source_lang']}->{c['target_lang']}), "
+            f"Multi30k validation")
+    print(f"{args.model_dir} or the Multi30k data not found: training a "
+          "model of the built-in sample first")
+    config = cls.effective_config({"epochs": 5, "learning_rate": 0.003})
+    cls.train(config, Path(folder) / "sample", echo=lambda *_: None,
+              verbose=0)
+    pipeline = cls.load(Path(folder) / "sample")
+    data = pipeline.read_data(str(cls.default_data), "evaluate")
+    return pipeline, data.sources[:1000], "built-in sample model"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model-dir", default=str(MODEL))
+    parser.add_argument("--batch", type=int, default=64,
+                        help="sentences per request")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--output", default=str(
+        Path(__file__).parent / "results" / "translation.json"))
+    args = parser.parse_args(argv)
+
+    rows = {}
+    with tempfile.TemporaryDirectory() as folder:
+        pipeline, sentences, described = _pipeline(args, folder)
+        path = pipeline.export(Path(folder) / "export", 1)
+        translate = tf.saved_model.load(str(path)).signatures["translate"]
+        requests = [tf.constant(sentences[i:i + args.batch])
+                    for i in range(0, len(sentences), args.batch)]
+        for name, width in (("greedy", 1), ("beam 5", 5)):
+            times = []
+            for repeat in range(args.repeats + 1):  # the first warms up
+                start = time.perf_counter()
+                for request in requests:
+                    translate(text=request, beam_width=tf.constant(width),
+                              length_penalty=tf.constant(1.0),
+                              n_best=tf.constant(1))["translations"].numpy()
+                if repeat:
+                    times.append(time.perf_counter() - start)
+            rows[name] = round(len(sentences) / statistics.median(times), 1)
+
+    print(f"Translation SavedModel, {described}: {len(sentences)} sentences "
+          f"in requests of {args.batch}; median of {args.repeats}")
+    print(f"{'decoding':<20}{'sentences/s':>12}")
+    for name, value in rows.items():
+        print(f"{name:<20}{value:>12.0f}")
+    write_result("translation", args, model=described,
+                 sentences_per_s=rows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
