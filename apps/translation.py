@@ -114,6 +114,7 @@ class TranslationPipeline(Pipeline):
         self.target_encoder = None
         self._functions = {}
         self._parts = None
+        self._characters = None
 
     # -- data ------------------------------------------------------------------
 
@@ -554,11 +555,22 @@ class TranslationPipeline(Pipeline):
     # -- prediction ------------------------------------------------------------
 
     def check_lines(self, lines):
-        """Warnings for sentences the model will cut or cannot read."""
+        """Warnings for sentences the model will cut or cannot read:
+        characters absent from the source vocabulary, sentences over
+        ``--max-length`` words, sentences of unknown words only."""
         limit = self.config["max_length"]
         tokens = tf_split(self.source_encoder, lines)
         ids = self.source_encoder.token_ids(lines).to_list()
+        if self._characters is None:
+            self._characters = set("".join(self.source_encoder.vocabulary))
         for line, row, row_ids in zip(lines, tokens, ids):
+            unseen = sorted({c for c in line if not c.isspace()}
+                            - self._characters)
+            if unseen:
+                shown = " ".join(repr(c)[1:-1] for c in unseen[:10])
+                click.echo(f"warning: {line[:40]!r}: characters never seen "
+                           f"in training: {shown} (their words are read as "
+                           "unknown)", err=True)
             if len(row) > limit:
                 click.echo(f"warning: {line[:40]!r}...: {len(row)} words; "
                            f"only the first {limit} (--max-length) are "

@@ -310,13 +310,16 @@ def test_translation_warnings(sample_model, tmp_path):
     long = " ".join(["Hund"] * (limit + 5))
     result = CliRunner().invoke(
         cli, ["translation", "predict", "--model-dir", str(folder), long,
-              "Xyzzy Qwerty"])
+              "Xyzzy Qwerty", "Ein Hund 犬 läuft\x07."])
     assert result.exit_code == 0
     assert f"{limit + 5} words; only the first {limit} (--max-length) are " \
         "translated" in result.stderr
     assert "'Xyzzy Qwerty': no word of it is known to the model" in \
         result.stderr
-    assert len(result.stdout.splitlines()) == 2
+    assert ("'Ein Hund 犬 läuft\\x07.': characters never seen in "
+            "training: \\x07 犬 (their words are read as unknown)") in \
+        result.stderr
+    assert len(result.stdout.splitlines()) == 3
 
 
 def test_training_data_warnings_and_errors(tmp_path):
