@@ -143,15 +143,14 @@ class TranslationPipeline(Pipeline):
     def _make_encoders(self, source_vocabulary, target_vocabulary):
         from nlpseq.text import TextEncoder
 
-        options = dict(lowercase=False, strip_html=False,
+        # (both keep every word: sentences are cut to --max-length where
+        # their ids are used, after counting the long ones)
+        options = dict(max_length=None, lowercase=False, strip_html=False,
                        split_punctuation=True)
         self.source_encoder = TextEncoder(
-            source_vocabulary, max_length=self.config["max_length"],
-            name="source_encoder", **options)
-        # (targets are cut in encode(), with their own count)
+            source_vocabulary, name="source_encoder", **options)
         self.target_encoder = TextEncoder(
-            target_vocabulary, max_length=None, name="target_encoder",
-            **options)
+            target_vocabulary, name="target_encoder", **options)
 
     def _tokens(self, encoder, lines, chunk=4096):
         for start in range(0, len(lines), chunk):
@@ -216,18 +215,16 @@ class TranslationPipeline(Pipeline):
         </s>``; sentences over ``--max-length`` words are cut."""
         limit = self.config["max_length"]
         sources = self._ids(self.source_encoder, data.sources)
-        full = self._ids(self.target_encoder, data.targets)
-        long_sources = sum(
-            len(row) > limit for start in range(0, len(data), 4096)
-            for row in tf_split(self.source_encoder,
-                                data.sources[start:start + 4096]))
-        long_targets = sum(len(t) > limit for t in full)
+        targets = self._ids(self.target_encoder, data.targets)
+        long_sources = sum(len(s) > limit for s in sources)
+        long_targets = sum(len(t) > limit for t in targets)
         if long_sources or long_targets:
             click.echo(
                 f"warning: {data.source}: cut {long_sources:,} source and "
                 f"{long_targets:,} target sentences to --max-length {limit} "
                 "words", err=True)
-        targets = [t[:limit] for t in full]
+        sources = [s[:limit] for s in sources]
+        targets = [t[:limit] for t in targets]
         inputs = [(s if len(s) else np.zeros(1, "int32"),
                    np.concatenate([[START_ID], t]).astype("int32"))
                   for s, t in zip(sources, targets)]
@@ -347,7 +344,7 @@ class TranslationPipeline(Pipeline):
         import tensorflow as tf
 
         parts = self.parts()
-        ids = self.source_encoder(text)
+        ids = self.source_encoder(text)[:, :self.config["max_length"]]
         memory, *states = parts["encoder"](ids, training=False)
         mask = tf.not_equal(ids, 0)
         keys = (parts["attention"].keys(memory) if parts["attention"]
@@ -559,11 +556,10 @@ class TranslationPipeline(Pipeline):
         characters absent from the source vocabulary, sentences over
         ``--max-length`` words, sentences of unknown words only."""
         limit = self.config["max_length"]
-        tokens = tf_split(self.source_encoder, lines)
         ids = self.source_encoder.token_ids(lines).to_list()
         if self._characters is None:
             self._characters = set("".join(self.source_encoder.vocabulary))
-        for line, row, row_ids in zip(lines, tokens, ids):
+        for line, row_ids in zip(lines, ids):
             unseen = sorted({c for c in line if not c.isspace()}
                             - self._characters)
             if unseen:
@@ -571,8 +567,8 @@ class TranslationPipeline(Pipeline):
                 click.echo(f"warning: {line[:40]!r}: characters never seen "
                            f"in training: {shown} (their words are read as "
                            "unknown)", err=True)
-            if len(row) > limit:
-                click.echo(f"warning: {line[:40]!r}...: {len(row)} words; "
+            if len(row_ids) > limit:
+                click.echo(f"warning: {line[:40]!r}...: {len(row_ids)} words; "
                            f"only the first {limit} (--max-length) are "
                            "translated", err=True)
             elif row_ids and all(i == UNK_ID for i in row_ids):
@@ -636,7 +632,7 @@ class TranslationPipeline(Pipeline):
             if i == END_ID or i == PAD_ID:
                 break
         source = [t.decode("utf-8") for t in self.source_encoder.tokenize(
-            [line]).to_list()[0]] or [""]
+            [line]).to_list()[0][:self.config["max_length"]]] or [""]
         return source, words, attention[:len(words), :len(source)]
 
     def plot_attention(self, line, path):
@@ -781,9 +777,3 @@ class TranslationPipeline(Pipeline):
                 tf.TensorSpec((), tf.int32, name="n_best")]),
         }
 
-
-def tf_split(encoder, lines):
-    """The words of each line (before ``max_length`` cuts them)."""
-    import tensorflow as tf
-
-    return tf.strings.split(encoder.standardize(lines)).to_list()
