@@ -179,21 +179,19 @@ class NextWordPipeline(Pipeline):
         return {"vocabulary_size": self.encoder.vocabulary_size}
 
     def save_artifacts(self, path):
-        from nlpseq.folder import write_text_atomic
+        from nlpseq.text import save_vocabulary
 
-        write_text_atomic(Path(path) / VOCABULARY, json.dumps(
-            self.encoder.vocabulary[2:], ensure_ascii=False, indent=0) + "\n")
+        save_vocabulary(Path(path) / VOCABULARY, self.encoder.vocabulary)
 
     def load_artifacts(self, path, entries):
+        from nlpseq.text import load_vocabulary
+
         file = Path(path) / VOCABULARY
-        try:
-            words = json.loads(file.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as error:
-            raise NlpseqError(f"{file}: corrupted ({error})") from None
-        if not isinstance(words, list) or self.end_of_line not in words:
+        vocabulary = load_vocabulary(file)
+        if self.end_of_line not in vocabulary[2:]:
             raise NlpseqError(f"{file}: corrupted (not a vocabulary list "
                               f"with {self.end_of_line!r})")
-        self._make_encoder(["", "[UNK]"] + words)
+        self._make_encoder(vocabulary)
 
     @property
     def end_of_line_id(self):

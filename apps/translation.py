@@ -28,7 +28,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -177,27 +176,18 @@ class TranslationPipeline(Pipeline):
                 "target_vocabulary_size": self.target_encoder.vocabulary_size}
 
     def save_artifacts(self, path):
-        from nlpseq.folder import write_text_atomic
+        from nlpseq.text import save_vocabulary
 
-        for name, encoder in ((SOURCE_VOCABULARY, self.source_encoder),
-                              (TARGET_VOCABULARY, self.target_encoder)):
-            write_text_atomic(Path(path) / name, json.dumps(
-                encoder.vocabulary[2:], ensure_ascii=False, indent=0) + "\n")
+        save_vocabulary(Path(path) / SOURCE_VOCABULARY,
+                        self.source_encoder.vocabulary)
+        save_vocabulary(Path(path) / TARGET_VOCABULARY,
+                        self.target_encoder.vocabulary)
 
     def load_artifacts(self, path, entries):
-        from nlpseq.text import PADDING, UNKNOWN
+        from nlpseq.text import load_vocabulary
 
-        vocabularies = []
-        for name in (SOURCE_VOCABULARY, TARGET_VOCABULARY):
-            file = Path(path) / name
-            try:
-                words = json.loads(file.read_text(encoding="utf-8"))
-            except (OSError, ValueError) as error:
-                raise NlpseqError(f"{file}: corrupted ({error})") from None
-            if not isinstance(words, list) or not all(
-                    isinstance(w, str) for w in words):
-                raise NlpseqError(f"{file}: corrupted (not a list of words)")
-            vocabularies.append([PADDING, UNKNOWN] + words)
+        vocabularies = [load_vocabulary(Path(path) / name)
+                        for name in (SOURCE_VOCABULARY, TARGET_VOCABULARY)]
         if vocabularies[1][START_ID:END_ID + 1] != [START, END]:
             raise NlpseqError(f"{Path(path) / TARGET_VOCABULARY}: corrupted "
                               f"(does not start with {START} and {END})")
