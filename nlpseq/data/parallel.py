@@ -31,7 +31,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nlpseq.data._files import existing_file, iter_lines
-from nlpseq.data.tfds import is_tfds_spec, open_builder, parse_tfds_spec
+from nlpseq.data.tfds import (
+    is_tfds_spec,
+    open_builder,
+    parse_tfds_spec,
+    read_tfds_strings,
+)
 from nlpseq.errors import NlpseqError
 
 LANG_FIELD = "{lang}"
@@ -103,25 +108,8 @@ def _read_tfds(spec: str, source_lang: str, target_lang: str):
                 f"{shown}: no feature for language {lang!r}; features: "
                 f"{', '.join(keys) or 'none'} (set --source-lang and "
                 "--target-lang)")
-    try:
-        dataset = tfds.load(name, split=split, shuffle_files=False)
-        batches = list(tfds.as_numpy(dataset.map(
-            lambda e: (e[source_lang], e[target_lang])).batch(1024)))
-    except Exception as error:  # noqa: BLE001 (tfds raises many kinds)
-        from nlpseq.data.tfds import _reason
-
-        raise NlpseqError(f"{shown}: {_reason(error)}") from None
-    sources, targets = [], []
-    for source_batch, target_batch in batches:
-        for source, target in zip(source_batch, target_batch):
-            try:
-                sources.append(source.decode("utf-8"))
-                targets.append(target.decode("utf-8"))
-            except UnicodeDecodeError:
-                raise NlpseqError(
-                    f"{shown}: example {len(targets) + 1}: not UTF-8 text"
-                ) from None
-    return sources, targets
+    return read_tfds_strings(tfds, name, split, (source_lang, target_lang),
+                             shown)
 
 
 def read_parallel(spec, source_lang: str = "de", target_lang: str = "en",

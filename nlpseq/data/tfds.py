@@ -259,20 +259,33 @@ def read_tfds_texts(name: str, split: str = "train",
         if key is None:
             raise NlpseqError(
                 f"{source}: no text feature; features: {_describe(features)}")
+    return read_tfds_strings(tfds, name, split, (key,), source, data_dir,
+                             download)[0]
+
+
+def read_tfds_strings(tfds, name, split, keys, source, data_dir=None,
+                      download=True):
+    """The text features ``keys`` of a split, decoded: one list per key, in
+    stored order (``tfds`` and ``source`` as :func:`open_builder` gives).
+
+    Raises:
+        NlpseqError: TensorFlow Datasets fails, or a text is not UTF-8.
+    """
     try:
         dataset = tfds.load(name, split=split, data_dir=data_dir,
                             download=download, shuffle_files=False)
-        batches = list(tfds.as_numpy(
-            dataset.map(lambda example: example[key]).batch(1024)))
+        batches = list(tfds.as_numpy(dataset.map(
+            lambda example: tuple(example[k] for k in keys)).batch(1024)))
     except Exception as error:
         raise NlpseqError(f"{source}: {_reason(error)}") from None
-    texts = []
+    columns = [[] for _ in keys]
     for batch in batches:
-        for raw in batch:
-            try:
-                texts.append(raw.decode("utf-8"))
-            except UnicodeDecodeError:
-                raise NlpseqError(
-                    f"{source}: example {len(texts) + 1}: feature {key!r} is "
-                    "not UTF-8 text") from None
-    return texts
+        for key, column, values in zip(keys, columns, batch):
+            for raw in values:
+                try:
+                    column.append(raw.decode("utf-8"))
+                except UnicodeDecodeError:
+                    raise NlpseqError(
+                        f"{source}: example {len(column) + 1}: feature "
+                        f"{key!r} is not UTF-8 text") from None
+    return columns
