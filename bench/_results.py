@@ -1,15 +1,30 @@
-"""What every benchmark writes: its figures with the versions, the machine
-and the options that produced them, as ``bench/results/<name>.json``."""
+"""What the benchmarks share: timing a workload, and writing the figures
+with the versions, the machine and the options that produced them, as
+``bench/results/<name>.json``."""
 
 import json
 import os
 import platform
+import statistics
+import time
 from pathlib import Path
 
 import keras
 import tensorflow as tf
 
 import nlpseq
+
+
+def items_per_second(count, run, repeats):
+    """``count`` items over the median time of ``run()``, called ``repeats``
+    times after one warm-up call."""
+    times = []
+    for repeat in range(repeats + 1):  # the first warms up
+        start = time.perf_counter()
+        run()
+        if repeat:
+            times.append(time.perf_counter() - start)
+    return round(count / statistics.median(times), 1)
 
 
 def write_result(name, args, **figures):

@@ -14,17 +14,15 @@ The weights do not change the speed, so the model is not trained here.
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from _results import write_result  # noqa: E402
+from _results import items_per_second, write_result  # noqa: E402
 
 from nlpseq.registry import APPS  # noqa: E402
 
@@ -71,14 +69,11 @@ def main(argv=None):
         for name, serve, requests, key in (
                 ("tokens", by_tokens, token_requests, "tokens"),
                 ("text", by_text, text_requests, "text")):
-            times = []
-            for repeat in range(args.repeats + 1):  # the first warms up
-                start = time.perf_counter()
+            def run(serve=serve, requests=requests, key=key):
                 for request in requests:
                     serve(**{key: request})["tags"].numpy()
-                if repeat:
-                    times.append(time.perf_counter() - start)
-            rows[name] = round(len(sentences) / statistics.median(times), 1)
+
+            rows[name] = items_per_second(len(sentences), run, args.repeats)
 
     print(f"NER SavedModel ({config['char_features']} characters, "
           f"BiLSTM {config['units']}, CRF): {len(sentences)} validation "

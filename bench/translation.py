@@ -19,16 +19,14 @@ trained first (about a minute) and its sentences are translated instead.
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import tensorflow as tf  # noqa: E402
-from _results import write_result  # noqa: E402
+from _results import items_per_second, write_result  # noqa: E402
 
 from nlpseq.registry import APPS  # noqa: E402
 
@@ -74,16 +72,13 @@ def main(argv=None):
         requests = [tf.constant(sentences[i:i + args.batch])
                     for i in range(0, len(sentences), args.batch)]
         for name, width in (("greedy", 1), ("beam 5", 5)):
-            times = []
-            for repeat in range(args.repeats + 1):  # the first warms up
-                start = time.perf_counter()
+            def run(width=width):
                 for request in requests:
                     translate(text=request, beam_width=tf.constant(width),
                               length_penalty=tf.constant(1.0),
                               n_best=tf.constant(1))["translations"].numpy()
-                if repeat:
-                    times.append(time.perf_counter() - start)
-            rows[name] = round(len(sentences) / statistics.median(times), 1)
+
+            rows[name] = items_per_second(len(sentences), run, args.repeats)
 
     print(f"Translation SavedModel, {described}: {len(sentences)} sentences "
           f"in requests of {args.batch}; median of {args.repeats}")
