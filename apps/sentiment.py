@@ -59,6 +59,9 @@ class SentimentPipeline(Pipeline):
         Setting("lowercase", bool, True, "lower-case the texts"),
         Setting("pooling", str, "max", "how the recurrent outputs are "
                 "pooled over time", choices=POOLING),
+        Setting("word_dropout", float, 0.0, "in training, read each word as "
+                "the unknown word with this probability", minimum=0.0,
+                maximum=0.95),
         Setting("embedding_dropout", float, 0.0, "dropout of whole "
                 "embedding channels (spatial dropout)", minimum=0.0,
                 maximum=0.95),
@@ -173,14 +176,23 @@ class SentimentPipeline(Pipeline):
         (the benchmark builds its reference with Keras' own layers)."""
         import keras
 
-        from nlpseq.layers import Bidirectional, SequencePooling
+        from nlpseq.layers import (
+            Bidirectional,
+            RareWordDropout,
+            SequencePooling,
+        )
 
         c = self.config
         layer_class = layer_class or CELLS.get(c["cell"])
         ids = keras.Input((None,), dtype="int32", name="token_ids")
+        x = ids
+        if c["word_dropout"]:
+            # every word is "rare": ids from 2 (after padding and unknown)
+            x = RareWordDropout(2, c["word_dropout"], seed=c["seed"],
+                                name="word_dropout")(x)
         x = keras.layers.Embedding(self.encoder.vocabulary_size,
                                    c["embedding_dim"], mask_zero=True,
-                                   name="embedding")(ids)
+                                   name="embedding")(x)
         if c["embedding_dropout"]:
             x = keras.layers.SpatialDropout1D(c["embedding_dropout"],
                                               name="embedding_dropout")(x)

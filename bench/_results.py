@@ -13,6 +13,7 @@ import keras
 import tensorflow as tf
 
 import nlpseq
+from nlpseq.runtime import ENVIRONMENT
 
 
 def items_per_second(count, run, repeats):
@@ -35,6 +36,7 @@ def write_result(name, args, **figures):
         "tensorflow": tf.__version__,
         "keras": keras.__version__,
         "machine": f"{platform.machine()}, {os.cpu_count()} cpu",
+        "environment": {name: os.environ.get(name) for name in ENVIRONMENT},
         "config": {k: v for k, v in vars(args).items() if k != "output"},
         **figures,
     }

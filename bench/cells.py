@@ -8,6 +8,8 @@ writes them to ``bench/results/cells.json``.
 
     python bench/cells.py                      # the README's table
     python bench/cells.py --steps 100 --repeats 5 --cells lstm
+    TF_CPU_ALLOCATOR_USE_BFC=false python bench/cells.py  # TF's default
+                                                          # host allocator
 """
 
 import argparse
@@ -17,7 +19,9 @@ import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from nlpseq.runtime import configure_environment
+
+configure_environment()  # the settings nlpseq's commands run with
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -66,13 +70,22 @@ def time_pair(functions, repeats):
     return [statistics.median(bucket) for bucket in times]
 
 
+def _bfc():
+    return os.environ.get("TF_CPU_ALLOCATOR_USE_BFC", "").lower() in (
+        "1", "true")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--steps", type=int, nargs="+", default=[100, 400])
     parser.add_argument("--features", type=int, default=128)
     parser.add_argument("--units", type=int, default=256)
-    parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--repeats", type=int, default=9,
+                        help="timed training steps per layer")
+    parser.add_argument("--infer-repeats", type=int, default=25,
+                        help="timed inference passes per layer (they are "
+                        "shorter, so more of them for a stable median)")
     parser.add_argument("--cells", nargs="+", default=list(PAIRS),
                         choices=list(PAIRS))
     parser.add_argument("--output", default=str(
@@ -82,8 +95,10 @@ def main(argv=None):
     keras.utils.set_random_seed(0)
     rows = []
     print(f"batch {args.batch}, features {args.features}, units "
-          f"{args.units}; median of {args.repeats} runs; ratio = nlpseq / "
-          f"Keras (lower is better)")
+          f"{args.units}; median of {args.repeats} training steps and "
+          f"{args.infer_repeats} inference passes; host allocator: "
+          f"{'BFC' if _bfc() else 'default'}; ratio = nlpseq / Keras (lower "
+          f"is better)")
     print(f"{'cell':<16}{'steps':>6}  {'mode':<6}{'nlpseq ms':>11}"
           f"{'keras ms':>10}{'ratio':>8}")
     for name in args.cells:
@@ -97,7 +112,9 @@ def main(argv=None):
             theirs_infer, theirs_train = make_steps(theirs, x)
             for mode, pair in (("train", (ours_train, theirs_train)),
                                ("infer", (ours_infer, theirs_infer))):
-                t_ours, t_keras = time_pair(pair, args.repeats)
+                t_ours, t_keras = time_pair(
+                    pair, args.repeats if mode == "train"
+                    else args.infer_repeats)
                 ratio = t_ours / t_keras
                 rows.append({
                     "cell": name, "steps": steps, "mode": mode,

@@ -13,12 +13,13 @@ The weights do not change the speed, so the model is not trained here.
 """
 
 import argparse
-import os
 import sys
 import tempfile
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from nlpseq.runtime import configure_environment
+
+configure_environment()  # the settings nlpseq's commands run with
 
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402

@@ -17,13 +17,14 @@ and writes ``bench/results/next_word.json``.
 """
 
 import argparse
-import os
 import statistics
 import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from nlpseq.runtime import configure_environment
+
+configure_environment()  # the settings nlpseq's commands run with
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402

@@ -16,14 +16,15 @@ writes ``bench/results/sentiment.json``.
 """
 
 import argparse
-import os
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from nlpseq.runtime import configure_environment
+
+configure_environment()  # the settings nlpseq's commands run with
 
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402

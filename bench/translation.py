@@ -18,12 +18,13 @@ trained first (about a minute) and its sentences are translated instead.
 """
 
 import argparse
-import os
 import sys
 import tempfile
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from nlpseq.runtime import configure_environment
+
+configure_environment()  # the settings nlpseq's commands run with
 
 import tensorflow as tf  # noqa: E402
 from _results import items_per_second, write_result  # noqa: E402

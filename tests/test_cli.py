@@ -1,3 +1,4 @@
+import os
 import re
 from pathlib import Path
 
@@ -65,3 +66,14 @@ def test_apps_package_is_importable_as_nlpseq_apps():
     import nlpseq.apps
 
     assert Path(nlpseq.apps.__file__).parent.name == "apps"
+
+
+def test_runtime_settings_are_defaults_the_environment_overrides(monkeypatch):
+    from nlpseq.runtime import ENVIRONMENT, configure_environment
+
+    monkeypatch.delenv("TF_CPU_ALLOCATOR_USE_BFC", raising=False)
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "0")
+    configure_environment()
+    assert os.environ["TF_CPU_ALLOCATOR_USE_BFC"] == \
+        ENVIRONMENT["TF_CPU_ALLOCATOR_USE_BFC"] == "true"
+    assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "0"  # the user's choice

@@ -147,6 +147,28 @@ def test_model_layers_follow_the_settings():
     assert isinstance(model.layers[1], keras.layers.Embedding)
 
 
+def test_word_dropout_reads_words_as_unknown_in_training_only():
+    from nlpseq import layers
+
+    cls = APPS.get("sentiment")
+    pipeline = cls(cls.effective_config({"units": 3, "word_dropout": 0.5}))
+    pipeline.class_names = ["neg", "pos"]
+    pipeline._make_encoder(["", "[UNK]"] + [f"w{i}" for i in range(50)])
+    model = pipeline.build_model()
+    (dropout,) = [x for x in model.layers
+                  if isinstance(x, layers.RareWordDropout)]
+    ids = np.tile(np.arange(2, 52), (40, 1))
+    ids[:, -10:] = 0  # padding
+    dropped = dropout(ids, training=True).numpy()
+    assert 0.4 < np.mean(dropped[:, :-10] == 1) < 0.6
+    assert np.all(dropped[:, -10:] == 0)  # padding stays padding
+    kept = dropped[:, :-10] != 1
+    assert np.array_equal(dropped[:, :-10][kept], ids[:, :-10][kept])
+    assert np.array_equal(dropout(ids, training=False).numpy(), ids)
+    # inference is deterministic: the layer is off
+    np.testing.assert_array_equal(model(ids).numpy(), model(ids).numpy())
+
+
 def test_builtin_sample_is_balanced_and_has_negations():
     cls = APPS.get("sentiment")
     data = cls(cls.effective_config()).read_data(str(cls.default_data),

@@ -92,6 +92,16 @@ def activation_grad(function, pre, out, upstream):
     return tape.gradient(value, pre, output_gradients=upstream)
 
 
+def _add_bias(z, bias):
+    """``z + bias``; on TensorFlow as ``bias_add``, which its graph optimizer
+    fuses into the preceding matrix product (one pass over the result)."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        return tf.nn.bias_add(z, bias)
+    return z + bias
+
+
 def product_over_steps(lhs, rhs):
     """``sum_t lhs_t^T rhs_t`` for time-major ``[time, batch, n]`` tensors.
 
@@ -228,7 +238,7 @@ class RecurrentCell(keras.layers.Layer):
         flat = ops.reshape(inputs, (-1, inputs.shape[-1]))
         z = ops.matmul(flat, kernel)
         if bias is not None:
-            z = z + ops.cast(bias, z.dtype)
+            z = _add_bias(z, ops.cast(bias, z.dtype))
         if len(inputs.shape) == 2:
             return z
         return ops.reshape(z, (*ops.shape(inputs)[:-1], kernel.shape[-1]))

@@ -78,7 +78,7 @@ class GRUCell(RecurrentCell):
 
     @property
     def cache_size(self):
-        return 1 if not self.reset_gate else (3 if self.reset_after else 2)
+        return 1 if not self.reset_gate else (4 if self.reset_after else 2)
 
     @property
     def piece_count(self):
@@ -116,17 +116,17 @@ class GRUCell(RecurrentCell):
                 recurrent = recurrent + weights[1]
             x_z, x_r, x_h = ops.split(projected, 3, axis=-1)
             h_z, h_r, h_h = ops.split(recurrent, 3, axis=-1)
-            a_zr = ops.concatenate([x_z + h_z, x_r + h_r], axis=-1)
-            z, r = ops.split(sigma(a_zr), 2, axis=-1)
+            a_z, a_r = x_z + h_z, x_r + h_r
+            z, r = sigma(a_z), sigma(a_r)
             a_h = x_h + r * h_h
             candidate = act(a_h)
-            cache = [a_zr, h_h, a_h]
+            cache = [a_z, a_r, h_h, a_h]
         else:
             w_zr, w_h = weights
-            units = self.units
-            a_zr = projected[:, :2 * units] + ops.matmul(h_dropped, w_zr)
+            x_zr, x_h = ops.split(projected, [2 * self.units], axis=-1)
+            a_zr = x_zr + ops.matmul(h_dropped, w_zr)
             z, r = ops.split(sigma(a_zr), 2, axis=-1)
-            a_h = projected[:, 2 * units:] + ops.matmul(
+            a_h = x_h + ops.matmul(
                 self._dropped(r * h_tm1, recurrent_mask), w_h)
             candidate = act(a_h)
             cache = [a_zr, a_h]
@@ -155,10 +155,10 @@ class GRUCell(RecurrentCell):
             return d_a, [d_h_tm1], [h_dropped, d_a]
 
         if self.reset_after:
-            a_zr, h_h, a_h = cache
+            a_z, a_r, h_h, a_h = cache
         else:
             a_zr, a_h = cache
-        a_z, a_r = ops.split(a_zr, 2, axis=-1)
+            a_z, a_r = ops.split(a_zr, 2, axis=-1)
         z, r = sigma(a_z), sigma(a_r)
         candidate = act(a_h)
         d_a_h = activation_grad(act, a_h, candidate, d_h * z)

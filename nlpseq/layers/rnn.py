@@ -59,10 +59,9 @@ def _forward(cell, projected, states, weights, mask, recurrent_mask,
             new_states = [
                 tf.where(keep, new, old) for new, old in zip(new_states, states)
             ]
-            emitted = tf.where(
-                keep, output,
-                zero_output if zero_output_for_mask else last_output)
             output = tf.where(keep, output, last_output)
+            emitted = (tf.where(keep, output, zero_output)
+                       if zero_output_for_mask else output)
         else:
             emitted = output
         values = ([emitted] if return_sequences else []) + (
