@@ -31,6 +31,16 @@ def _reader(tensor):
     return lambda t: tensor[t]
 
 
+def _mask_reader(mask):
+    """``read(t)``: the mask of step ``t`` as ``[batch, 1]``, ready to
+    broadcast over the units. The mask is small, so it is unstacked once
+    (one list read per step instead of a slice and a reshape)."""
+    steps = tf.shape(mask)[0]
+    unstacked = tf.TensorArray(mask.dtype, size=steps).unstack(
+        tf.expand_dims(mask, -1))
+    return unstacked.read
+
+
 def _buffers(count, dtype, steps):
     return [tf.TensorArray(dtype, size=steps) for _ in range(count)]
 
@@ -41,7 +51,7 @@ def _forward(cell, projected, states, weights, mask, recurrent_mask,
     steps = tf.shape(projected)[0]
     static_steps = projected.shape[0]
     read_input = _reader(projected)
-    read_mask = _reader(mask) if mask is not None else None
+    read_mask = _mask_reader(mask) if mask is not None else None
     zero_output = tf.zeros_like(states[0])
     n_states = len(states)
     n_saved = (n_states + cell.cache_size) if save else 0
@@ -55,7 +65,7 @@ def _forward(cell, projected, states, weights, mask, recurrent_mask,
         output, new_states, cache = cell.step(
             read_input(t), states, weights, recurrent_mask)
         if mask is not None:
-            keep = tf.expand_dims(read_mask(t), -1)
+            keep = read_mask(t)
             new_states = [
                 tf.where(keep, new, old) for new, old in zip(new_states, states)
             ]
@@ -95,11 +105,12 @@ def _backward(cell, saved, weights, mask, recurrent_mask, d_outputs, d_last,
     read_cache = [_reader(x) for x in saved[n_states:]]
     steps = tf.shape(saved[0])[0]
     static_steps = saved[0].shape[0]
-    read_mask = _reader(mask) if mask is not None else None
     read_d_out = _reader(d_outputs) if d_outputs is not None else None
     transposed = [ops.transpose(w) if len(w.shape) == 2 else w
                   for w in weights]
     dtype = saved[0].dtype
+    read_mask = (_mask_reader(tf.cast(mask, dtype)) if mask is not None
+                 else None)
     buffers = _buffers(1 + cell.piece_count, dtype, steps)
 
     def body(k, d_last, d_states, buffers):
@@ -111,7 +122,7 @@ def _backward(cell, saved, weights, mask, recurrent_mask, d_outputs, d_last,
         d_new = list(d_states)
         d_new[0] = d_new[0] + d_output
         if mask is not None:
-            keep = tf.cast(tf.expand_dims(read_mask(t), -1), dtype)
+            keep = read_mask(t)
             skip = 1.0 - keep
             d_new = [keep * d for d in d_new]
             carried = d_last
