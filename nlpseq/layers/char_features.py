@@ -81,10 +81,16 @@ class CharacterFeatures(keras.layers.Layer):
         if self.mode == "lstm":
             features = self.encoder(x, mask=mask, training=training)
         else:
-            # padding characters read as zeros, as beyond the word's edge
+            # padding characters read as zeros, as beyond the word's edge.
+            # One blank word goes first and is dropped after: TensorFlow's
+            # convolution of an empty batch returns its input's shape.
+            x = ops.concatenate(
+                [ops.zeros((1, shape[2], self.char_dim), x.dtype), x], axis=0)
+            mask = ops.concatenate(
+                [ops.ones((1, shape[2]), "bool"), mask], axis=0)
             x = self.encoder(x * ops.cast(mask, x.dtype)[:, :, None])
             x = ops.where(mask[:, :, None], x, ops.full_like(x, -1e9))
-            features = tf.reduce_max(x, axis=1)  # (also for no words)
+            features = tf.reduce_max(x, axis=1)[1:]
         features = tf.scatter_nd(present, features,
                                  tf.stack([tf.shape(flat, out_type=tf.int64)[0],
                                            tf.constant(size, tf.int64)]))
