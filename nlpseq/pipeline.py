@@ -59,6 +59,10 @@ COMMON_SETTINGS = (
             maximum=1.0, exclusive_minimum=True),
     Setting("lr_decay_after", int, 0, "epochs at the full learning rate "
             "before --lr-decay applies", minimum=0),
+    Setting("weight_average", float, 0.0, "validate and keep a moving "
+            "average of the weights with this momentum (e.g. 0.99); training "
+            "goes on from the raw weights (0: off)",
+            minimum=0.0, maximum=0.9999),
     Setting("clip_norm", float, 5.0, "clip gradients to this global norm (0: "
             "no clipping)", minimum=0.0),
     Setting("patience", int, 2, "stop after this many epochs without a "
@@ -298,9 +302,11 @@ class Pipeline:
                     "without --resume") from None
         else:
             pipeline.model = pipeline.build_model()
+            average = config["weight_average"]
             optimizer = keras.optimizers.Adam(
                 config["learning_rate"],
-                global_clipnorm=config["clip_norm"] or None)
+                global_clipnorm=config["clip_norm"] or None,
+                use_ema=average > 0, ema_momentum=average or 0.99)
             pipeline.model.compile(optimizer=optimizer, jit_compile=False,
                                    **pipeline.compile_arguments())
         first_epoch = state["epochs_done"] if state else 0
@@ -318,6 +324,15 @@ class Pipeline:
                 pad_targets=pad_targets).cache()
             run_state = RunState(checkpoints, patience=config["patience"],
                                  state=state)
+            # With weight averaging, the epoch ends on the average: it is
+            # validated and checkpointed, and the raw weights come back for
+            # the next epoch (a checkpoint holds them in the optimizer).
+            averaging = []
+            if config["weight_average"]:
+                averaging = [keras.callbacks.SwapEMAWeights(
+                    swap_on_epoch=True)]
+                # (the checkpoint was saved holding the average)
+                averaging[0]._ema_weights_in_model = bool(resume)
             rate, decay = config["learning_rate"], config["lr_decay"]
             after = config["lr_decay_after"]
             callbacks = [
@@ -325,6 +340,7 @@ class Pipeline:
                     lambda epoch, _: rate * decay ** max(0, epoch + 1 - after)),
                 keras.callbacks.CSVLogger(
                     str(staging / "history.csv"), append=resume),
+                *averaging,
                 run_state,
                 keras.callbacks.TensorBoard(str(staging / "logs")),
             ]

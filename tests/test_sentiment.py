@@ -179,3 +179,61 @@ def test_builtin_sample_is_balanced_and_has_negations():
     negated = [t for t in data.texts
                if any(w in t.lower().split() for w in ("not", "never"))]
     assert len(negated) >= 0.1 * len(data)
+
+
+def _history(folder):
+    return list(csv.DictReader(open(folder / "history.csv")))
+
+
+def test_weight_average_validates_and_keeps_the_average(tmp_path):
+    data = write_csv(tmp_path / "train.csv", rows(60))
+    flags = ["--data", data, "--units", "4", "--embedding-dim", "4",
+             "--batch-size", "8", "--epochs", "3", "--patience", "0",
+             "--learning-rate", "0.05", "--seed", "5"]
+    raw, averaged = tmp_path / "raw", tmp_path / "averaged"
+    assert run("sentiment", "train", "--model-dir", raw,
+               *flags).exit_code == 0
+    result = run("sentiment", "train", "--model-dir", averaged, *flags,
+                 "--weight-average", "0.8")
+    assert result.exit_code == 0, result.output
+    a, b = _history(raw), _history(averaged)
+    # training goes on from the raw weights: the same training losses...
+    np.testing.assert_allclose([float(r["loss"]) for r in a],
+                               [float(r["loss"]) for r in b], rtol=1e-4)
+    # ...while validation sees the average
+    assert [r["val_loss"] for r in a] != [r["val_loss"] for r in b]
+    # and the kept model is the validated average of the best epoch
+    best = min(b, key=lambda r: float(r["val_loss"]))
+    metrics = json.loads((averaged / "metrics.json").read_text())
+    assert metrics["accuracy"] == pytest.approx(
+        float(best["val_binary_accuracy"]), abs=1e-6)
+
+
+def test_weight_average_resumes_to_the_same_model(tmp_path, monkeypatch):
+    import keras
+
+    from nlpseq import training
+
+    data = write_csv(tmp_path / "train.csv", rows(40))
+    flags = ["--data", data, "--units", "4", "--embedding-dim", "4",
+             "--batch-size", "8", "--epochs", "2", "--patience", "0",
+             "--seed", "2", "--weight-average", "0.9", "--dropout", "0"]
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    assert run("sentiment", "train", "--model-dir", straight,
+               *flags).exit_code == 0
+    original = training.RunState.on_epoch_end
+
+    def interrupt(self, epoch, logs=None):
+        original(self, epoch, logs)
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(training.RunState, "on_epoch_end", interrupt)
+        assert run("sentiment", "train", "--model-dir", resumed,
+                   *flags).exit_code == 1
+    result = run("sentiment", "train", "--model-dir", resumed, "--resume")
+    assert result.exit_code == 0, result.output
+    a = keras.saving.load_model(straight / "model.keras")
+    b = keras.saving.load_model(resumed / "model.keras")
+    for x, y in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)

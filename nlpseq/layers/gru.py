@@ -130,7 +130,7 @@ class GRUCell(RecurrentCell):
                 self._dropped(r * h_tm1, recurrent_mask), w_h)
             candidate = act(a_h)
             cache = [a_zr, a_h]
-        h = z * candidate + (1.0 - z) * h_tm1
+        h = h_tm1 + z * (candidate - h_tm1)  # z * h~ + (1 - z) * h_{t-1}
         return h, [h], cache
 
     def step_backward(self, d_states, states, cache, weights, transposed,
