@@ -253,6 +253,7 @@ class Pipeline:
         from nlpseq.training import (
             BEST,
             LAST,
+            EpochSeeds,
             RunState,
             batches_per_epoch,
             padded_batches,
@@ -336,6 +337,7 @@ class Pipeline:
             rate, decay = config["learning_rate"], config["lr_decay"]
             after = config["lr_decay_after"]
             callbacks = [
+                EpochSeeds(config["seed"]),
                 keras.callbacks.LearningRateScheduler(
                     lambda epoch, _: rate * decay ** max(0, epoch + 1 - after)),
                 keras.callbacks.CSVLogger(

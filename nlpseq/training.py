@@ -8,6 +8,8 @@
   checkpoint (model + optimizer), the best weights and the run's state, stops
   early when the validation loss stops improving, and restores the best
   weights at the end.
+- :class:`EpochSeeds` makes the random draws of dropout depend, like the
+  batch order, only on the seed and the epoch.
 """
 
 from __future__ import annotations
@@ -136,6 +138,27 @@ def batches_per_epoch(n, batch_size):
     pool = batch_size * 50
     full, rest = divmod(n, pool)
     return full * 50 + math.ceil(rest / batch_size)
+
+
+class EpochSeeds(keras.callbacks.Callback):
+    """Reseed every random generator of the model at each epoch's start.
+
+    Generator ``i`` starts epoch ``e`` from the state ``[seed * 1000003 + i,
+    e * 2**32]`` (its draws then count up the second number), so the dropout
+    masks of an epoch depend only on ``(seed, epoch)``: a run resumed at epoch
+    ``e`` draws exactly what the uninterrupted run drew.
+    """
+
+    def __init__(self, seed):
+        super().__init__()
+        self.seed = int(seed)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        states = [v for v in self.model.variables
+                  if v.name == "seed_generator_state"]
+        for i, state in enumerate(states):
+            state.assign(np.array([self.seed * 1000003 + i, epoch << 32],
+                                  dtype=state.dtype))
 
 
 class RunState(keras.callbacks.Callback):
