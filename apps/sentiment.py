@@ -59,6 +59,11 @@ class SentimentPipeline(Pipeline):
         Setting("lowercase", bool, True, "lower-case the texts"),
         Setting("pooling", str, "max", "how the recurrent outputs are "
                 "pooled over time", choices=POOLING),
+        Setting("bigram_buckets", int, 0, "also feed the output layer a "
+                "bag of word bigrams hashed into N buckets, as fastText does "
+                "(0: off)", minimum=0),
+        Setting("bigram_dim", int, 16, "size of the bigram embeddings",
+                minimum=1),
         Setting("word_dropout", float, 0.0, "in training, read each word as "
                 "the unknown word with this probability", minimum=0.0,
                 maximum=0.95),
@@ -178,6 +183,7 @@ class SentimentPipeline(Pipeline):
 
         from nlpseq.layers import (
             Bidirectional,
+            HashedBigrams,
             RareWordDropout,
             SequencePooling,
         )
@@ -190,6 +196,7 @@ class SentimentPipeline(Pipeline):
             # every word is "rare": ids from 2 (after padding and unknown)
             x = RareWordDropout(2, c["word_dropout"], seed=c["seed"],
                                 name="word_dropout")(x)
+        words = x
         x = keras.layers.Embedding(self.encoder.vocabulary_size,
                                    c["embedding_dim"], mask_zero=True,
                                    name="embedding")(x)
@@ -209,6 +216,15 @@ class SentimentPipeline(Pipeline):
             x = layer(x)
         if c["pooling"] != "last":
             x = SequencePooling(c["pooling"], name="pooling")(x)
+        if c["bigram_buckets"]:
+            bigrams = HashedBigrams(
+                c["bigram_buckets"], self.encoder.vocabulary_size,
+                name="bigrams")(words)
+            bigrams = keras.layers.Embedding(
+                c["bigram_buckets"], c["bigram_dim"], mask_zero=True,
+                name="bigram_embedding")(bigrams)
+            bigrams = SequencePooling("mean", name="bigram_bag")(bigrams)
+            x = keras.layers.Concatenate(name="features")([x, bigrams])
         x = keras.layers.Dropout(c["dropout"], name="dropout")(x)
         binary = len(self.class_names) == 2
         outputs = keras.layers.Dense(

@@ -237,3 +237,31 @@ def test_weight_average_and_dropout_resume_to_the_same_model(tmp_path, monkeypat
     b = keras.saving.load_model(resumed / "model.keras")
     for x, y in zip(a.get_weights(), b.get_weights()):
         np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)
+
+
+def test_bigram_bag_feeds_the_output_layer_and_serves(tmp_path):
+    import tensorflow as tf
+
+    from nlpseq import layers
+
+    data = write_csv(tmp_path / "train.csv", rows(40))
+    model_dir = tmp_path / "m"
+    result = run("sentiment", "train", "--data", data, "--model-dir",
+                 model_dir, *TINY, "--bigram-buckets", "50",
+                 "--bigram-dim", "3", "--pooling", "max_mean")
+    assert result.exit_code == 0, result.output
+    pipeline = APPS.get("sentiment").load(model_dir)
+    model = pipeline.model
+    (bigrams,) = [x for x in model.layers
+                  if isinstance(x, layers.HashedBigrams)]
+    assert bigrams.buckets == 50
+    # 2 * 4 pooled recurrent features + a 3-wide bag of bigrams
+    assert model.get_layer("features").output.shape == (None, 11)
+    texts = ["film number 3 was good", "was bad film", "unseen words here"]
+    expected = pipeline.predict_probabilities(texts)
+    assert run("sentiment", "export", "--model-dir", model_dir, "--output",
+               tmp_path / "export").exit_code == 0
+    served = tf.saved_model.load(str(tmp_path / "export" / "1"))
+    outputs = served.signatures["serving_default"](text=tf.constant(texts))
+    np.testing.assert_allclose(outputs["probabilities"].numpy(), expected,
+                               atol=1e-5)

@@ -10,6 +10,7 @@
 - :class:`CRF` — linear-chain CRF: forward-algorithm NLL, Viterbi decoding
 - :class:`Attention` — Luong or Bahdanau attention over encoder outputs
 - :class:`RareWordDropout` — rare words read as unknown, in training
+- :class:`HashedBigrams` — word-bigram bucket ids, for a bag of bigrams
 - :class:`SequencePooling` — masked last / max / mean pooling over time
 """
 
@@ -21,13 +22,15 @@ from nlpseq.layers.crf import CRF
 from nlpseq.layers.embedding import TiedEmbedding
 from nlpseq.layers.gru import GRU, GRUCell
 from nlpseq.layers.lstm import LSTM, LSTMCell
+from nlpseq.layers.ngrams import HashedBigrams
 from nlpseq.layers.pooling import SequencePooling
 from nlpseq.layers.rnn import RNN
 from nlpseq.layers.simple_rnn import SimpleRNN, SimpleRNNCell
 from nlpseq.layers.word_dropout import RareWordDropout
 
 __all__ = [
-    "Attention", "Bidirectional", "CRF", "CharacterFeatures", "GRU", "GRUCell", "LSTM",
-    "LSTMCell", "RNN", "RareWordDropout", "RecurrentCell", "SequencePooling",
-    "SimpleRNN", "SimpleRNNCell", "TiedEmbedding",
+    "Attention", "Bidirectional", "CRF", "CharacterFeatures", "GRU", "GRUCell",
+    "HashedBigrams", "LSTM", "LSTMCell", "RNN", "RareWordDropout",
+    "RecurrentCell", "SequencePooling", "SimpleRNN", "SimpleRNNCell",
+    "TiedEmbedding",
 ]
