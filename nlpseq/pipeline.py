@@ -307,7 +307,7 @@ class Pipeline:
             optimizer = keras.optimizers.Adam(
                 config["learning_rate"],
                 global_clipnorm=config["clip_norm"] or None,
-                use_ema=average > 0, ema_momentum=average or 0.99)
+                use_ema=average > 0, ema_momentum=average)
             pipeline.model.compile(optimizer=optimizer, jit_compile=False,
                                    **pipeline.compile_arguments())
         first_epoch = state["epochs_done"] if state else 0
@@ -330,10 +330,10 @@ class Pipeline:
             # the next epoch (a checkpoint holds them in the optimizer).
             averaging = []
             if config["weight_average"]:
-                averaging = [keras.callbacks.SwapEMAWeights(
-                    swap_on_epoch=True)]
+                swap = keras.callbacks.SwapEMAWeights(swap_on_epoch=True)
                 # (the checkpoint was saved holding the average)
-                averaging[0]._ema_weights_in_model = bool(resume)
+                swap._ema_weights_in_model = bool(resume)
+                averaging.append(swap)
             rate, decay = config["learning_rate"], config["lr_decay"]
             after = config["lr_decay_after"]
             callbacks = [

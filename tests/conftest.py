@@ -5,6 +5,7 @@ is why they are set at import time of this conftest (pytest imports it before
 any test module).
 """
 
+import contextlib
 import os
 import sys
 
@@ -36,3 +37,25 @@ def _fixed_seed():
     """
     keras.utils.set_random_seed(1234)
     yield
+
+
+@pytest.fixture
+def interrupted_after_first_epoch(monkeypatch):
+    """``with interrupted_after_first_epoch(): ...``: training inside stops
+    right after its first epoch's checkpoint, as Ctrl-C would stop it."""
+    from nlpseq import training
+
+    original = training.RunState.on_epoch_end
+
+    def on_epoch_end(self, epoch, logs=None):
+        original(self, epoch, logs)
+        if epoch == 0:
+            raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def interrupted():
+        with monkeypatch.context() as patch:
+            patch.setattr(training.RunState, "on_epoch_end", on_epoch_end)
+            yield
+
+    return interrupted

@@ -331,22 +331,9 @@ class Interrupt(Exception):
     pass
 
 
-def _interrupt_after_first_epoch(monkeypatch):
-    from nlpseq import training
-
-    original = training.RunState.on_epoch_end
-
-    def on_epoch_end(self, epoch, logs=None):
-        original(self, epoch, logs)
-        if epoch == 0:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(training.RunState, "on_epoch_end", on_epoch_end)
-
-
 @pytest.mark.parametrize("name", list(CASES))
-def test_interrupted_run_resumes_to_the_same_model(name, tmp_path,
-                                                   monkeypatch):
+def test_interrupted_run_resumes_to_the_same_model(
+        name, tmp_path, interrupted_after_first_epoch):
     import keras
 
     case = CASES[name]
@@ -359,8 +346,7 @@ def test_interrupted_run_resumes_to_the_same_model(name, tmp_path,
                *case.tiny, "--epochs", "1").exit_code == 0
     before = {p.name: p.read_bytes() for p in old.iterdir() if p.is_file()}
 
-    with monkeypatch.context() as patch:
-        _interrupt_after_first_epoch(patch)
+    with interrupted_after_first_epoch():
         result = run(name, "train", "--data", data, "--model-dir", old,
                      *case.tiny)
     assert result.exit_code == 1

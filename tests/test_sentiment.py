@@ -187,8 +187,7 @@ def _history(folder):
 
 def test_weight_average_validates_and_keeps_the_average(tmp_path):
     data = write_csv(tmp_path / "train.csv", rows(60))
-    flags = ["--data", data, "--units", "4", "--embedding-dim", "4",
-             "--batch-size", "8", "--epochs", "3", "--patience", "0",
+    flags = ["--data", data, *TINY, "--epochs", "3", "--patience", "0",
              "--learning-rate", "0.05", "--seed", "5"]
     raw, averaged = tmp_path / "raw", tmp_path / "averaged"
     assert run("sentiment", "train", "--model-dir", raw,
@@ -209,26 +208,17 @@ def test_weight_average_validates_and_keeps_the_average(tmp_path):
         float(best["val_binary_accuracy"]), abs=1e-6)
 
 
-def test_weight_average_and_dropout_resume_to_the_same_model(tmp_path, monkeypatch):
+def test_weight_average_and_dropout_resume_to_the_same_model(
+        tmp_path, interrupted_after_first_epoch):
     import keras
 
-    from nlpseq import training
-
     data = write_csv(tmp_path / "train.csv", rows(40))
-    flags = ["--data", data, "--units", "4", "--embedding-dim", "4",
-             "--batch-size", "8", "--epochs", "2", "--patience", "0",
+    flags = ["--data", data, *TINY, "--epochs", "2", "--patience", "0",
              "--seed", "2", "--weight-average", "0.9"]
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     assert run("sentiment", "train", "--model-dir", straight,
                *flags).exit_code == 0
-    original = training.RunState.on_epoch_end
-
-    def interrupt(self, epoch, logs=None):
-        original(self, epoch, logs)
-        raise KeyboardInterrupt
-
-    with monkeypatch.context() as patch:
-        patch.setattr(training.RunState, "on_epoch_end", interrupt)
+    with interrupted_after_first_epoch():
         assert run("sentiment", "train", "--model-dir", resumed,
                    *flags).exit_code == 1
     result = run("sentiment", "train", "--model-dir", resumed, "--resume")
