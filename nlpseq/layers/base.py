@@ -11,10 +11,12 @@ A cell computes one time step. Its work is split so that the time loop
   states and the recurrent weights, and applies the recurrence (the part that
   must be sequential). It also returns a small cache for the backward pass.
 - :meth:`RecurrentCell.step_backward` is the same step differentiated by
-  hand (backpropagation through time), and
-  :meth:`RecurrentCell.recurrent_gradients` turns what it returns at every
-  step into the recurrent weights' gradients with one product over all
-  steps. The tests check both against finite differences and against
+  hand (backpropagation through time); it returns only the gradients of
+  the step's projected inputs and previous states. The recurrent weights'
+  gradients come after the loop, from those gradients and the forward pass'
+  states and cache stacked over time, in one product over all steps
+  (:meth:`RecurrentCell.recurrent_gradients`): nothing else is kept per
+  step. The tests check both against finite differences and against
   TensorFlow's automatic differentiation of ``step``.
 
 ``cell(x_t, states)`` chains projection and step, so a cell also works on its
@@ -116,8 +118,8 @@ def product_over_steps(lhs, rhs):
 class RecurrentCell(keras.layers.Layer):
     """Base class of the cells: fused gate weights and the one-step API.
 
-    Subclasses set ``gates`` (the number of fused gate blocks), ``cache_size``
-    and ``piece_count``, and implement :meth:`step`, :meth:`step_backward`
+    Subclasses set ``gates`` (the number of fused gate blocks) and
+    ``cache_size``, and implement :meth:`step`, :meth:`step_backward`
     and (when the default does not fit) :meth:`recurrent_weights` /
     :meth:`recurrent_gradients`. Weights are named as in Keras: ``kernel``
     (input to gates, shape ``[input_dim, gates * units]``),
@@ -134,8 +136,6 @@ class RecurrentCell(keras.layers.Layer):
     state_names = ("h",)
     #: tensors ``step`` returns in its cache (kept per step for backward)
     cache_size = 1
-    #: tensors ``step_backward`` returns per step for the weight gradients
-    piece_count = 2
 
     def __init__(
         self,
@@ -278,19 +278,28 @@ class RecurrentCell(keras.layers.Layer):
             recurrent_mask: the dropout mask ``step`` used.
 
         Returns:
-            ``(d_projected, d_previous_states, pieces)``: ``pieces`` are
-            ``piece_count`` tensors that ``recurrent_gradients`` combines,
-            stacked over time, into the weights' gradients.
+            ``(d_projected, d_previous_states)``.
         """
         raise NotImplementedError
 
-    def recurrent_gradients(self, pieces, weights):
-        """Gradients of ``recurrent_weights()`` from the stacked pieces.
+    def recurrent_gradients(self, d_projected, states, cache, weights,
+                            recurrent_mask=None):
+        """Gradients of ``recurrent_weights()``, from the whole sequence.
 
-        Default: ``pieces = [h_{t-1}, d_z]`` and ``dW_h = sum_t h_{t-1}^T d_z``.
+        Args:
+            d_projected: ``[time, batch, gates*units]``, what
+                ``step_backward`` returned at every step (zero at masked
+                steps).
+            states: the previous states of every step, each
+                ``[time, batch, units]``.
+            cache: ``step``'s cache at every step, stacked over time.
+            weights: ``recurrent_weights()``.
+            recurrent_mask: the dropout mask on ``h_{t-1}``.
+
+        Default: ``dW_h = sum_t h_{t-1}^T d_z`` with ``d_z = d_projected``.
         """
-        lhs, d_z = pieces
-        return [product_over_steps(lhs, d_z)]
+        h_tm1 = self._dropped(states[0], recurrent_mask)
+        return [product_over_steps(h_tm1, d_projected)]
 
     def call(self, inputs, states, training=False):
         """One step from raw inputs: ``step(project_inputs(x_t), states)``.

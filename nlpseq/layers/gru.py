@@ -80,10 +80,6 @@ class GRUCell(RecurrentCell):
     def cache_size(self):
         return 1 if not self.reset_gate else (4 if self.reset_after else 2)
 
-    @property
-    def piece_count(self):
-        return 4 if self.reset_gate and not self.reset_after else 2
-
     def input_bias(self):
         if self.bias is not None and self.reset_after:
             return self.bias[0]
@@ -140,7 +136,6 @@ class GRUCell(RecurrentCell):
         #   dL/dh_{t-1} = dL/dh * (1 - z) + (paths through the gates).
         (d_h,) = d_states
         h_tm1 = states[0]
-        h_dropped = self._dropped(h_tm1, recurrent_mask)
         sigma, act = self.recurrent_activation, self.activation
         if not self.reset_gate:
             (a,) = cache
@@ -152,7 +147,7 @@ class GRUCell(RecurrentCell):
             ], axis=-1)
             d_h_tm1 = d_h * (1.0 - z) + self._dropped(
                 ops.matmul(d_a, transposed[0]), recurrent_mask)
-            return d_a, [d_h_tm1], [h_dropped, d_a]
+            return d_a, [d_h_tm1]
 
         if self.reset_after:
             a_z, a_r, h_h, a_h = cache
@@ -167,11 +162,10 @@ class GRUCell(RecurrentCell):
         if self.reset_after:
             # h~ = act(x_h + r * (W_h h_{t-1} + b'_h))
             d_a_r = activation_grad(sigma, a_r, r, d_a_h * h_h)
-            d_projected = ops.concatenate([d_a_z, d_a_r, d_a_h], axis=-1)
             d_recurrent = ops.concatenate([d_a_z, d_a_r, d_a_h * r], axis=-1)
             d_h_tm1 = d_h_tm1 + self._dropped(
                 ops.matmul(d_recurrent, transposed[0]), recurrent_mask)
-            return d_projected, [d_h_tm1], [h_dropped, d_recurrent]
+            return ops.concatenate([d_a_z, d_a_r, d_a_h], axis=-1), [d_h_tm1]
         # h~ = act(x_h + W_h (r * h_{t-1}))
         d_reset_h = self._dropped(
             ops.matmul(d_a_h, transposed[1]), recurrent_mask)
@@ -179,23 +173,32 @@ class GRUCell(RecurrentCell):
         d_a_zr = ops.concatenate([d_a_z, d_a_r], axis=-1)
         d_h_tm1 = d_h_tm1 + d_reset_h * r + self._dropped(
             ops.matmul(d_a_zr, transposed[0]), recurrent_mask)
-        d_projected = ops.concatenate([d_a_zr, d_a_h], axis=-1)
-        return d_projected, [d_h_tm1], [
-            h_dropped, d_a_zr, self._dropped(r * h_tm1, recurrent_mask),
-            d_a_h]
+        return ops.concatenate([d_a_zr, d_a_h], axis=-1), [d_h_tm1]
 
-    def recurrent_gradients(self, pieces, weights):
+    def recurrent_gradients(self, d_projected, states, cache, weights,
+                            recurrent_mask=None):
         if not self.reset_gate:
-            return super().recurrent_gradients(pieces, weights)
+            return super().recurrent_gradients(
+                d_projected, states, cache, weights, recurrent_mask)
+        units = self.units
+        h_tm1 = states[0]
+        h_dropped = self._dropped(h_tm1, recurrent_mask)
+        d_a_zr, d_a_h = d_projected[..., :2 * units], d_projected[..., 2 * units:]
         if self.reset_after:
-            h_dropped, d_recurrent = pieces
-            grads = [product_over_steps(h_dropped, d_recurrent)]
+            # the recurrent product's gradient is d_a_h * r in the h~ block
+            r = self.recurrent_activation(cache[1])
+            grads = [ops.concatenate([
+                product_over_steps(h_dropped, d_a_zr),
+                product_over_steps(h_dropped, d_a_h * r)], axis=-1)]
             if len(weights) > 1:
-                grads.append(ops.sum(d_recurrent, axis=(0, 1)))
+                grads.append(ops.concatenate([
+                    ops.sum(d_a_zr, axis=(0, 1)),
+                    ops.sum(d_a_h * r, axis=(0, 1))], axis=-1))
             return grads
-        h_dropped, d_a_zr, reset_h, d_a_h = pieces
+        r = self.recurrent_activation(cache[0][..., units:])
         return [product_over_steps(h_dropped, d_a_zr),
-                product_over_steps(reset_h, d_a_h)]
+                product_over_steps(self._dropped(r * h_tm1, recurrent_mask),
+                                   d_a_h)]
 
     def get_config(self):
         config = super().get_config()

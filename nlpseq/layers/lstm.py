@@ -48,7 +48,6 @@ class LSTMCell(RecurrentCell):
     gates = 4
     state_names = ("h", "c")
     cache_size = 2
-    piece_count = 2
 
     def __init__(self, units, activation="tanh",
                  recurrent_activation="sigmoid", unit_forget_bias=True,
@@ -93,7 +92,7 @@ class LSTMCell(RecurrentCell):
         #   dL/di  = dL/dC * C~,  dL/dC~ = dL/dC * i,  dL/df = dL/dC * C_{t-1}
         #   dL/dC_{t-1} = dL/dC * f,   dL/dh_{t-1} = W^T dL/dz
         d_h, d_c = d_states
-        h_tm1, c_tm1 = states
+        c_tm1 = states[1]
         z, c = cache
         z_i, z_f, z_c, z_o = ops.split(z, 4, axis=-1)
         sigma, act = self.recurrent_activation, self.activation
@@ -107,8 +106,7 @@ class LSTMCell(RecurrentCell):
             activation_grad(sigma, z_o, o, d_h * tanh_c),
         ], axis=-1)
         d_h_tm1 = self._dropped(ops.matmul(d_z, transposed[0]), recurrent_mask)
-        return d_z, [d_h_tm1, d_c * f], [
-            self._dropped(h_tm1, recurrent_mask), d_z]
+        return d_z, [d_h_tm1, d_c * f]
 
     def get_config(self):
         config = super().get_config()

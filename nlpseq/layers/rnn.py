@@ -97,8 +97,10 @@ def _backward(cell, saved, weights, mask, recurrent_mask, d_outputs, d_last,
 
     At each step the cell's ``step_backward`` turns the gradient of its new
     states into gradients of its projected input and previous states (the
-    textbook BPTT recursion); the weight gradients are then one matrix
-    product over all steps (``cell.recurrent_gradients``).
+    textbook BPTT recursion); the loop keeps only the former. The weight
+    gradients are then one matrix product over all steps
+    (``cell.recurrent_gradients``, from those gradients and what the forward
+    pass saved).
     """
     n_states = len(d_states)
     read_prev = [_reader(x) for x in saved[:n_states]]
@@ -111,9 +113,9 @@ def _backward(cell, saved, weights, mask, recurrent_mask, d_outputs, d_last,
     dtype = saved[0].dtype
     read_mask = (_mask_reader(tf.cast(mask, dtype)) if mask is not None
                  else None)
-    buffers = _buffers(1 + cell.piece_count, dtype, steps)
+    (d_projected_buffer,) = _buffers(1, dtype, steps)
 
-    def body(k, d_last, d_states, buffers):
+    def body(k, d_last, d_states, d_projected_buffer):
         t = steps - 1 - k
         prev = [read(t) for read in read_prev]
         cache = [read(t) for read in read_cache]
@@ -131,24 +133,24 @@ def _backward(cell, saved, weights, mask, recurrent_mask, d_outputs, d_last,
             d_last = skip * carried
         else:
             d_last = tf.zeros_like(d_last)
-        d_projected, d_prev, pieces = cell.step_backward(
+        d_projected, d_prev = cell.step_backward(
             d_new, prev, cache, weights, transposed, recurrent_mask)
         if mask is not None:
             d_prev = [dp + skip * ds for dp, ds in zip(d_prev, d_states)]
-        values = [d_projected] + list(pieces)
-        buffers = [b.write(t, v) for b, v in zip(buffers, values)]
-        return k + 1, d_last, d_prev, buffers
+        return (k + 1, d_last, d_prev,
+                d_projected_buffer.write(t, d_projected))
 
-    _, _, d_initial, buffers = tf.while_loop(
+    _, _, d_initial, d_projected_buffer = tf.while_loop(
         lambda k, *_: k < steps,
         body,
-        (tf.constant(0), d_last, list(d_states), buffers),
+        (tf.constant(0), d_last, list(d_states), d_projected_buffer),
         maximum_iterations=static_steps if static_steps is not None else steps,
         parallel_iterations=32,
     )
-    stacked = [b.stack() for b in buffers]
-    d_projected = stacked[0]
-    d_weights = cell.recurrent_gradients(stacked[1:], weights)
+    d_projected = d_projected_buffer.stack()
+    d_weights = cell.recurrent_gradients(
+        d_projected, saved[:n_states], saved[n_states:], weights,
+        recurrent_mask)
     return d_projected, list(d_initial), d_weights
 
 

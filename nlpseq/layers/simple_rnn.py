@@ -41,7 +41,6 @@ class SimpleRNNCell(RecurrentCell):
     gates = 1
     state_names = ("h",)
     cache_size = 2
-    piece_count = 2
 
     def step(self, projected, states, weights, recurrent_mask=None):
         h_tm1 = states[0]
@@ -56,10 +55,9 @@ class SimpleRNNCell(RecurrentCell):
         # dL/da = dL/dh * act'(a);  dL/dh_{t-1} = W_h^T dL/da
         (d_h,) = d_states
         a, h = cache
-        h_tm1 = self._dropped(states[0], recurrent_mask)
         d_a = activation_grad(self.activation, a, h, d_h)
         d_h_tm1 = self._dropped(ops.matmul(d_a, transposed[0]), recurrent_mask)
-        return d_a, [d_h_tm1], [h_tm1, d_a]
+        return d_a, [d_h_tm1]
 
 
 @keras.saving.register_keras_serializable(package="nlpseq")
