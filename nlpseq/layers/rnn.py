@@ -46,53 +46,50 @@ def _buffers(count, dtype, steps):
 
 
 def _forward(cell, projected, states, weights, mask, recurrent_mask,
-             return_sequences, zero_output_for_mask, save):
-    """The forward time loop; with ``save``, also what the backward needs."""
+             return_sequences, save):
+    """The forward time loop: the final states and, with
+    ``return_sequences``, the first state (``h``) after every step; with
+    ``save``, also what the backward needs. Masked steps carry the states
+    through."""
     steps = tf.shape(projected)[0]
     static_steps = projected.shape[0]
     read_input = _reader(projected)
     read_mask = _mask_reader(mask) if mask is not None else None
-    zero_output = tf.zeros_like(states[0])
     n_states = len(states)
     n_saved = (n_states + cell.cache_size) if save else 0
-    # Loop variables: t, last output, states, then the buffers: outputs (with
+    # Loop variables: t, the states, then the buffers: the states h (with
     # return_sequences), and with ``save`` the previous states and the cell's
     # cache at each step. (An unused buffer would break XLA gradients.)
     buffers = _buffers(int(return_sequences) + n_saved, projected.dtype, steps)
 
-    def body(t, last_output, states, buffers):
+    def body(t, states, buffers):
         states = list(states)
-        output, new_states, cache = cell.step(
+        _, new_states, cache = cell.step(
             read_input(t), states, weights, recurrent_mask)
         if mask is not None:
             keep = read_mask(t)
             new_states = [
                 tf.where(keep, new, old) for new, old in zip(new_states, states)
             ]
-            output = tf.where(keep, output, last_output)
-            emitted = (tf.where(keep, output, zero_output)
-                       if zero_output_for_mask else output)
-        else:
-            emitted = output
-        values = ([emitted] if return_sequences else []) + (
+        values = ([new_states[0]] if return_sequences else []) + (
             states + list(cache) if save else [])
         buffers = [b.write(t, v) for b, v in zip(buffers, values)]
-        return t + 1, output, new_states, buffers
+        return t + 1, new_states, buffers
 
-    _, last_output, final_states, buffers = tf.while_loop(
+    _, final_states, buffers = tf.while_loop(
         lambda t, *_: t < steps,
         body,
-        (tf.constant(0), zero_output, list(states), buffers),
+        (tf.constant(0), list(states), buffers),
         maximum_iterations=static_steps if static_steps is not None else steps,
         parallel_iterations=32,
     )
     stacked = [b.stack() for b in buffers]
     outputs = stacked.pop(0) if return_sequences else None
-    return last_output, outputs, list(final_states), stacked
+    return outputs, list(final_states), stacked
 
 
-def _backward(cell, saved, weights, mask, recurrent_mask, d_outputs, d_last,
-              d_states, zero_output_for_mask):
+def _backward(cell, saved, weights, mask, recurrent_mask, d_outputs,
+              d_states):
     """Backpropagation through time, from the last step to the first.
 
     At each step the cell's ``step_backward`` turns the gradient of its new
@@ -115,35 +112,28 @@ def _backward(cell, saved, weights, mask, recurrent_mask, d_outputs, d_last,
                  else None)
     (d_projected_buffer,) = _buffers(1, dtype, steps)
 
-    def body(k, d_last, d_states, d_projected_buffer):
+    def body(k, d_states, d_projected_buffer):
         t = steps - 1 - k
         prev = [read(t) for read in read_prev]
         cache = [read(t) for read in read_cache]
-        d_emitted = read_d_out(t) if read_d_out is not None else None
-        d_output = d_last if d_emitted is None else d_last + d_emitted
         d_new = list(d_states)
-        d_new[0] = d_new[0] + d_output
+        if read_d_out is not None:
+            d_new[0] = d_new[0] + read_d_out(t)
         if mask is not None:
+            # new = keep * step(prev) + (1 - keep) * prev
             keep = read_mask(t)
-            skip = 1.0 - keep
+            carried = [(1.0 - keep) * d for d in d_new]
             d_new = [keep * d for d in d_new]
-            carried = d_last
-            if d_emitted is not None and not zero_output_for_mask:
-                carried = carried + d_emitted
-            d_last = skip * carried
-        else:
-            d_last = tf.zeros_like(d_last)
         d_projected, d_prev = cell.step_backward(
             d_new, prev, cache, weights, transposed, recurrent_mask)
         if mask is not None:
-            d_prev = [dp + skip * ds for dp, ds in zip(d_prev, d_states)]
-        return (k + 1, d_last, d_prev,
-                d_projected_buffer.write(t, d_projected))
+            d_prev = [dp + dc for dp, dc in zip(d_prev, carried)]
+        return k + 1, d_prev, d_projected_buffer.write(t, d_projected)
 
-    _, _, d_initial, d_projected_buffer = tf.while_loop(
+    _, d_initial, d_projected_buffer = tf.while_loop(
         lambda k, *_: k < steps,
         body,
-        (tf.constant(0), d_last, list(d_states), d_projected_buffer),
+        (tf.constant(0), list(d_states), d_projected_buffer),
         maximum_iterations=static_steps if static_steps is not None else steps,
         parallel_iterations=32,
     )
@@ -177,48 +167,56 @@ def time_loop(cell, projected, states, mask=None, recurrent_mask=None,
 
     Returns:
         ``(last_output, outputs, final_states)``; ``last_output`` is the output
-        of the last unmasked step, ``outputs`` is ``[time, batch, units]`` or
-        ``None``.
+        of the last unmasked step (zeros where every step is masked),
+        ``outputs`` is ``[time, batch, units]`` or ``None``.
     """
     weights = cell.recurrent_weights(projected.dtype)
-    options = dict(mask=mask, recurrent_mask=recurrent_mask,
-                   return_sequences=return_sequences,
-                   zero_output_for_mask=zero_output_for_mask)
-    if not manual_gradient:
-        last_output, outputs, final_states, _ = _forward(
-            cell, projected, states, weights, save=False, **options)
-        return last_output, outputs, final_states
-
     n_states = len(states)
+    if manual_gradient:
+        @tf.custom_gradient
+        def recurrence(projected, *tensors):
+            states = list(tensors[:n_states])
+            weights = list(tensors[n_states:])
+            outputs, final_states, saved = _forward(
+                cell, projected, states, weights, mask, recurrent_mask,
+                return_sequences, save=True)
 
-    @tf.custom_gradient
-    def recurrence(projected, *tensors):
-        states = list(tensors[:n_states])
-        weights = list(tensors[n_states:])
-        last_output, outputs, final_states, saved = _forward(
-            cell, projected, states, weights, save=True, **options)
+            def grad(*upstream):
+                upstream = list(upstream)
+                d_outputs = upstream.pop(0) if return_sequences else None
+                d_states = [_zeros_if_none(d, s)
+                            for d, s in zip(upstream, final_states)]
+                if d_outputs is not None:
+                    d_outputs = _zeros_if_none(d_outputs, outputs)
+                d_projected, d_initial, d_weights = _backward(
+                    cell, saved, weights, mask, recurrent_mask, d_outputs,
+                    d_states)
+                return [d_projected] + d_initial + list(d_weights)
 
-        def grad(*upstream):
-            upstream = list(upstream)
-            d_outputs = upstream.pop(0) if return_sequences else None
-            d_last, d_states = upstream[0], upstream[1:]
-            d_last = _zeros_if_none(d_last, last_output)
-            d_states = [_zeros_if_none(d, s)
-                        for d, s in zip(d_states, final_states)]
-            if d_outputs is not None:
-                d_outputs = _zeros_if_none(d_outputs, outputs)
-            d_projected, d_initial, d_weights = _backward(
-                cell, saved, weights, mask, recurrent_mask, d_outputs,
-                d_last, d_states, zero_output_for_mask)
-            return [d_projected] + d_initial + list(d_weights)
+            return ([outputs] if return_sequences else []) + final_states, grad
 
-        results = ([outputs] if return_sequences else []) + [last_output] \
-            + final_states
-        return results, grad
+        results = recurrence(projected, *states, *weights)
+        outputs = results.pop(0) if return_sequences else None
+        final_states = list(results)
+    else:
+        outputs, final_states, _ = _forward(
+            cell, projected, states, weights, mask, recurrent_mask,
+            return_sequences, save=False)
 
-    results = recurrence(projected, *states, *weights)
-    outputs = results.pop(0) if return_sequences else None
-    return results[0], outputs, list(results[1:1 + n_states])
+    # The loop carries the states through masked steps; what a masked step
+    # outputs follows from the mask alone: zeros with zero_output_for_mask,
+    # else the last valid output (the carried h), zeros before the first.
+    last_output = final_states[0]
+    if mask is not None:
+        any_valid = ops.expand_dims(ops.any(mask, axis=0), -1)
+        last_output = ops.where(any_valid, last_output,
+                                ops.zeros_like(last_output))
+        if return_sequences:
+            shown = (mask if zero_output_for_mask
+                     else ops.cumsum(ops.cast(mask, "int32"), axis=0) > 0)
+            outputs = ops.where(ops.expand_dims(shown, -1), outputs,
+                                ops.zeros_like(outputs))
+    return last_output, outputs, final_states
 
 
 def _zeros_if_none(gradient, like):
