@@ -119,7 +119,10 @@ class GRUCell(RecurrentCell):
             cache = [a_z, a_r, h_h, a_h]
         else:
             w_zr, w_h = weights
-            x_zr, x_h = ops.split(projected, [2 * self.units], axis=-1)
+            # (static slices: a split at an index list costs extra
+            # operations at every step)
+            x_zr = projected[..., :2 * self.units]
+            x_h = projected[..., 2 * self.units:]
             a_zr = x_zr + ops.matmul(h_dropped, w_zr)
             z, r = ops.split(sigma(a_zr), 2, axis=-1)
             a_h = x_h + ops.matmul(
