@@ -67,6 +67,9 @@ COMMON_SETTINGS = (
             "no clipping)", minimum=0.0),
     Setting("patience", int, 2, "stop after this many epochs without a "
             "better validation loss (0: never stop early)", minimum=0),
+    Setting("keep", str, "best", "the weights the model keeps: those of the "
+            "epoch with the lowest validation loss, or of the last epoch",
+            choices=("best", "last")),
     Setting("seed", int, 0, "random seed (data order, initial weights, "
             "dropout)", minimum=0),
 )
@@ -324,7 +327,7 @@ class Pipeline:
                 x_valid, y_valid, batch_size, shuffle=False,
                 pad_targets=pad_targets).cache()
             run_state = RunState(checkpoints, patience=config["patience"],
-                                 state=state)
+                                 keep=config["keep"], state=state)
             # With weight averaging, the epoch ends on the average: it is
             # validated and checkpointed, and the raw weights come back for
             # the next epoch (a checkpoint holds them in the optimizer).
@@ -366,7 +369,8 @@ class Pipeline:
             seconds = run_state.seconds
         else:
             seconds = state.get("training_seconds", 0.0)
-            pipeline.model.load_weights(checkpoints / BEST)
+            pipeline.model.load_weights(
+                checkpoints / (BEST if config["keep"] == "best" else LAST))
 
         metrics = pipeline.evaluate_data(valid)
         metrics["training_seconds"] = round(seconds, 1)

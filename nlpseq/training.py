@@ -169,11 +169,19 @@ class RunState(keras.callbacks.Callback):
         patience: epochs without improvement of the monitored loss before
             stopping; 0 never stops early.
         monitor: ``"val_loss"`` (or ``"loss"`` without validation data).
+        keep: ``"best"`` ends training on the weights of the epoch with the
+            lowest monitored loss, ``"last"`` on those of the last epoch.
         state: a state read by :func:`read_state` when resuming.
     """
 
-    def __init__(self, folder, patience=2, monitor="val_loss", state=None):
+    def __init__(self, folder, patience=2, monitor="val_loss", keep="best",
+                 state=None):
         super().__init__()
+        if keep not in ("best", "last"):
+            raise ValueError(
+                f"Received an invalid value for argument `keep`, expected "
+                f"'best' or 'last', got {keep!r}.")
+        self.keep = keep
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.patience = patience
@@ -211,7 +219,7 @@ class RunState(keras.callbacks.Callback):
         })
 
     def on_train_end(self, logs=None):
-        if (self.folder / BEST).is_file():
+        if self.keep == "best" and (self.folder / BEST).is_file():
             self.model.load_weights(self.folder / BEST)
 
 

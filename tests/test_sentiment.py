@@ -208,6 +208,21 @@ def test_weight_average_validates_and_keeps_the_average(tmp_path):
         float(best["val_binary_accuracy"]), abs=1e-6)
 
 
+def test_keep_last_keeps_the_last_epoch(tmp_path):
+    data = write_csv(tmp_path / "train.csv", rows(60))
+    model_dir = tmp_path / "m"
+    result = run("sentiment", "train", "--data", data, "--model-dir",
+                 model_dir, *TINY, "--epochs", "3", "--patience", "0",
+                 "--learning-rate", "0.05", "--keep", "last")
+    assert result.exit_code == 0, result.output
+    config = json.loads((model_dir / "config.json").read_text())
+    assert config["config"]["keep"] == "last"
+    last = _history(model_dir)[-1]
+    metrics = json.loads((model_dir / "metrics.json").read_text())
+    assert metrics["accuracy"] == pytest.approx(
+        float(last["val_binary_accuracy"]), abs=1e-6)
+
+
 def test_weight_average_and_dropout_resume_to_the_same_model(
         tmp_path, interrupted_after_first_epoch):
     import keras

@@ -254,3 +254,37 @@ def test_float_targets_keep_their_dtype_and_shape():
     stacked = np.concatenate([y for _, y in batches])
     assert stacked.dtype == np.float32 and stacked.shape == (10, 3)
     np.testing.assert_array_equal(stacked, targets[order])
+
+
+# -- RunState -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("keep, kept_epoch", [("best", 0), ("last", 1)])
+def test_run_state_ends_on_the_best_or_the_last_epoch(tmp_path, keep,
+                                                      kept_epoch):
+    import keras
+
+    from nlpseq.training import RunState, read_state
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    state = RunState(tmp_path, patience=0, keep=keep)
+    state.set_model(model)
+    weights = []
+    for epoch, val_loss in enumerate([1.0, 2.0]):  # the first epoch is best
+        model.set_weights([np.full((2, 1), epoch + 1.0, "float32"),
+                           np.full((1,), -epoch, "float32")])
+        weights.append(model.get_weights())
+        state.on_epoch_begin(epoch)
+        state.on_epoch_end(epoch, {"val_loss": val_loss})
+    state.on_train_end()
+    for got, expected in zip(model.get_weights(), weights[kept_epoch]):
+        np.testing.assert_array_equal(got, expected)
+    saved = read_state(tmp_path)
+    assert (saved["best_epoch"], saved["epochs_done"]) == (0, 2)
+
+
+def test_run_state_refuses_an_unknown_keep(tmp_path):
+    from nlpseq.training import RunState
+
+    with pytest.raises(ValueError, match="`keep`.*'first'"):
+        RunState(tmp_path, keep="first")
