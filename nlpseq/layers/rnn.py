@@ -22,13 +22,22 @@ from keras import ops
 from nlpseq.layers.base import RecurrentCell
 
 
+def _step_bounds(t):
+    """``[t]`` and ``[t + 1]``: the bounds of step ``t`` on the time axis,
+    computed once per step and shared by every read of that step."""
+    begin = tf.reshape(t, [1])
+    return begin, begin + 1
+
+
 def _reader(tensor):
-    """``read(t)``: step ``t`` of a time-major tensor.
+    """``read(bounds)``: step ``t`` of a time-major tensor, given
+    :func:`_step_bounds` ``(t)``.
 
     A slice along the first axis shares the tensor's memory (no copy), where
     a ``TensorArray.unstack`` would copy the whole sequence once more.
     """
-    return lambda t: tensor[t]
+    return lambda bounds: tf.strided_slice(tensor, bounds[0], bounds[1], [1],
+                                           shrink_axis_mask=1)
 
 
 def _mask_reader(mask):
@@ -65,7 +74,7 @@ def _forward(cell, projected, states, weights, mask, recurrent_mask,
     def body(t, states, buffers):
         states = list(states)
         _, new_states, cache = cell.step(
-            read_input(t), states, weights, recurrent_mask)
+            read_input(_step_bounds(t)), states, weights, recurrent_mask)
         if mask is not None:
             keep = read_mask(t)
             new_states = [
@@ -112,13 +121,13 @@ def _backward(cell, saved, weights, mask, recurrent_mask, d_outputs,
                  else None)
     (d_projected_buffer,) = _buffers(1, dtype, steps)
 
-    def body(k, d_states, d_projected_buffer):
-        t = steps - 1 - k
-        prev = [read(t) for read in read_prev]
-        cache = [read(t) for read in read_cache]
+    def body(t, d_states, d_projected_buffer):
+        bounds = _step_bounds(t)
+        prev = [read(bounds) for read in read_prev]
+        cache = [read(bounds) for read in read_cache]
         d_new = list(d_states)
         if read_d_out is not None:
-            d_new[0] = d_new[0] + read_d_out(t)
+            d_new[0] = d_new[0] + read_d_out(bounds)
         if mask is not None:
             # new = keep * step(prev) + (1 - keep) * prev
             keep = read_mask(t)
@@ -128,12 +137,12 @@ def _backward(cell, saved, weights, mask, recurrent_mask, d_outputs,
             d_new, prev, cache, weights, transposed, recurrent_mask)
         if mask is not None:
             d_prev = [dp + dc for dp, dc in zip(d_prev, carried)]
-        return k + 1, d_prev, d_projected_buffer.write(t, d_projected)
+        return t - 1, d_prev, d_projected_buffer.write(t, d_projected)
 
     _, d_initial, d_projected_buffer = tf.while_loop(
-        lambda k, *_: k < steps,
+        lambda t, *_: t >= 0,
         body,
-        (tf.constant(0), list(d_states), d_projected_buffer),
+        (steps - 1, list(d_states), d_projected_buffer),
         maximum_iterations=static_steps if static_steps is not None else steps,
         parallel_iterations=32,
     )
