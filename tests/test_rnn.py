@@ -41,9 +41,14 @@ def embedding_values(embedding, ids):
 @pytest.mark.parametrize("name", list(CELL_LAYERS))
 @pytest.mark.parametrize("zero_output_for_mask", [False, True])
 @pytest.mark.parametrize("go_backwards", [False, True])
+@pytest.mark.parametrize("project_per_step", [False, True])
 def test_rnn_of_cell_matches_reference(name, go_backwards,
-                                       zero_output_for_mask):
+                                       zero_output_for_mask,
+                                       project_per_step):
+    # (inference projects the inputs before the loop or inside it, as the
+    # cell says; both ways for every cell)
     cell = CELL_LAYERS[name][1](U)
+    cell.project_per_step = project_per_step
     layer = nl.RNN(cell, return_sequences=True, return_state=True,
                    go_backwards=go_backwards,
                    zero_output_for_mask=zero_output_for_mask)
@@ -88,6 +93,15 @@ def test_initial_state_of_wrong_length(name):
             continue
         with pytest.raises(ValueError, match="initial_state"):
             layer(x, initial_state=[state] * count)
+
+
+def test_projection_per_step_is_for_inference_only():
+    cell = nl.GRUCell(U)
+    cell.build((None, F))
+    projected = tf.zeros((T, B, F))
+    with pytest.raises(ValueError, match="project"):
+        nl.rnn.time_loop(cell, projected, cell.get_initial_state(B),
+                         manual_gradient=True, project=True)
 
 
 def test_rank_two_inputs_are_rejected():

@@ -136,6 +136,13 @@ class RecurrentCell(keras.layers.Layer):
     state_names = ("h",)
     #: tensors ``step`` returns in its cache (kept per step for backward)
     cache_size = 1
+    #: in inference, project each step's input inside the loop rather than
+    #: all steps before it. The product per step is independent of the
+    #: recurrence, so TensorFlow runs it on a core that the step's chain of
+    #: small operations leaves idle; whether that beats one large product
+    #: depends on the cell (``bench/cells.py`` decides). Training always
+    #: projects before the loop (the hand-written backward needs it).
+    project_per_step = False
 
     def __init__(
         self,

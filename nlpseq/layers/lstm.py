@@ -76,11 +76,11 @@ class LSTMCell(RecurrentCell):
         h_tm1, c_tm1 = states
         (w_h,) = weights
         z = projected + ops.matmul(self._dropped(h_tm1, recurrent_mask), w_h)
-        # σ over all four blocks at once (one operation instead of three;
-        # the C~ block's σ is not used)
-        i, f, _, o = ops.split(self.recurrent_activation(z), 4, axis=-1)
-        z_c = z[..., 2 * self.units:3 * self.units]
+        z_i, z_f, z_c, z_o = ops.split(z, 4, axis=-1)
+        i = self.recurrent_activation(z_i)
+        f = self.recurrent_activation(z_f)
         c = f * c_tm1 + i * self.activation(z_c)
+        o = self.recurrent_activation(z_o)
         h = o * self.activation(c)
         return h, [h, c], [z, c]
 
@@ -96,8 +96,7 @@ class LSTMCell(RecurrentCell):
         z, c = cache
         z_i, z_f, z_c, z_o = ops.split(z, 4, axis=-1)
         sigma, act = self.recurrent_activation, self.activation
-        i, f, _, o = ops.split(sigma(z), 4, axis=-1)
-        candidate = act(z_c)
+        i, f, o, candidate = sigma(z_i), sigma(z_f), sigma(z_o), act(z_c)
         tanh_c = act(c)
         d_c = d_c + activation_grad(act, c, tanh_c, d_h * o)
         d_z = ops.concatenate([

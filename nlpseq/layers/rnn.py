@@ -55,14 +55,21 @@ def _buffers(count, dtype, steps):
 
 
 def _forward(cell, projected, states, weights, mask, recurrent_mask,
-             return_sequences, save):
+             return_sequences, save, project=False):
     """The forward time loop: the final states and, with
     ``return_sequences``, the first state (``h``) after every step; with
     ``save``, also what the backward needs. Masked steps carry the states
-    through."""
+    through. With ``project``, ``projected`` holds the raw inputs and each
+    step projects its own."""
     steps = tf.shape(projected)[0]
     static_steps = projected.shape[0]
     read_input = _reader(projected)
+    if project:
+        read_raw = read_input
+
+        def read_input(bounds):
+            return cell.project_inputs(read_raw(bounds))
+
     read_mask = _mask_reader(mask) if mask is not None else None
     n_states = len(states)
     n_saved = (n_states + cell.cache_size) if save else 0
@@ -155,7 +162,7 @@ def _backward(cell, saved, weights, mask, recurrent_mask, d_outputs,
 
 def time_loop(cell, projected, states, mask=None, recurrent_mask=None,
               return_sequences=True, zero_output_for_mask=False,
-              manual_gradient=True):
+              manual_gradient=True, project=False):
     """Run ``cell.step`` over time-major ``projected`` inputs.
 
     Args:
@@ -173,6 +180,9 @@ def time_loop(cell, projected, states, mask=None, recurrent_mask=None,
             differentiation of the loop. Both give the same gradients; the
             manual one keeps the per-step work minimal and computes the
             weight gradients as one product over all steps.
+        project: ``projected`` holds the raw inputs ``[time, batch,
+            features]``, and each step computes its own projection inside
+            the loop (without ``manual_gradient`` only).
 
     Returns:
         ``(last_output, outputs, final_states)``; ``last_output`` is the output
@@ -181,6 +191,9 @@ def time_loop(cell, projected, states, mask=None, recurrent_mask=None,
     """
     weights = cell.recurrent_weights(projected.dtype)
     n_states = len(states)
+    if manual_gradient and project:
+        raise ValueError("time_loop: `project=True` needs "
+                         "`manual_gradient=False`.")
     if manual_gradient:
         @tf.custom_gradient
         def recurrence(projected, *tensors):
@@ -210,7 +223,7 @@ def time_loop(cell, projected, states, mask=None, recurrent_mask=None,
     else:
         outputs, final_states, _ = _forward(
             cell, projected, states, weights, mask, recurrent_mask,
-            return_sequences, save=False)
+            return_sequences, save=False, project=project)
 
     # The loop carries the states through masked steps; what a masked step
     # outputs follows from the mask alone: zeros with zero_output_for_mask,
@@ -348,8 +361,13 @@ class RNN(keras.layers.Layer):
                     ops.ones_like(states[0]), cell.recurrent_dropout,
                     seed=cell.seed_generator)
 
-        # One matrix product for every step: [time, batch, gates * units].
-        projected = cell.project_inputs(ops.transpose(sequences, (1, 0, 2)))
+        # One matrix product for every step: [time, batch, gates * units];
+        # or, for the cells that run faster so in inference, one per step
+        # inside the loop (``RecurrentCell.project_per_step``).
+        per_step = cell.project_per_step and not training
+        projected = ops.transpose(sequences, (1, 0, 2))
+        if not per_step:
+            projected = cell.project_inputs(projected)
         if mask is not None:
             mask = ops.transpose(ops.cast(mask, "bool"), (1, 0))
         if self.go_backwards:
@@ -363,7 +381,7 @@ class RNN(keras.layers.Layer):
             cell, projected, states, mask=mask, recurrent_mask=recurrent_mask,
             return_sequences=self.return_sequences,
             zero_output_for_mask=self.zero_output_for_mask,
-            manual_gradient=bool(training))
+            manual_gradient=bool(training), project=per_step)
 
         output = (ops.transpose(outputs, (1, 0, 2)) if self.return_sequences
                   else last_output)
