@@ -76,6 +76,11 @@ def get_activation(name, value):
     return keras.activations.get(value)
 
 
+def grad_from_output(function):
+    """Whether :func:`activation_grad` needs only the activation's output."""
+    return function in (keras.activations.tanh, keras.activations.sigmoid)
+
+
 def activation_grad(function, pre, out, upstream):
     """``upstream * function'(pre)``, given ``out = function(pre)``.
 

@@ -4,7 +4,8 @@
 ``[batch, time, features]`` sequence. ``SimpleRNN``, ``LSTM`` and ``GRU`` are
 thin subclasses that only build their cell; ``Bidirectional`` runs two of
 them. Everything about time lives here: the input projection for all steps
-(one matrix product before the loop), masking, ``go_backwards``,
+(one matrix product before the loop; in inference, one per step inside it
+for the cells that run faster so), masking, ``go_backwards``,
 ``initial_state``, dropout masks, ``return_sequences`` and ``return_state``.
 
 The cells' math is written in ``keras.ops``; the loop itself is a

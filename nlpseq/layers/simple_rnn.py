@@ -3,7 +3,11 @@
 import keras
 from keras import ops
 
-from nlpseq.layers.base import RecurrentCell, activation_grad
+from nlpseq.layers.base import (
+    RecurrentCell,
+    activation_grad,
+    grad_from_output,
+)
 from nlpseq.layers.rnn import CellLayer
 
 
@@ -40,21 +44,27 @@ class SimpleRNNCell(RecurrentCell):
 
     gates = 1
     state_names = ("h",)
-    cache_size = 2
+    # The backward step needs h for tanh and sigmoid (their derivatives come
+    # from the output), the pre-activation a for any other activation.
+    cache_size = 1
 
     def step(self, projected, states, weights, recurrent_mask=None):
         h_tm1 = states[0]
         (w_h,) = weights
         a = projected + ops.matmul(self._dropped(h_tm1, recurrent_mask), w_h)
         h = self.activation(a)
-        return h, [h], [a, h]
+        return h, [h], [h if grad_from_output(self.activation) else a]
 
     def step_backward(self, d_states, states, cache, weights, transposed,
                       recurrent_mask=None):
         # a = W_x x + W_h h_{t-1} + b;  h = act(a)
         # dL/da = dL/dh * act'(a);  dL/dh_{t-1} = W_h^T dL/da
         (d_h,) = d_states
-        a, h = cache
+        if grad_from_output(self.activation):
+            a, h = None, cache[0]
+        else:
+            a = cache[0]
+            h = self.activation(a)
         d_a = activation_grad(self.activation, a, h, d_h)
         d_h_tm1 = self._dropped(ops.matmul(d_a, transposed[0]), recurrent_mask)
         return d_a, [d_h_tm1]
