@@ -7,6 +7,7 @@ from nlpseq.layers.base import (
     RecurrentCell,
     activation_grad,
     get_activation,
+    grad_from_output,
     product_over_steps,
 )
 from nlpseq.layers.rnn import CellLayer
@@ -72,6 +73,19 @@ class GRUCell(RecurrentCell):
             )
 
     @property
+    def _cache_outputs(self):
+        # The step caches the gates' and the candidate's values when the
+        # backward can differentiate them from their outputs (sigmoid, tanh),
+        # else their pre-activations (and recomputes the values).
+        return (self.reset_gate and grad_from_output(self.recurrent_activation)
+                and grad_from_output(self.activation))
+
+    def _gate_output(self, cached):
+        """A gate's value from what the step cached."""
+        return cached if self._cache_outputs else self.recurrent_activation(
+            cached)
+
+    @property
     def gates(self):
         return 3 if self.reset_gate else 2
 
@@ -120,7 +134,8 @@ class GRUCell(RecurrentCell):
             z, r = sigma(a_z), sigma(a_r)
             a_h = x_h + r * h_h
             candidate = act(a_h)
-            cache = [a_z, a_r, h_h, a_h]
+            cache = ([z, r, h_h, candidate] if self._cache_outputs
+                     else [a_z, a_r, h_h, a_h])
         else:
             w_zr, w_h = weights
             # (static slices: a split at an index list costs extra
@@ -128,11 +143,12 @@ class GRUCell(RecurrentCell):
             x_zr = projected[..., :2 * self.units]
             x_h = projected[..., 2 * self.units:]
             a_zr = x_zr + ops.matmul(h_dropped, w_zr)
-            z, r = ops.split(sigma(a_zr), 2, axis=-1)
+            zr = sigma(a_zr)
+            z, r = ops.split(zr, 2, axis=-1)
             a_h = x_h + ops.matmul(
                 self._dropped(r * h_tm1, recurrent_mask), w_h)
             candidate = act(a_h)
-            cache = [a_zr, a_h]
+            cache = [zr, candidate] if self._cache_outputs else [a_zr, a_h]
         h = h_tm1 + z * (candidate - h_tm1)  # z * h~ + (1 - z) * h_{t-1}
         return h, [h], cache
 
@@ -161,8 +177,10 @@ class GRUCell(RecurrentCell):
         else:
             a_zr, a_h = cache
             a_z, a_r = ops.split(a_zr, 2, axis=-1)
-        z, r = sigma(a_z), sigma(a_r)
-        candidate = act(a_h)
+        if self._cache_outputs:
+            (z, r, candidate), a_z, a_r, a_h = (a_z, a_r, a_h), None, None, None
+        else:
+            z, r, candidate = sigma(a_z), sigma(a_r), act(a_h)
         d_a_h = activation_grad(act, a_h, candidate, d_h * z)
         d_a_z = activation_grad(sigma, a_z, z, d_h * (candidate - h_tm1))
         d_h_tm1 = d_h * (1.0 - z)
@@ -193,7 +211,7 @@ class GRUCell(RecurrentCell):
         d_a_zr, d_a_h = d_projected[..., :2 * units], d_projected[..., 2 * units:]
         if self.reset_after:
             # the recurrent product's gradient is d_a_h * r in the h~ block
-            r = self.recurrent_activation(cache[1])
+            r = self._gate_output(cache[1])
             grads = [ops.concatenate([
                 product_over_steps(h_dropped, d_a_zr),
                 product_over_steps(h_dropped, d_a_h * r)], axis=-1)]
@@ -202,7 +220,7 @@ class GRUCell(RecurrentCell):
                     ops.sum(d_a_zr, axis=(0, 1)),
                     ops.sum(d_a_h * r, axis=(0, 1))], axis=-1))
             return grads
-        r = self.recurrent_activation(cache[0][..., units:])
+        r = self._gate_output(cache[0][..., units:])
         return [product_over_steps(h_dropped, d_a_zr),
                 product_over_steps(self._dropped(r * h_tm1, recurrent_mask),
                                    d_a_h)]
