@@ -283,17 +283,21 @@ class RecurrentCell(keras.layers.Layer):
 
         Returns:
             ``(output, new_states, cache)``; ``cache`` is a list of
-            ``cache_size`` tensors that ``step_backward`` needs.
+            ``cache_size`` tensors that ``step_backward`` needs besides the
+            previous and new states (the loop keeps those).
         """
         raise NotImplementedError
 
-    def step_backward(self, d_states, states, cache, weights, transposed,
-                      recurrent_mask=None):
+    def step_backward(self, d_states, states, new_states, cache, weights,
+                      transposed, recurrent_mask=None):
         """The step, differentiated: gradients flow from new to old states.
 
         Args:
             d_states: gradients of the loss with respect to the new states.
             states: the previous states (the step's inputs).
+            new_states: the states the step computed. (At a masked step the
+                loop passes the carried states instead; ``d_states`` is zero
+                there, and so is everything this returns.)
             cache: what ``step`` returned as its cache.
             weights: ``recurrent_weights()``; ``transposed``: the same,
                 matrices transposed.

@@ -152,8 +152,8 @@ class GRUCell(RecurrentCell):
         h = h_tm1 + z * (candidate - h_tm1)  # z * h~ + (1 - z) * h_{t-1}
         return h, [h], cache
 
-    def step_backward(self, d_states, states, cache, weights, transposed,
-                      recurrent_mask=None):
+    def step_backward(self, d_states, states, new_states, cache, weights,
+                      transposed, recurrent_mask=None):
         # h_t = z * h~ + (1 - z) * h_{t-1}:
         #   dL/dz = dL/dh * (h~ - h_{t-1}),  dL/dh~ = dL/dh * z,
         #   dL/dh_{t-1} = dL/dh * (1 - z) + (paths through the gates).

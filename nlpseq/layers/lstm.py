@@ -47,7 +47,7 @@ class LSTMCell(RecurrentCell):
 
     gates = 4
     state_names = ("h", "c")
-    cache_size = 2
+    cache_size = 1
 
     def __init__(self, units, activation="tanh",
                  recurrent_activation="sigmoid", unit_forget_bias=True,
@@ -82,18 +82,18 @@ class LSTMCell(RecurrentCell):
         c = f * c_tm1 + i * self.activation(z_c)
         o = self.recurrent_activation(z_o)
         h = o * self.activation(c)
-        return h, [h, c], [z, c]
+        return h, [h, c], [z]
 
-    def step_backward(self, d_states, states, cache, weights, transposed,
-                      recurrent_mask=None):
+    def step_backward(self, d_states, states, new_states, cache, weights,
+                      transposed, recurrent_mask=None):
         # Backpropagation through one step, from dL/dh_t and dL/dC_t:
         #   dL/do  = dL/dh * tanh(C_t)
         #   dL/dC  = dL/dC_t + dL/dh * o * tanh'(C_t)
         #   dL/di  = dL/dC * C~,  dL/dC~ = dL/dC * i,  dL/df = dL/dC * C_{t-1}
         #   dL/dC_{t-1} = dL/dC * f,   dL/dh_{t-1} = W^T dL/dz
         d_h, d_c = d_states
-        c_tm1 = states[1]
-        z, c = cache
+        c_tm1, c = states[1], new_states[1]
+        (z,) = cache
         z_i, z_f, z_c, z_o = ops.split(z, 4, axis=-1)
         sigma, act = self.recurrent_activation, self.activation
         i, f, o, candidate = sigma(z_i), sigma(z_f), sigma(z_o), act(z_c)

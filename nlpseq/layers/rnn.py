@@ -72,12 +72,19 @@ def _forward(cell, projected, states, weights, mask, recurrent_mask,
             return cell.project_inputs(read_raw(bounds))
 
     read_mask = _mask_reader(mask) if mask is not None else None
-    n_states = len(states)
-    n_saved = (n_states + cell.cache_size) if save else 0
-    # Loop variables: t, the states, then the buffers: the states h (with
-    # return_sequences), and with ``save`` the previous states and the cell's
+    dtype = projected.dtype
+    # Loop variables: t, the states, then the buffers. Without ``save``: the
+    # states h after every step (with return_sequences). With ``save``:
+    # every state before the first step and after every step (``steps + 1``
+    # entries: what the backward reads as a step's previous and new states,
+    # and h's entries after the first are the outputs), then the cell's
     # cache at each step. (An unused buffer would break XLA gradients.)
-    buffers = _buffers(int(return_sequences) + n_saved, projected.dtype, steps)
+    if save:
+        buffers = [tf.TensorArray(dtype, size=steps + 1).write(0, s)
+                   for s in states]
+        buffers += _buffers(cell.cache_size, dtype, steps)
+    else:
+        buffers = _buffers(int(return_sequences), dtype, steps)
 
     def body(t, states, buffers):
         states = list(states)
@@ -88,9 +95,13 @@ def _forward(cell, projected, states, weights, mask, recurrent_mask,
             new_states = [
                 tf.where(keep, new, old) for new, old in zip(new_states, states)
             ]
-        values = ([new_states[0]] if return_sequences else []) + (
-            states + list(cache) if save else [])
-        buffers = [b.write(t, v) for b, v in zip(buffers, values)]
+        if save:
+            after = t + 1
+            buffers = [b.write(after, v)
+                       for b, v in zip(buffers, new_states)] + [
+                b.write(t, v) for b, v in zip(buffers[len(states):], cache)]
+        elif return_sequences:
+            buffers = [buffers[0].write(t, new_states[0])]
         return t + 1, new_states, buffers
 
     _, final_states, buffers = tf.while_loop(
@@ -101,8 +112,11 @@ def _forward(cell, projected, states, weights, mask, recurrent_mask,
         parallel_iterations=32,
     )
     stacked = [b.stack() for b in buffers]
-    outputs = stacked.pop(0) if return_sequences else None
-    return outputs, list(final_states), stacked
+    if save:
+        outputs = stacked[0][1:] if return_sequences else None
+        return outputs, list(final_states), stacked
+    outputs = stacked[0] if return_sequences else None
+    return outputs, list(final_states), []
 
 
 def _backward(cell, saved, weights, mask, recurrent_mask, d_outputs,
@@ -117,10 +131,14 @@ def _backward(cell, saved, weights, mask, recurrent_mask, d_outputs,
     pass saved).
     """
     n_states = len(d_states)
-    read_prev = [_reader(x) for x in saved[:n_states]]
+    # saved: each state at steps 0..T (before the first step, after each),
+    # then the cache of every step
+    read_state = [_reader(x) for x in saved[:n_states]]
     read_cache = [_reader(x) for x in saved[n_states:]]
-    steps = tf.shape(saved[0])[0]
+    steps = tf.shape(saved[0])[0] - 1
     static_steps = saved[0].shape[0]
+    if static_steps is not None:
+        static_steps -= 1
     read_d_out = _reader(d_outputs) if d_outputs is not None else None
     transposed = [ops.transpose(w) if len(w.shape) == 2 else w
                   for w in weights]
@@ -131,7 +149,8 @@ def _backward(cell, saved, weights, mask, recurrent_mask, d_outputs,
 
     def body(t, d_states, d_projected_buffer):
         bounds = _step_bounds(t)
-        prev = [read(bounds) for read in read_prev]
+        prev = [read(bounds) for read in read_state]
+        new = [read((bounds[1], bounds[1] + 1)) for read in read_state]
         cache = [read(bounds) for read in read_cache]
         d_new = list(d_states)
         if read_d_out is not None:
@@ -142,7 +161,7 @@ def _backward(cell, saved, weights, mask, recurrent_mask, d_outputs,
             carried = [(1.0 - keep) * d for d in d_new]
             d_new = [keep * d for d in d_new]
         d_projected, d_prev = cell.step_backward(
-            d_new, prev, cache, weights, transposed, recurrent_mask)
+            d_new, prev, new, cache, weights, transposed, recurrent_mask)
         if mask is not None:
             d_prev = [dp + dc for dp, dc in zip(d_prev, carried)]
         return t - 1, d_prev, d_projected_buffer.write(t, d_projected)
@@ -156,8 +175,8 @@ def _backward(cell, saved, weights, mask, recurrent_mask, d_outputs,
     )
     d_projected = d_projected_buffer.stack()
     d_weights = cell.recurrent_gradients(
-        d_projected, saved[:n_states], saved[n_states:], weights,
-        recurrent_mask)
+        d_projected, [s[:-1] for s in saved[:n_states]], saved[n_states:],
+        weights, recurrent_mask)
     return d_projected, list(d_initial), d_weights
 
 

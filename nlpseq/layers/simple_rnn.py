@@ -44,24 +44,28 @@ class SimpleRNNCell(RecurrentCell):
 
     gates = 1
     state_names = ("h",)
-    # The backward step needs h for tanh and sigmoid (their derivatives come
-    # from the output), the pre-activation a for any other activation.
-    cache_size = 1
+
+    @property
+    def cache_size(self):
+        # The backward step needs h for tanh and sigmoid (their derivatives
+        # come from the output; the loop keeps h as the new state), the
+        # pre-activation a for any other activation.
+        return 0 if grad_from_output(self.activation) else 1
 
     def step(self, projected, states, weights, recurrent_mask=None):
         h_tm1 = states[0]
         (w_h,) = weights
         a = projected + ops.matmul(self._dropped(h_tm1, recurrent_mask), w_h)
         h = self.activation(a)
-        return h, [h], [h if grad_from_output(self.activation) else a]
+        return h, [h], [] if grad_from_output(self.activation) else [a]
 
-    def step_backward(self, d_states, states, cache, weights, transposed,
-                      recurrent_mask=None):
+    def step_backward(self, d_states, states, new_states, cache, weights,
+                      transposed, recurrent_mask=None):
         # a = W_x x + W_h h_{t-1} + b;  h = act(a)
         # dL/da = dL/dh * act'(a);  dL/dh_{t-1} = W_h^T dL/da
         (d_h,) = d_states
         if grad_from_output(self.activation):
-            a, h = None, cache[0]
+            a, h = None, new_states[0]
         else:
             a = cache[0]
             h = self.activation(a)
