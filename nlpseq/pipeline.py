@@ -254,11 +254,11 @@ class Pipeline:
         import keras
 
         from nlpseq.training import (
-            BEST,
             LAST,
             EpochSeeds,
             RunState,
             batches_per_epoch,
+            kept_checkpoint,
             padded_batches,
             read_state,
         )
@@ -370,7 +370,7 @@ class Pipeline:
         else:
             seconds = state.get("training_seconds", 0.0)
             pipeline.model.load_weights(
-                checkpoints / (BEST if config["keep"] == "best" else LAST))
+                kept_checkpoint(checkpoints, config["keep"]))
 
         metrics = pipeline.evaluate_data(valid)
         metrics["training_seconds"] = round(seconds, 1)

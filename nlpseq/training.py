@@ -219,8 +219,15 @@ class RunState(keras.callbacks.Callback):
         })
 
     def on_train_end(self, logs=None):
+        # (with keep="last" the model already holds the last epoch)
         if self.keep == "best" and (self.folder / BEST).is_file():
             self.model.load_weights(self.folder / BEST)
+
+
+def kept_checkpoint(folder, keep) -> Path:
+    """The checkpoint in ``folder`` whose weights a run keeps (``keep``:
+    ``"best"`` or ``"last"``)."""
+    return Path(folder) / (BEST if keep == "best" else LAST)
 
 
 def read_state(folder) -> dict:
