@@ -88,20 +88,17 @@ def activation_grad(function, pre, out, upstream):
     its fused gradient kernels, one operation instead of three or four); any
     other activation is differentiated by TensorFlow.
     """
+    import tensorflow as tf
+
     tensorflow = keras.backend.backend() == "tensorflow"
     if function is keras.activations.tanh:
         if tensorflow:
-            import tensorflow as tf
-
             return tf.raw_ops.TanhGrad(y=out, dy=upstream)
         return upstream * (1.0 - out * out)
     if function is keras.activations.sigmoid:
         if tensorflow:
-            import tensorflow as tf
-
             return tf.raw_ops.SigmoidGrad(y=out, dy=upstream)
         return upstream * out * (1.0 - out)
-    import tensorflow as tf
 
     with tf.GradientTape() as tape:
         tape.watch(pre)

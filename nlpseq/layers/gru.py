@@ -178,7 +178,9 @@ class GRUCell(RecurrentCell):
             a_zr, a_h = cache
             a_z, a_r = ops.split(a_zr, 2, axis=-1)
         if self._cache_outputs:
-            (z, r, candidate), a_z, a_r, a_h = (a_z, a_r, a_h), None, None, None
+            # (the cache holds the values, not the pre-activations)
+            z, r, candidate = a_z, a_r, a_h
+            a_z = a_r = a_h = None
         else:
             z, r, candidate = sigma(a_z), sigma(a_r), act(a_h)
         d_a_h = activation_grad(act, a_h, candidate, d_h * z)

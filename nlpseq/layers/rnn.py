@@ -95,14 +95,14 @@ def _forward(cell, projected, states, weights, mask, recurrent_mask,
             new_states = [
                 tf.where(keep, new, old) for new, old in zip(new_states, states)
             ]
+        after = t + 1
         if save:
-            after = t + 1
             buffers = [b.write(after, v)
                        for b, v in zip(buffers, new_states)] + [
                 b.write(t, v) for b, v in zip(buffers[len(states):], cache)]
         elif return_sequences:
             buffers = [buffers[0].write(t, new_states[0])]
-        return t + 1, new_states, buffers
+        return after, new_states, buffers
 
     _, final_states, buffers = tf.while_loop(
         lambda t, *_: t < steps,
@@ -149,8 +149,9 @@ def _backward(cell, saved, weights, mask, recurrent_mask, d_outputs,
 
     def body(t, d_states, d_projected_buffer):
         bounds = _step_bounds(t)
+        new_bounds = (bounds[1], bounds[1] + 1)  # step t + 1
         prev = [read(bounds) for read in read_state]
-        new = [read((bounds[1], bounds[1] + 1)) for read in read_state]
+        new = [read(new_bounds) for read in read_state]
         cache = [read(bounds) for read in read_cache]
         d_new = list(d_states)
         if read_d_out is not None:
