@@ -116,6 +116,7 @@ GRAD_VARIANTS = {
     **VARIANTS,
     "reset_before_softsign": {"activation": "softsign"},
     "reset_after_softsign": {"reset_after": True, "activation": "softsign"},
+    "minimal_softsign": {"reset_gate": False, "activation": "softsign"},
 }
 
 

@@ -10,6 +10,14 @@ A cell computes one time step. Its work is split so that the time loop
 - :meth:`RecurrentCell.step` takes that projection for one step, the previous
   states and the recurrent weights, and applies the recurrence (the part that
   must be sequential). It also returns a small cache for the backward pass.
+  The recurrent weights come as one matrix per gate (``W_i``, ``W_f``, ...,
+  as the equations write them), each multiplied by ``h_{t-1}`` on its own:
+  the products are independent, so TensorFlow runs them at once on different
+  cores, and each core keeps its gates' block of the recurrent kernel in its
+  own cache. One fused product of a step is too small for TensorFlow to
+  share between cores; on this project's 2-core machine the per-gate
+  products made the LSTM's inference about 20 % faster and its training
+  about 15 % (``bench/cells.py``).
 - :meth:`RecurrentCell.step_backward` is the same step differentiated by
   hand (backpropagation through time); it returns only the gradients of
   the step's projected inputs and previous states. The recurrent weights'
@@ -114,6 +122,34 @@ def _add_bias(z, bias):
 
         return tf.nn.bias_add(z, bias)
     return z + bias
+
+
+def gate_products(h, blocks):
+    """``[h W_g for W_g in blocks]``: the recurrent products of one step,
+    one independent matrix product per gate block."""
+    return [ops.matmul(h, w) for w in blocks]
+
+
+def sum_of_products(lhs, rhs):
+    """``sum_g lhs_g rhs_g``: a backward step's ``dL/dh_{t-1}``, from each
+    gate's pre-activation gradient and its transposed block (independent
+    products, as in :func:`gate_products`)."""
+    return add_all([ops.matmul(a, b) for a, b in zip(lhs, rhs)])
+
+
+def add_all(tensors):
+    """The sum of a list of same-shaped tensors (on TensorFlow one
+    ``add_n``)."""
+    if len(tensors) == 1:
+        return tensors[0]
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        return tf.add_n(tensors)
+    total = tensors[0]
+    for tensor in tensors[1:]:
+        total = total + tensor
+    return total
 
 
 def product_over_steps(lhs, rhs):
@@ -263,11 +299,16 @@ class RecurrentCell(keras.layers.Layer):
         return ops.reshape(z, (*ops.shape(inputs)[:-1], kernel.shape[-1]))
 
     def recurrent_weights(self, dtype=None):
-        """The tensors ``step`` uses besides its inputs: ``[W_h]`` here.
+        """The tensors ``step`` uses besides its inputs: here the recurrent
+        kernel's block of each gate, ``[W_g]`` (``[units, units]`` each, in
+        the fused order; see :func:`gate_products`).
 
         Computed once per sequence, outside the loop (slices, casts).
         """
-        return [ops.cast(self.recurrent_kernel, dtype or self.compute_dtype)]
+        kernel = ops.cast(self.recurrent_kernel, dtype or self.compute_dtype)
+        if self.gates == 1:
+            return [kernel]
+        return list(ops.split(kernel, self.gates, axis=1))
 
     def step(self, projected, states, weights, recurrent_mask=None):
         """One step of the recurrence.
@@ -319,10 +360,14 @@ class RecurrentCell(keras.layers.Layer):
             weights: ``recurrent_weights()``.
             recurrent_mask: the dropout mask on ``h_{t-1}``.
 
-        Default: ``dW_h = sum_t h_{t-1}^T d_z`` with ``d_z = d_projected``.
+        Default: ``dW_h = sum_t h_{t-1}^T d_z`` with ``d_z = d_projected``,
+        split into the gates' blocks.
         """
         h_tm1 = self._dropped(states[0], recurrent_mask)
-        return [product_over_steps(h_tm1, d_projected)]
+        grad = product_over_steps(h_tm1, d_projected)
+        if len(weights) == 1:
+            return [grad]
+        return list(ops.split(grad, len(weights), axis=1))
 
     def call(self, inputs, states, training=False):
         """One step from raw inputs: ``step(project_inputs(x_t), states)``.

@@ -6,9 +6,11 @@ from keras import ops
 from nlpseq.layers.base import (
     RecurrentCell,
     activation_grad,
+    gate_products,
     get_activation,
     grad_from_output,
     product_over_steps,
+    sum_of_products,
 )
 from nlpseq.layers.rnn import CellLayer
 
@@ -40,7 +42,11 @@ class GRUCell(RecurrentCell):
     gate) into ``kernel`` ``[input_dim, gates * units]`` and
     ``recurrent_kernel`` ``[units, gates * units]``; ``bias`` is
     ``[gates * units]``, or ``[2, 3 * units]`` (input bias, recurrent bias)
-    with ``reset_after``.
+    with ``reset_after``. In the loop each gate's recurrent product is its own
+    (``h W_z``, ``h W_r``, then ``(r * h) W_h``), so ``z``'s runs beside the
+    chain that leads to the candidate. With ``reset_after``, the recurrent
+    bias of ``z`` and ``r`` is added to the input projection (it only adds);
+    ``b'_h`` stays in the step.
 
     Example:
 
@@ -54,7 +60,7 @@ class GRUCell(RecurrentCell):
     state_names = ("h",)
     # Its step is a longer chain of small operations than the LSTM's (two
     # products in sequence without reset_after), which leaves room for the
-    # input projection: 8-13 % faster inference (``bench/cells.py``).
+    # input projection: 1-10 % faster inference (``bench/cells.py``).
     project_per_step = True
 
     def __init__(self, units, activation="tanh",
@@ -76,8 +82,8 @@ class GRUCell(RecurrentCell):
     def _cache_outputs(self):
         # The step caches the gates' and the candidate's values when the
         # backward can differentiate them from their outputs (sigmoid, tanh),
-        # else their pre-activations (and recomputes the values).
-        return (self.reset_gate and grad_from_output(self.recurrent_activation)
+        # else their pre-activations (and the backward recomputes the values).
+        return (grad_from_output(self.recurrent_activation)
                 and grad_from_output(self.activation))
 
     def _gate_output(self, cached):
@@ -96,59 +102,60 @@ class GRUCell(RecurrentCell):
 
     @property
     def cache_size(self):
-        return 1 if not self.reset_gate else (4 if self.reset_after else 2)
+        # z, (r,) h~ (values or pre-activations); with reset_after also the
+        # candidate's recurrent product W_h h_{t-1} + b'_h
+        return self.gates + int(self.reset_after)
 
     def input_bias(self):
         if self.bias is not None and self.reset_after:
-            return self.bias[0]
+            # The recurrent bias of z and r only adds to the input's; the
+            # candidate's, b'_h, is scaled by r and stays in the step.
+            units = self.units
+            return ops.concatenate([
+                self.bias[0, :2 * units] + self.bias[1, :2 * units],
+                self.bias[0, 2 * units:]])
         return self.bias
 
     def recurrent_weights(self, dtype=None):
-        kernel = ops.cast(self.recurrent_kernel, dtype or self.compute_dtype)
-        if not self.reset_gate:
-            return [kernel]
-        if self.reset_after:
-            if self.bias is None:
-                return [kernel]
-            return [kernel, ops.cast(self.bias[1], kernel.dtype)]
-        # Reset before the product: z and r use h_{t-1}, the candidate uses
-        # r * h_{t-1}; two products with the two column blocks.
-        return [kernel[:, :2 * self.units], kernel[:, 2 * self.units:]]
+        # One block per gate (z, r, h~), and with reset_after b'_h
+        blocks = super().recurrent_weights(dtype)
+        if self.reset_after and self.bias is not None:
+            blocks.append(ops.cast(self.bias[1, 2 * self.units:],
+                                   blocks[0].dtype))
+        return blocks
 
     def step(self, projected, states, weights, recurrent_mask=None):
         h_tm1 = states[0]
         h_dropped = self._dropped(h_tm1, recurrent_mask)
         sigma, act = self.recurrent_activation, self.activation
+        values = self._cache_outputs
         if not self.reset_gate:
-            a = projected + ops.matmul(h_dropped, weights[0])
-            a_z, a_h = ops.split(a, 2, axis=-1)
+            a_z, a_h = [x + hw for x, hw in zip(
+                ops.split(projected, 2, axis=-1),
+                gate_products(h_dropped, weights))]
             z, candidate = sigma(a_z), act(a_h)
-            cache = [a]
+            cache = [z, candidate] if values else [a_z, a_h]
         elif self.reset_after:
-            recurrent = ops.matmul(h_dropped, weights[0])
-            if len(weights) > 1:
-                recurrent = recurrent + weights[1]
             x_z, x_r, x_h = ops.split(projected, 3, axis=-1)
-            h_z, h_r, h_h = ops.split(recurrent, 3, axis=-1)
+            h_z, h_r, h_h = gate_products(h_dropped, weights[:3])
+            if len(weights) > 3:
+                h_h = h_h + weights[3]
             a_z, a_r = x_z + h_z, x_r + h_r
             z, r = sigma(a_z), sigma(a_r)
             a_h = x_h + r * h_h
             candidate = act(a_h)
-            cache = ([z, r, h_h, candidate] if self._cache_outputs
-                     else [a_z, a_r, h_h, a_h])
+            cache = [z, r, candidate, h_h] if values else [a_z, a_r, a_h, h_h]
         else:
-            w_zr, w_h = weights
-            # (static slices: a split at an index list costs extra
-            # operations at every step)
-            x_zr = projected[..., :2 * self.units]
-            x_h = projected[..., 2 * self.units:]
-            a_zr = x_zr + ops.matmul(h_dropped, w_zr)
-            zr = sigma(a_zr)
-            z, r = ops.split(zr, 2, axis=-1)
+            # z's product runs beside r's, which the candidate's waits for
+            w_z, w_r, w_h = weights
+            x_z, x_r, x_h = ops.split(projected, 3, axis=-1)
+            h_z, h_r = gate_products(h_dropped, [w_z, w_r])
+            a_z, a_r = x_z + h_z, x_r + h_r
+            z, r = sigma(a_z), sigma(a_r)
             a_h = x_h + ops.matmul(
                 self._dropped(r * h_tm1, recurrent_mask), w_h)
             candidate = act(a_h)
-            cache = [zr, candidate] if self._cache_outputs else [a_zr, a_h]
+            cache = [z, r, candidate] if values else [a_z, a_r, a_h]
         h = h_tm1 + z * (candidate - h_tm1)  # z * h~ + (1 - z) * h_{t-1}
         return h, [h], cache
 
@@ -160,47 +167,41 @@ class GRUCell(RecurrentCell):
         (d_h,) = d_states
         h_tm1 = states[0]
         sigma, act = self.recurrent_activation, self.activation
-        if not self.reset_gate:
-            (a,) = cache
-            a_z, a_h = ops.split(a, 2, axis=-1)
-            z, candidate = sigma(a_z), act(a_h)
-            d_a = ops.concatenate([
-                activation_grad(sigma, a_z, z, d_h * (candidate - h_tm1)),
-                activation_grad(act, a_h, candidate, d_h * z),
-            ], axis=-1)
-            d_h_tm1 = d_h * (1.0 - z) + self._dropped(
-                ops.matmul(d_a, transposed[0]), recurrent_mask)
-            return d_a, [d_h_tm1]
-
-        if self.reset_after:
-            a_z, a_r, h_h, a_h = cache
+        if self.reset_gate:
+            a_z, a_r, a_h = cache[:3]
         else:
-            a_zr, a_h = cache
-            a_z, a_r = ops.split(a_zr, 2, axis=-1)
+            (a_z, a_h), a_r = cache, None
         if self._cache_outputs:
             # (the cache holds the values, not the pre-activations)
             z, r, candidate = a_z, a_r, a_h
             a_z = a_r = a_h = None
         else:
-            z, r, candidate = sigma(a_z), sigma(a_r), act(a_h)
+            z, candidate = sigma(a_z), act(a_h)
+            r = sigma(a_r) if self.reset_gate else None
         d_a_h = activation_grad(act, a_h, candidate, d_h * z)
         d_a_z = activation_grad(sigma, a_z, z, d_h * (candidate - h_tm1))
         d_h_tm1 = d_h * (1.0 - z)
+        if not self.reset_gate:
+            d_a = [d_a_z, d_a_h]
+            d_h_tm1 = d_h_tm1 + self._dropped(
+                sum_of_products(d_a, transposed), recurrent_mask)
+            return ops.concatenate(d_a, axis=-1), [d_h_tm1]
         if self.reset_after:
             # h~ = act(x_h + r * (W_h h_{t-1} + b'_h))
+            h_h = cache[3]
             d_a_r = activation_grad(sigma, a_r, r, d_a_h * h_h)
-            d_recurrent = ops.concatenate([d_a_z, d_a_r, d_a_h * r], axis=-1)
             d_h_tm1 = d_h_tm1 + self._dropped(
-                ops.matmul(d_recurrent, transposed[0]), recurrent_mask)
-            return ops.concatenate([d_a_z, d_a_r, d_a_h], axis=-1), [d_h_tm1]
+                sum_of_products([d_a_z, d_a_r, d_a_h * r], transposed[:3]),
+                recurrent_mask)
+            return (ops.concatenate([d_a_z, d_a_r, d_a_h], axis=-1),
+                    [d_h_tm1])
         # h~ = act(x_h + W_h (r * h_{t-1}))
         d_reset_h = self._dropped(
-            ops.matmul(d_a_h, transposed[1]), recurrent_mask)
+            ops.matmul(d_a_h, transposed[2]), recurrent_mask)
         d_a_r = activation_grad(sigma, a_r, r, d_reset_h * h_tm1)
-        d_a_zr = ops.concatenate([d_a_z, d_a_r], axis=-1)
         d_h_tm1 = d_h_tm1 + d_reset_h * r + self._dropped(
-            ops.matmul(d_a_zr, transposed[0]), recurrent_mask)
-        return ops.concatenate([d_a_zr, d_a_h], axis=-1), [d_h_tm1]
+            sum_of_products([d_a_z, d_a_r], transposed[:2]), recurrent_mask)
+        return ops.concatenate([d_a_z, d_a_r, d_a_h], axis=-1), [d_h_tm1]
 
     def recurrent_gradients(self, d_projected, states, cache, weights,
                             recurrent_mask=None):
@@ -208,24 +209,21 @@ class GRUCell(RecurrentCell):
             return super().recurrent_gradients(
                 d_projected, states, cache, weights, recurrent_mask)
         units = self.units
-        h_tm1 = states[0]
-        h_dropped = self._dropped(h_tm1, recurrent_mask)
+        h_dropped = self._dropped(states[0], recurrent_mask)
         d_a_zr, d_a_h = d_projected[..., :2 * units], d_projected[..., 2 * units:]
+        grads = list(ops.split(product_over_steps(h_dropped, d_a_zr), 2,
+                               axis=1))
+        r = self._gate_output(cache[1])
         if self.reset_after:
-            # the recurrent product's gradient is d_a_h * r in the h~ block
-            r = self._gate_output(cache[1])
-            grads = [ops.concatenate([
-                product_over_steps(h_dropped, d_a_zr),
-                product_over_steps(h_dropped, d_a_h * r)], axis=-1)]
-            if len(weights) > 1:
-                grads.append(ops.concatenate([
-                    ops.sum(d_a_zr, axis=(0, 1)),
-                    ops.sum(d_a_h * r, axis=(0, 1))], axis=-1))
+            # the candidate's recurrent product has the gradient d_a_h * r
+            d_h_h = d_a_h * r
+            grads.append(product_over_steps(h_dropped, d_h_h))
+            if len(weights) > 3:
+                grads.append(ops.sum(d_h_h, axis=(0, 1)))
             return grads
-        r = self._gate_output(cache[0][..., units:])
-        return [product_over_steps(h_dropped, d_a_zr),
-                product_over_steps(self._dropped(r * h_tm1, recurrent_mask),
-                                   d_a_h)]
+        grads.append(product_over_steps(
+            self._dropped(r * states[0], recurrent_mask), d_a_h))
+        return grads
 
     def get_config(self):
         config = super().get_config()

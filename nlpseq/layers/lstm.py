@@ -3,7 +3,14 @@
 import keras
 from keras import ops
 
-from nlpseq.layers.base import RecurrentCell, activation_grad, get_activation
+from nlpseq.layers.base import (
+    RecurrentCell,
+    activation_grad,
+    gate_products,
+    get_activation,
+    grad_from_output,
+    sum_of_products,
+)
 from nlpseq.layers.rnn import CellLayer
 
 
@@ -25,7 +32,9 @@ class LSTMCell(RecurrentCell):
     Each ``W_g [h, x]`` is split into ``x W_g^x + h W_g^h``. The four gates are
     fused, **in the order i, f, C~, o** (Keras' order), into ``kernel``
     ``[input_dim, 4 * units]``, ``recurrent_kernel`` ``[units, 4 * units]``
-    and ``bias`` ``[4 * units]``. States are ``[h, C]``.
+    and ``bias`` ``[4 * units]``. The input part is computed for all steps at
+    once; in the loop each gate's ``h W_g^h`` is its own product. States are
+    ``[h, C]``.
 
     Args:
         units: size of ``h`` and ``C``.
@@ -47,7 +56,7 @@ class LSTMCell(RecurrentCell):
 
     gates = 4
     state_names = ("h", "c")
-    cache_size = 1
+    cache_size = 4
 
     def __init__(self, units, activation="tanh",
                  recurrent_activation="sigmoid", unit_forget_bias=True,
@@ -72,17 +81,28 @@ class LSTMCell(RecurrentCell):
 
         return initializer
 
+    @property
+    def _cache_outputs(self):
+        # The step caches the gates' and the candidate's values when the
+        # backward can differentiate them from their outputs (sigmoid, tanh),
+        # else their pre-activations (and the backward recomputes the values).
+        return (grad_from_output(self.recurrent_activation)
+                and grad_from_output(self.activation))
+
     def step(self, projected, states, weights, recurrent_mask=None):
         h_tm1, c_tm1 = states
-        (w_h,) = weights
-        z = projected + ops.matmul(self._dropped(h_tm1, recurrent_mask), w_h)
-        z_i, z_f, z_c, z_o = ops.split(z, 4, axis=-1)
-        i = self.recurrent_activation(z_i)
-        f = self.recurrent_activation(z_f)
-        c = f * c_tm1 + i * self.activation(z_c)
-        o = self.recurrent_activation(z_o)
-        h = o * self.activation(c)
-        return h, [h, c], [z]
+        # z_g = x W_g^x + b_g + h_{t-1} W_g^h, one product per gate
+        z_i, z_f, z_c, z_o = [
+            x + hw for x, hw in zip(
+                ops.split(projected, 4, axis=-1),
+                gate_products(self._dropped(h_tm1, recurrent_mask), weights))]
+        sigma, act = self.recurrent_activation, self.activation
+        i, f, candidate, o = sigma(z_i), sigma(z_f), act(z_c), sigma(z_o)
+        c = f * c_tm1 + i * candidate
+        h = o * act(c)
+        cache = ([i, f, candidate, o] if self._cache_outputs
+                 else [z_i, z_f, z_c, z_o])
+        return h, [h, c], cache
 
     def step_backward(self, d_states, states, new_states, cache, weights,
                       transposed, recurrent_mask=None):
@@ -90,23 +110,27 @@ class LSTMCell(RecurrentCell):
         #   dL/do  = dL/dh * tanh(C_t)
         #   dL/dC  = dL/dC_t + dL/dh * o * tanh'(C_t)
         #   dL/di  = dL/dC * C~,  dL/dC~ = dL/dC * i,  dL/df = dL/dC * C_{t-1}
-        #   dL/dC_{t-1} = dL/dC * f,   dL/dh_{t-1} = W^T dL/dz
+        #   dL/dC_{t-1} = dL/dC * f,   dL/dh_{t-1} = sum_g W_g^T dL/dz_g
         d_h, d_c = d_states
         c_tm1, c = states[1], new_states[1]
-        (z,) = cache
-        z_i, z_f, z_c, z_o = ops.split(z, 4, axis=-1)
         sigma, act = self.recurrent_activation, self.activation
-        i, f, o, candidate = sigma(z_i), sigma(z_f), sigma(z_o), act(z_c)
+        if self._cache_outputs:
+            i, f, candidate, o = cache
+            z_i = z_f = z_c = z_o = None
+        else:
+            z_i, z_f, z_c, z_o = cache
+            i, f, candidate, o = sigma(z_i), sigma(z_f), act(z_c), sigma(z_o)
         tanh_c = act(c)
         d_c = d_c + activation_grad(act, c, tanh_c, d_h * o)
-        d_z = ops.concatenate([
+        d_z = [
             activation_grad(sigma, z_i, i, d_c * candidate),
             activation_grad(sigma, z_f, f, d_c * c_tm1),
             activation_grad(act, z_c, candidate, d_c * i),
             activation_grad(sigma, z_o, o, d_h * tanh_c),
-        ], axis=-1)
-        d_h_tm1 = self._dropped(ops.matmul(d_z, transposed[0]), recurrent_mask)
-        return d_z, [d_h_tm1, d_c * f]
+        ]
+        d_h_tm1 = self._dropped(sum_of_products(d_z, transposed),
+                                recurrent_mask)
+        return ops.concatenate(d_z, axis=-1), [d_h_tm1, d_c * f]
 
     def get_config(self):
         config = super().get_config()
