@@ -59,3 +59,16 @@ def interrupted_after_first_epoch(monkeypatch):
             yield
 
     return interrupted
+
+
+@pytest.fixture(params=["fused", "per_gate"])
+def recurrent_products(request, monkeypatch):
+    """Runs a test with both forms of the gated cells' recurrent products:
+    one fused product per step, and one per gate (which the cells otherwise
+    use only from ``PER_GATE_FROM_UNITS`` units on, beyond the tests'
+    sizes)."""
+    from nlpseq.layers.base import RecurrentCell
+
+    if request.param == "per_gate":
+        monkeypatch.setattr(RecurrentCell, "PER_GATE_FROM_UNITS", 1)
+    return request.param

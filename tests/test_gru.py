@@ -17,6 +17,9 @@ from nlpseq.layers import GRU, GRUCell
 
 B, T, F, U = H.BATCH, H.TIME, H.FEATURES, H.UNITS
 
+# Every test runs with the recurrent products fused and per gate.
+pytestmark = pytest.mark.usefixtures("recurrent_products")
+
 VARIANTS = {
     "reset_before": {},
     "reset_after": {"reset_after": True},

@@ -9,6 +9,9 @@ from nlpseq.layers import LSTM, LSTMCell
 
 B, T, F, U = H.BATCH, H.TIME, H.FEATURES, H.UNITS
 
+# Every test runs with the recurrent products fused and per gate.
+pytestmark = pytest.mark.usefixtures("recurrent_products")
+
 
 @pytest.mark.parametrize("use_bias", [True, False])
 @pytest.mark.parametrize("return_sequences, return_state, go_backwards", [

@@ -104,6 +104,56 @@ def test_projection_per_step_is_for_inference_only():
                          manual_gradient=True, project=True)
 
 
+@pytest.mark.parametrize("cell_class, kwargs, units, per_gate, expected", [
+    (nl.LSTMCell, {}, 128, True, [(128, 128)] * 4),
+    (nl.LSTMCell, {}, 64, False, [(64, 256)]),
+    (nl.GRUCell, {}, 128, True, [(128, 128)] * 3),
+    (nl.GRUCell, {}, 64, False, [(64, 128), (64, 64)]),  # z and r, then h~
+    (nl.GRUCell, {"reset_after": True}, 128, True,
+     [(128, 128)] * 3 + [(128,)]),  # then b'_h
+    (nl.GRUCell, {"reset_after": True}, 64, False, [(64, 192), (64,)]),
+    (nl.GRUCell, {"reset_gate": False}, 128, True, [(128, 128)] * 2),
+    (nl.SimpleRNNCell, {}, 256, False, [(256, 256)]),
+])
+def test_recurrent_products_per_gate_from_128_units(cell_class, kwargs,
+                                                    units, per_gate,
+                                                    expected):
+    cell = cell_class(units, **kwargs)
+    cell.build((None, F))
+    assert cell.per_gate_products == per_gate
+    blocks = cell.recurrent_weights()
+    assert [tuple(w.shape) for w in blocks] == expected
+    # the blocks are the recurrent kernel's columns, in the fused order
+    columns = [H.to_numpy(w) for w in blocks if len(w.shape) == 2]
+    np.testing.assert_array_equal(np.concatenate(columns, axis=1),
+                                  H.to_numpy(cell.recurrent_kernel))
+
+
+@pytest.mark.parametrize("cell_class", [nl.LSTMCell, nl.GRUCell])
+def test_per_gate_products_equal_the_fused_product(cell_class):
+    """A 128-unit layer (per-gate products) and the same layer with one
+    fused product give the same outputs and gradients."""
+    x = tf.constant(np.random.default_rng(0).standard_normal(
+        (3, 5, 4)).astype("float32"))
+
+    def run(layer):
+        with tf.GradientTape() as tape:
+            out = layer(x, training=True)
+            loss = tf.reduce_sum(out * tf.sin(tf.range(128.0)))
+        return [out] + tape.gradient(loss, layer.trainable_weights)
+
+    per_gate = nl.RNN(cell_class(128), return_sequences=True)
+    fused = nl.RNN(cell_class(128), return_sequences=True)
+    per_gate(x)
+    fused(x)
+    fused.set_weights(per_gate.get_weights())
+    fused.cell.PER_GATE_FROM_UNITS = 129
+    assert per_gate.cell.per_gate_products
+    assert not fused.cell.per_gate_products
+    for a, b in zip(run(per_gate), run(fused)):
+        np.testing.assert_allclose(H.to_numpy(a), H.to_numpy(b), atol=1e-5)
+
+
 def test_rank_two_inputs_are_rejected():
     with pytest.raises(ValueError):
         nl.GRU(U)(np.zeros((B, F), "float32"))

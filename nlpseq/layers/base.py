@@ -10,14 +10,15 @@ A cell computes one time step. Its work is split so that the time loop
 - :meth:`RecurrentCell.step` takes that projection for one step, the previous
   states and the recurrent weights, and applies the recurrence (the part that
   must be sequential). It also returns a small cache for the backward pass.
-  The recurrent weights come as one matrix per gate (``W_i``, ``W_f``, ...,
-  as the equations write them), each multiplied by ``h_{t-1}`` on its own:
-  the products are independent, so TensorFlow runs them at once on different
-  cores, and each core keeps its gates' block of the recurrent kernel in its
-  own cache. One fused product of a step is too small for TensorFlow to
-  share between cores; on this project's 2-core machine the per-gate
-  products made the LSTM's inference about 20 % faster and its training
-  about 15 % (``bench/cells.py``).
+  From 128 units on, the recurrent weights come as one matrix per gate
+  (``W_i``, ``W_f``, ..., as the equations write them), each multiplied by
+  ``h_{t-1}`` on its own: the products are independent, so TensorFlow runs
+  them at once on different cores, and each core keeps its gates' block of
+  the recurrent kernel in its own cache. One fused product of a step is too
+  small for TensorFlow to share between cores; on this project's 2-core
+  machine the per-gate products made the LSTM's inference about 20 % faster
+  and its training about 15 % (256 units, ``bench/cells.py``). Smaller
+  cells keep one fused product (:attr:`RecurrentCell.per_gate_products`).
 - :meth:`RecurrentCell.step_backward` is the same step differentiated by
   hand (backpropagation through time); it returns only the gradients of
   the step's projected inputs and previous states. The recurrent weights'
@@ -124,17 +125,38 @@ def _add_bias(z, bias):
     return z + bias
 
 
-def gate_products(h, blocks):
-    """``[h W_g for W_g in blocks]``: the recurrent products of one step,
-    one independent matrix product per gate block."""
+def gate_preactivations(projected, h, blocks, gates):
+    """``[x W_g^x + b_g + h W_g^h for each gate g]``, from a step's
+    projected inputs ``[batch, gates * units]`` and the recurrent kernel as
+    :meth:`RecurrentCell.recurrent_weights` gives it: one block per gate (one
+    product each), or one fused kernel (one product, then split)."""
+    if len(blocks) == 1:
+        z = projected + ops.matmul(h, blocks[0])
+        return [z] if gates == 1 else ops.split(z, gates, axis=-1)
+    return [x + ops.matmul(h, w)
+            for x, w in zip(ops.split(projected, gates, axis=-1), blocks)]
+
+
+def gate_products(h, blocks, gates):
+    """``[h W_g^h for each gate g]``, from per-gate blocks or one fused
+    kernel (as :func:`gate_preactivations`)."""
+    if len(blocks) == 1:
+        product = ops.matmul(h, blocks[0])
+        return [product] if gates == 1 else ops.split(product, gates, axis=-1)
     return [ops.matmul(h, w) for w in blocks]
 
 
-def sum_of_products(lhs, rhs):
-    """``sum_g lhs_g rhs_g``: a backward step's ``dL/dh_{t-1}``, from each
-    gate's pre-activation gradient and its transposed block (independent
-    products, as in :func:`gate_products`)."""
-    return add_all([ops.matmul(a, b) for a, b in zip(lhs, rhs)])
+def sum_of_products(d_gates, transposed, d_fused=None):
+    """``sum_g dL/dz_g (W_g^h)^T``: a backward step's gradient through the
+    recurrent products, from each gate's pre-activation gradient and the
+    transposed blocks (or the one fused kernel, transposed: then one product
+    with ``d_fused``, the gradients concatenated, if the caller has it)."""
+    if len(transposed) == 1:
+        if d_fused is None:
+            d_fused = d_gates[0] if len(d_gates) == 1 else ops.concatenate(
+                d_gates, axis=-1)
+        return ops.matmul(d_fused, transposed[0])
+    return add_all([ops.matmul(d, w) for d, w in zip(d_gates, transposed)])
 
 
 def add_all(tensors):
@@ -191,6 +213,11 @@ class RecurrentCell(keras.layers.Layer):
     #: depends on the cell (``bench/cells.py`` decides). Training always
     #: projects before the loop (the hand-written backward needs it).
     project_per_step = False
+    #: the size from which a cell with gates computes one recurrent product
+    #: per gate (:attr:`per_gate_products`). On the 2-core benchmark
+    #: machine the per-gate products made an LSTM of 128 units 10-15 %
+    #: faster and one of 32 or 64 units 6-20 % slower.
+    PER_GATE_FROM_UNITS = 128
 
     def __init__(
         self,
@@ -298,15 +325,23 @@ class RecurrentCell(keras.layers.Layer):
             return z
         return ops.reshape(z, (*ops.shape(inputs)[:-1], kernel.shape[-1]))
 
+    @property
+    def per_gate_products(self):
+        """Whether the step multiplies ``h_{t-1}`` by each gate's block of
+        the recurrent kernel separately (see the module's docstring): for
+        cells with gates, from :attr:`PER_GATE_FROM_UNITS` units on. Below,
+        the extra operations cost more than the parallel products save."""
+        return self.gates > 1 and self.units >= self.PER_GATE_FROM_UNITS
+
     def recurrent_weights(self, dtype=None):
         """The tensors ``step`` uses besides its inputs: here the recurrent
-        kernel's block of each gate, ``[W_g]`` (``[units, units]`` each, in
-        the fused order; see :func:`gate_products`).
+        kernel, as one block per gate (``[units, units]`` each, in the fused
+        order) with :attr:`per_gate_products`, else whole.
 
         Computed once per sequence, outside the loop (slices, casts).
         """
         kernel = ops.cast(self.recurrent_kernel, dtype or self.compute_dtype)
-        if self.gates == 1:
+        if not self.per_gate_products:
             return [kernel]
         return list(ops.split(kernel, self.gates, axis=1))
 

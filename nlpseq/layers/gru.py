@@ -6,6 +6,7 @@ from keras import ops
 from nlpseq.layers.base import (
     RecurrentCell,
     activation_grad,
+    gate_preactivations,
     gate_products,
     get_activation,
     grad_from_output,
@@ -42,11 +43,11 @@ class GRUCell(RecurrentCell):
     gate) into ``kernel`` ``[input_dim, gates * units]`` and
     ``recurrent_kernel`` ``[units, gates * units]``; ``bias`` is
     ``[gates * units]``, or ``[2, 3 * units]`` (input bias, recurrent bias)
-    with ``reset_after``. In the loop each gate's recurrent product is its own
-    (``h W_z``, ``h W_r``, then ``(r * h) W_h``), so ``z``'s runs beside the
-    chain that leads to the candidate. With ``reset_after``, the recurrent
-    bias of ``z`` and ``r`` is added to the input projection (it only adds);
-    ``b'_h`` stays in the step.
+    with ``reset_after``. From 128 units on, each gate's recurrent product is
+    its own in the loop (``h W_z``, ``h W_r``, then ``(r * h) W_h``), so
+    ``z``'s runs beside the chain that leads to the candidate. With
+    ``reset_after``, the recurrent bias of ``z`` and ``r`` is added to the
+    input projection (it only adds); ``b'_h`` stays in the step.
 
     Example:
 
@@ -82,7 +83,11 @@ class GRUCell(RecurrentCell):
     def _cache_outputs(self):
         # The step caches the gates' and the candidate's values when the
         # backward can differentiate them from their outputs (sigmoid, tanh),
-        # else their pre-activations (and the backward recomputes the values).
+        # else their pre-activations (and the backward recomputes the
+        # values); the minimal GRU with one fused product caches its fused
+        # pre-activation, one tensor.
+        if not (self.reset_gate or self.per_gate_products):
+            return False
         return (grad_from_output(self.recurrent_activation)
                 and grad_from_output(self.activation))
 
@@ -102,9 +107,13 @@ class GRUCell(RecurrentCell):
 
     @property
     def cache_size(self):
-        # z, (r,) h~ (values or pre-activations); with reset_after also the
-        # candidate's recurrent product W_h h_{t-1} + b'_h
-        return self.gates + int(self.reset_after)
+        # z, r and h~ (values or pre-activations; with one fused product,
+        # z and r as one tensor, and without the reset gate z and h~ as one),
+        # and with reset_after the candidate's recurrent product
+        # W_h h_{t-1} + b'_h
+        if self.reset_after:
+            return 4
+        return self.gates - int(not self.per_gate_products)
 
     def input_bias(self):
         if self.bias is not None and self.reset_after:
@@ -117,12 +126,23 @@ class GRUCell(RecurrentCell):
         return self.bias
 
     def recurrent_weights(self, dtype=None):
-        # One block per gate (z, r, h~), and with reset_after b'_h
+        # The kernel per gate (z, r, h~) or whole; reset before the product,
+        # the candidate's block is always apart (its product waits for r).
+        # With reset_after, b'_h comes last.
         blocks = super().recurrent_weights(dtype)
+        if self.reset_gate and not self.reset_after and len(blocks) == 1:
+            units = self.units
+            blocks = [blocks[0][:, :2 * units], blocks[0][:, 2 * units:]]
         if self.reset_after and self.bias is not None:
             blocks.append(ops.cast(self.bias[1, 2 * self.units:],
                                    blocks[0].dtype))
         return blocks
+
+    def _kernel_blocks(self, weights):
+        """The recurrent kernel's blocks among ``weights`` (without b'_h)."""
+        if self.reset_after and self.bias is not None:
+            return weights[:-1]
+        return weights
 
     def step(self, projected, states, weights, recurrent_mask=None):
         h_tm1 = states[0]
@@ -130,32 +150,49 @@ class GRUCell(RecurrentCell):
         sigma, act = self.recurrent_activation, self.activation
         values = self._cache_outputs
         if not self.reset_gate:
-            a_z, a_h = [x + hw for x, hw in zip(
-                ops.split(projected, 2, axis=-1),
-                gate_products(h_dropped, weights))]
+            if len(weights) == 1:
+                a = projected + ops.matmul(h_dropped, weights[0])
+                a_z, a_h = ops.split(a, 2, axis=-1)
+                cache = [a]
+            else:
+                a_z, a_h = gate_preactivations(projected, h_dropped, weights,
+                                               2)
+                cache = [a_z, a_h]
             z, candidate = sigma(a_z), act(a_h)
-            cache = [z, candidate] if values else [a_z, a_h]
+            if values:
+                cache = [z, candidate]
         elif self.reset_after:
             x_z, x_r, x_h = ops.split(projected, 3, axis=-1)
-            h_z, h_r, h_h = gate_products(h_dropped, weights[:3])
-            if len(weights) > 3:
-                h_h = h_h + weights[3]
+            h_z, h_r, h_h = gate_products(
+                h_dropped, self._kernel_blocks(weights), 3)
+            if self.bias is not None:
+                h_h = h_h + weights[-1]
             a_z, a_r = x_z + h_z, x_r + h_r
             z, r = sigma(a_z), sigma(a_r)
             a_h = x_h + r * h_h
             candidate = act(a_h)
             cache = [z, r, candidate, h_h] if values else [a_z, a_r, a_h, h_h]
         else:
-            # z's product runs beside r's, which the candidate's waits for
-            w_z, w_r, w_h = weights
-            x_z, x_r, x_h = ops.split(projected, 3, axis=-1)
-            h_z, h_r = gate_products(h_dropped, [w_z, w_r])
-            a_z, a_r = x_z + h_z, x_r + h_r
-            z, r = sigma(a_z), sigma(a_r)
-            a_h = x_h + ops.matmul(
+            # z's product runs beside the chain r -> (r * h) W_h -> h~.
+            # (static slices: a split at an index list costs extra
+            # operations at every step)
+            *w_zr, w_h = weights
+            units = self.units
+            x_zr = projected[..., :2 * units]
+            if len(w_zr) == 1:
+                a_zr = x_zr + ops.matmul(h_dropped, w_zr[0])
+                zr = sigma(a_zr)
+                z, r = ops.split(zr, 2, axis=-1)
+            else:
+                a_z, a_r = gate_preactivations(x_zr, h_dropped, w_zr, 2)
+                z, r = sigma(a_z), sigma(a_r)
+            a_h = projected[..., 2 * units:] + ops.matmul(
                 self._dropped(r * h_tm1, recurrent_mask), w_h)
             candidate = act(a_h)
-            cache = [z, r, candidate] if values else [a_z, a_r, a_h]
+            if len(w_zr) == 1:
+                cache = [zr, candidate] if values else [a_zr, a_h]
+            else:
+                cache = [z, r, candidate] if values else [a_z, a_r, a_h]
         h = h_tm1 + z * (candidate - h_tm1)  # z * h~ + (1 - z) * h_{t-1}
         return h, [h], cache
 
@@ -167,10 +204,18 @@ class GRUCell(RecurrentCell):
         (d_h,) = d_states
         h_tm1 = states[0]
         sigma, act = self.recurrent_activation, self.activation
-        if self.reset_gate:
-            a_z, a_r, a_h = cache[:3]
+        if self.reset_after:
+            a_z, a_r, a_h, h_h = cache
+        elif self.reset_gate:
+            if len(cache) == 2:  # z and r as one tensor
+                a_zr, a_h = cache
+                a_z, a_r = ops.split(a_zr, 2, axis=-1)
+            else:
+                a_z, a_r, a_h = cache
         else:
-            (a_z, a_h), a_r = cache, None
+            a_r = None
+            a_z, a_h = (ops.split(cache[0], 2, axis=-1) if len(cache) == 1
+                        else cache)
         if self._cache_outputs:
             # (the cache holds the values, not the pre-activations)
             z, r, candidate = a_z, a_r, a_h
@@ -183,25 +228,31 @@ class GRUCell(RecurrentCell):
         d_h_tm1 = d_h * (1.0 - z)
         if not self.reset_gate:
             d_a = [d_a_z, d_a_h]
+            d_projected = ops.concatenate(d_a, axis=-1)
             d_h_tm1 = d_h_tm1 + self._dropped(
-                sum_of_products(d_a, transposed), recurrent_mask)
-            return ops.concatenate(d_a, axis=-1), [d_h_tm1]
+                sum_of_products(d_a, transposed, d_projected), recurrent_mask)
+            return d_projected, [d_h_tm1]
         if self.reset_after:
             # h~ = act(x_h + r * (W_h h_{t-1} + b'_h))
-            h_h = cache[3]
             d_a_r = activation_grad(sigma, a_r, r, d_a_h * h_h)
             d_h_tm1 = d_h_tm1 + self._dropped(
-                sum_of_products([d_a_z, d_a_r, d_a_h * r], transposed[:3]),
+                sum_of_products([d_a_z, d_a_r, d_a_h * r],
+                                self._kernel_blocks(transposed)),
                 recurrent_mask)
             return (ops.concatenate([d_a_z, d_a_r, d_a_h], axis=-1),
                     [d_h_tm1])
         # h~ = act(x_h + W_h (r * h_{t-1}))
-        d_reset_h = self._dropped(
-            ops.matmul(d_a_h, transposed[2]), recurrent_mask)
+        *t_zr, t_h = transposed
+        d_reset_h = self._dropped(ops.matmul(d_a_h, t_h), recurrent_mask)
         d_a_r = activation_grad(sigma, a_r, r, d_reset_h * h_tm1)
+        d_zr = [d_a_z, d_a_r]
+        d_a_zr = ops.concatenate(d_zr, axis=-1) if len(t_zr) == 1 else None
         d_h_tm1 = d_h_tm1 + d_reset_h * r + self._dropped(
-            sum_of_products([d_a_z, d_a_r], transposed[:2]), recurrent_mask)
-        return ops.concatenate([d_a_z, d_a_r, d_a_h], axis=-1), [d_h_tm1]
+            sum_of_products(d_zr, t_zr, d_a_zr), recurrent_mask)
+        d_projected = ops.concatenate(
+            [d_a_zr, d_a_h] if d_a_zr is not None else d_zr + [d_a_h],
+            axis=-1)
+        return d_projected, [d_h_tm1]
 
     def recurrent_gradients(self, d_projected, states, cache, weights,
                             recurrent_mask=None):
@@ -209,16 +260,24 @@ class GRUCell(RecurrentCell):
             return super().recurrent_gradients(
                 d_projected, states, cache, weights, recurrent_mask)
         units = self.units
+        per_gate = self.per_gate_products
         h_dropped = self._dropped(states[0], recurrent_mask)
         d_a_zr, d_a_h = d_projected[..., :2 * units], d_projected[..., 2 * units:]
-        grads = list(ops.split(product_over_steps(h_dropped, d_a_zr), 2,
-                               axis=1))
-        r = self._gate_output(cache[1])
+        d_zr = product_over_steps(h_dropped, d_a_zr)
+        grads = list(ops.split(d_zr, 2, axis=1)) if per_gate else [d_zr]
+        # (with one fused product and the reset before it, z and r are
+        # cached as one tensor)
+        fused_zr = not (per_gate or self.reset_after)
+        r = self._gate_output(cache[0][..., units:] if fused_zr else cache[1])
         if self.reset_after:
             # the candidate's recurrent product has the gradient d_a_h * r
             d_h_h = d_a_h * r
-            grads.append(product_over_steps(h_dropped, d_h_h))
-            if len(weights) > 3:
+            d_w_h = product_over_steps(h_dropped, d_h_h)
+            if per_gate:
+                grads.append(d_w_h)
+            else:
+                grads = [ops.concatenate([d_zr, d_w_h], axis=1)]
+            if self.bias is not None:
                 grads.append(ops.sum(d_h_h, axis=(0, 1)))
             return grads
         grads.append(product_over_steps(

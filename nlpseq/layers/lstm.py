@@ -6,7 +6,7 @@ from keras import ops
 from nlpseq.layers.base import (
     RecurrentCell,
     activation_grad,
-    gate_products,
+    gate_preactivations,
     get_activation,
     grad_from_output,
     sum_of_products,
@@ -33,8 +33,8 @@ class LSTMCell(RecurrentCell):
     fused, **in the order i, f, C~, o** (Keras' order), into ``kernel``
     ``[input_dim, 4 * units]``, ``recurrent_kernel`` ``[units, 4 * units]``
     and ``bias`` ``[4 * units]``. The input part is computed for all steps at
-    once; in the loop each gate's ``h W_g^h`` is its own product. States are
-    ``[h, C]``.
+    once; in the loop, from 128 units on, each gate's ``h W_g^h`` is its own
+    product. States are ``[h, C]``.
 
     Args:
         units: size of ``h`` and ``C``.
@@ -56,7 +56,6 @@ class LSTMCell(RecurrentCell):
 
     gates = 4
     state_names = ("h", "c")
-    cache_size = 4
 
     def __init__(self, units, activation="tanh",
                  recurrent_activation="sigmoid", unit_forget_bias=True,
@@ -82,26 +81,39 @@ class LSTMCell(RecurrentCell):
         return initializer
 
     @property
+    def cache_size(self):
+        return 4 if self.per_gate_products else 1
+
+    @property
     def _cache_outputs(self):
-        # The step caches the gates' and the candidate's values when the
-        # backward can differentiate them from their outputs (sigmoid, tanh),
-        # else their pre-activations (and the backward recomputes the values).
-        return (grad_from_output(self.recurrent_activation)
+        # With per-gate products the step caches the gates' and the
+        # candidate's values when the backward can differentiate them from
+        # their outputs (sigmoid, tanh), else their pre-activations. With one
+        # fused product it caches the fused pre-activation z, one tensor (in
+        # small cells the loop's reads and writes cost more than the
+        # backward's recomputing the values).
+        return (self.per_gate_products
+                and grad_from_output(self.recurrent_activation)
                 and grad_from_output(self.activation))
 
     def step(self, projected, states, weights, recurrent_mask=None):
         h_tm1, c_tm1 = states
-        # z_g = x W_g^x + b_g + h_{t-1} W_g^h, one product per gate
-        z_i, z_f, z_c, z_o = [
-            x + hw for x, hw in zip(
-                ops.split(projected, 4, axis=-1),
-                gate_products(self._dropped(h_tm1, recurrent_mask), weights))]
+        h_dropped = self._dropped(h_tm1, recurrent_mask)
+        # z_g = x W_g^x + b_g + h_{t-1} W_g^h
+        if len(weights) == 1:
+            z = projected + ops.matmul(h_dropped, weights[0])
+            z_i, z_f, z_c, z_o = ops.split(z, 4, axis=-1)
+            cache = [z]
+        else:
+            z_i, z_f, z_c, z_o = gate_preactivations(
+                projected, h_dropped, weights, 4)
+            cache = [z_i, z_f, z_c, z_o]
         sigma, act = self.recurrent_activation, self.activation
         i, f, candidate, o = sigma(z_i), sigma(z_f), act(z_c), sigma(z_o)
         c = f * c_tm1 + i * candidate
         h = o * act(c)
-        cache = ([i, f, candidate, o] if self._cache_outputs
-                 else [z_i, z_f, z_c, z_o])
+        if self._cache_outputs:
+            cache = [i, f, candidate, o]
         return h, [h, c], cache
 
     def step_backward(self, d_states, states, new_states, cache, weights,
@@ -118,7 +130,8 @@ class LSTMCell(RecurrentCell):
             i, f, candidate, o = cache
             z_i = z_f = z_c = z_o = None
         else:
-            z_i, z_f, z_c, z_o = cache
+            z_i, z_f, z_c, z_o = (ops.split(cache[0], 4, axis=-1)
+                                  if len(cache) == 1 else cache)
             i, f, candidate, o = sigma(z_i), sigma(z_f), act(z_c), sigma(z_o)
         tanh_c = act(c)
         d_c = d_c + activation_grad(act, c, tanh_c, d_h * o)
@@ -128,9 +141,10 @@ class LSTMCell(RecurrentCell):
             activation_grad(act, z_c, candidate, d_c * i),
             activation_grad(sigma, z_o, o, d_h * tanh_c),
         ]
-        d_h_tm1 = self._dropped(sum_of_products(d_z, transposed),
-                                recurrent_mask)
-        return ops.concatenate(d_z, axis=-1), [d_h_tm1, d_c * f]
+        d_projected = ops.concatenate(d_z, axis=-1)
+        d_h_tm1 = self._dropped(
+            sum_of_products(d_z, transposed, d_projected), recurrent_mask)
+        return d_projected, [d_h_tm1, d_c * f]
 
     def get_config(self):
         config = super().get_config()
