@@ -154,6 +154,45 @@ def test_per_gate_products_equal_the_fused_product(cell_class):
         np.testing.assert_allclose(H.to_numpy(a), H.to_numpy(b), atol=1e-5)
 
 
+@pytest.mark.parametrize("name", list(CELL_LAYERS))
+@pytest.mark.parametrize("steps", [1, 2, 5, 11])
+def test_manual_gradients_equal_automatic_ones_for_any_length(name, steps):
+    """The hand-written backward (``training=True``) runs the steps in two
+    parts and several steps per loop iteration, with the rest one at a time;
+    whatever the sequence's length, it gives TensorFlow's gradients of the
+    inference loop (``training=False``). With a mask, an initial state, and
+    a time dimension unknown when the function is traced."""
+    layer = CELL_LAYERS[name][0](U, return_sequences=True)
+    rng = np.random.default_rng(steps)
+    x = tf.constant(rng.standard_normal((B, steps, F)).astype("float32"))
+    mask = np.ones((B, steps), bool)
+    mask[0, -1] = False  # right padding
+    mask[-1, 0] = False  # left padding
+    mask = tf.constant(mask)
+    states = [tf.constant(rng.standard_normal((B, U)).astype("float32"))
+              for _ in layer.cell.state_names]
+    layer(x)
+
+    @tf.function(input_signature=[tf.TensorSpec((None, None, F)),
+                                  tf.TensorSpec((None, None), tf.bool),
+                                  tf.TensorSpec((), tf.bool)])
+    def gradients(x, mask, training):
+        with tf.GradientTape() as tape:
+            tape.watch([x] + states)
+            out = tf.cond(
+                training,
+                lambda: layer(x, mask=mask, initial_state=states,
+                              training=True),
+                lambda: layer(x, mask=mask, initial_state=states))
+            loss = tf.reduce_sum(out * tf.cos(out))
+        return tape.gradient(loss, layer.trainable_weights + [x] + states)
+
+    manual = gradients(x, mask, tf.constant(True))
+    automatic = gradients(x, mask, tf.constant(False))
+    for a, b in zip(manual, automatic):
+        np.testing.assert_allclose(H.to_numpy(a), H.to_numpy(b), atol=1e-5)
+
+
 def test_rank_two_inputs_are_rejected():
     with pytest.raises(ValueError):
         nl.GRU(U)(np.zeros((B, F), "float32"))
