@@ -158,9 +158,9 @@ def test_per_gate_products_equal_the_fused_product(cell_class):
 @pytest.mark.parametrize("steps", [1, 2, 5, 11])
 def test_manual_gradients_equal_automatic_ones_for_any_length(name, steps):
     """The hand-written backward (``training=True``) runs the steps in two
-    parts and several steps per loop iteration, with the rest one at a time;
-    whatever the sequence's length, it gives TensorFlow's gradients of the
-    inference loop (``training=False``). With a mask, an initial state, and
+    parts (the earlier one empty for a single step); whatever the
+    sequence's length, it gives TensorFlow's gradients of the inference
+    loop (``training=False``). With a mask, an initial state, and
     a time dimension unknown when the function is traced."""
     layer = CELL_LAYERS[name][0](U, return_sequences=True)
     rng = np.random.default_rng(steps)

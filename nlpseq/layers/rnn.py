@@ -11,8 +11,7 @@ for the cells that run faster so), masking, ``go_backwards``,
 The cells' math is written in ``keras.ops``; the loop itself is a
 ``tf.while_loop`` over ``tf.TensorArray`` buffers, which is what makes it fast
 on the TensorFlow backend (the supported one) and lets it compile under
-``jit_compile=True``. Each loop iteration runs :data:`UNROLL` steps
-(:func:`_over_steps`).
+``jit_compile=True``.
 """
 
 import inspect
@@ -52,50 +51,17 @@ def _mask_reader(mask):
     return unstacked.read
 
 
-#: time steps per iteration of the loops. A ``tf.while_loop`` iteration
-#: costs several operations per loop variable besides the body's own; with
-#: 4 steps per iteration the simple RNN (whose step is a handful of
-#: operations) ran 3-10 % faster and the GRU's training up to 13 %
-#: (``bench/cells.py``), the LSTM as fast as with 1.
-UNROLL = 4
-
-
 def _over_steps(step, first, loop_vars, count, static_count, down=False):
     """Run ``step(t, *loop_vars) -> (next t, *loop_vars)`` for ``count``
     time steps, ``t`` counting up from ``first`` (or down with ``down``).
-
-    The loop body runs :data:`UNROLL` steps, so that the loop's own
-    bookkeeping (several operations per loop variable and iteration) is
-    paid once for that many steps; a second loop runs the remaining steps
-    one at a time. Returns the final loop variables (without ``t``).
-    """
-    unroll = UNROLL
+    Returns the final loop variables (without ``t``)."""
     sign = -1 if down else 1
     end = first + sign * count  # the first step not to run
-
-    def body(t, *loop_vars):
-        for _ in range(unroll):
-            t, *loop_vars = step(t, *loop_vars)
-        return (t, *loop_vars)
-
-    def more(t, *_, needed=1):
-        return sign * (end - t) >= needed
-
-    loop_vars = (first, *loop_vars)
-    if unroll > 1:
-        loop_vars = tf.while_loop(
-            lambda *args: more(*args, needed=unroll), body, loop_vars,
-            maximum_iterations=(static_count if static_count is not None
-                                else count) // unroll,
-            parallel_iterations=32)
-        if static_count is not None and static_count % unroll == 0:
-            return loop_vars[1:]
-    loop_vars = tf.while_loop(
-        more, step, loop_vars,
-        maximum_iterations=unroll - 1 if unroll > 1 else (
-            static_count if static_count is not None else count),
-        parallel_iterations=32)
-    return loop_vars[1:]
+    return tf.while_loop(
+        lambda t, *_: sign * (end - t) > 0, step, (first, *loop_vars),
+        maximum_iterations=static_count if static_count is not None
+        else count,
+        parallel_iterations=32)[1:]
 
 
 def _buffers(count, dtype, steps):
