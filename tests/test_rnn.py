@@ -155,10 +155,11 @@ def test_per_gate_products_equal_the_fused_product(cell_class):
 
 
 @pytest.mark.parametrize("name", list(CELL_LAYERS))
-@pytest.mark.parametrize("steps", [1, 2, 5, 11])
+@pytest.mark.parametrize("steps", [1, 2, 5, 8, 11])
 def test_manual_gradients_equal_automatic_ones_for_any_length(name, steps):
     """The hand-written backward (``training=True``) runs the steps in two
-    parts (the earlier one empty for a single step); whatever the
+    parts (the earlier one empty for a single step), and the simple RNN's
+    loops four steps per iteration and the rest one at a time; whatever the
     sequence's length, it gives TensorFlow's gradients of the inference
     loop (``training=False``). With a mask, an initial state, and
     a time dimension unknown when the function is traced."""

@@ -213,6 +213,8 @@ class RecurrentCell(keras.layers.Layer):
     #: depends on the cell (``bench/cells.py`` decides). Training always
     #: projects before the loop (the hand-written backward needs it).
     project_per_step = False
+    #: time steps per iteration of the loop (see ``rnn._over_steps``)
+    steps_per_iteration = 1
     #: the size from which a cell with gates computes one recurrent product
     #: per gate (:attr:`per_gate_products`). On the 2-core benchmark
     #: machine the per-gate products made an LSTM of 128 units 10-15 %

@@ -51,17 +51,42 @@ def _mask_reader(mask):
     return unstacked.read
 
 
-def _over_steps(step, first, loop_vars, count, static_count, down=False):
+def _over_steps(step, first, loop_vars, count, static_count, down=False,
+                unroll=1):
     """Run ``step(t, *loop_vars) -> (next t, *loop_vars)`` for ``count``
     time steps, ``t`` counting up from ``first`` (or down with ``down``).
-    Returns the final loop variables (without ``t``)."""
+
+    With ``unroll``, the loop body runs that many steps, so that the loop's
+    own bookkeeping (several operations per loop variable and iteration) is
+    paid once for them; a second loop runs the remaining steps one at a
+    time. Returns the final loop variables (without ``t``).
+    """
     sign = -1 if down else 1
     end = first + sign * count  # the first step not to run
-    return tf.while_loop(
-        lambda t, *_: sign * (end - t) > 0, step, (first, *loop_vars),
-        maximum_iterations=static_count if static_count is not None
-        else count,
-        parallel_iterations=32)[1:]
+
+    def body(t, *loop_vars):
+        for _ in range(unroll):
+            t, *loop_vars = step(t, *loop_vars)
+        return (t, *loop_vars)
+
+    def more(t, *_, needed=1):
+        return sign * (end - t) >= needed
+
+    loop_vars = (first, *loop_vars)
+    if unroll > 1:
+        loop_vars = tf.while_loop(
+            lambda *args: more(*args, needed=unroll), body, loop_vars,
+            maximum_iterations=(static_count if static_count is not None
+                                else count) // unroll,
+            parallel_iterations=32)
+        if static_count is not None and static_count % unroll == 0:
+            return loop_vars[1:]
+    loop_vars = tf.while_loop(
+        more, step, loop_vars,
+        maximum_iterations=unroll - 1 if unroll > 1 else (
+            static_count if static_count is not None else count),
+        parallel_iterations=32)
+    return loop_vars[1:]
 
 
 def _buffers(count, dtype, steps):
@@ -118,7 +143,8 @@ def _forward(cell, projected, states, weights, mask, recurrent_mask,
         return after, new_states, buffers
 
     final_states, buffers = _over_steps(
-        body, tf.constant(0), (list(states), buffers), steps, static_steps)
+        body, tf.constant(0), (list(states), buffers), steps, static_steps,
+        unroll=cell.steps_per_iteration)
     stacked = [b.stack() for b in buffers]
     if save:
         outputs = stacked[0][1:] if return_sequences else None
@@ -184,13 +210,14 @@ def _backward(cell, saved, weights, mask, recurrent_mask, d_outputs,
     d_states, buffer = _over_steps(
         body, steps - 1, (list(d_states), buffer), steps - half,
         static_steps - static_half if static_steps is not None else None,
-        down=True)
+        down=True, unroll=cell.steps_per_iteration)
     later = cell.recurrent_gradients(
         buffer.gather(tf.range(half, steps)),
         [s[half:-1] for s in saved[:n_states]],
         [c[half:] for c in saved[n_states:]], weights, recurrent_mask)
     d_initial, buffer = _over_steps(
-        body, half - 1, (d_states, buffer), half, static_half, down=True)
+        body, half - 1, (d_states, buffer), half, static_half, down=True,
+        unroll=cell.steps_per_iteration)
     d_projected = buffer.stack()
     earlier = cell.recurrent_gradients(
         d_projected[:half], [s[:half] for s in saved[:n_states]],
