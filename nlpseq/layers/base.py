@@ -125,21 +125,21 @@ def _add_bias(z, bias):
     return z + bias
 
 
-def gate_preactivations(projected, h, blocks, gates):
-    """``[x W_g^x + b_g + h W_g^h for each gate g]``, from a step's
-    projected inputs ``[batch, gates * units]`` and the recurrent kernel as
-    :meth:`RecurrentCell.recurrent_weights` gives it: one block per gate (one
-    product each), or one fused kernel (one product, then split)."""
+def gate_preactivations(projected, h, blocks):
+    """``x W^x + b + h W^h`` for each block of the recurrent kernel as
+    :meth:`RecurrentCell.recurrent_weights` gives it: with one block per gate,
+    a list of the gates' pre-activations (one product each); with one fused
+    kernel, a list of one fused pre-activation (one product), which the
+    caller splits where it needs the gates apart."""
     if len(blocks) == 1:
-        z = projected + ops.matmul(h, blocks[0])
-        return [z] if gates == 1 else ops.split(z, gates, axis=-1)
-    return [x + ops.matmul(h, w)
-            for x, w in zip(ops.split(projected, gates, axis=-1), blocks)]
+        return [projected + ops.matmul(h, blocks[0])]
+    return [x + ops.matmul(h, w) for x, w in zip(
+        ops.split(projected, len(blocks), axis=-1), blocks)]
 
 
 def gate_products(h, blocks, gates):
-    """``[h W_g^h for each gate g]``, from per-gate blocks or one fused
-    kernel (as :func:`gate_preactivations`)."""
+    """``[h W_g^h for each gate g]``, from per-gate blocks (one product
+    each) or one fused kernel (one product, split into the gates)."""
     if len(blocks) == 1:
         product = ops.matmul(h, blocks[0])
         return [product] if gates == 1 else ops.split(product, gates, axis=-1)

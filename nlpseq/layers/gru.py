@@ -150,17 +150,10 @@ class GRUCell(RecurrentCell):
         sigma, act = self.recurrent_activation, self.activation
         values = self._cache_outputs
         if not self.reset_gate:
-            if len(weights) == 1:
-                a = projected + ops.matmul(h_dropped, weights[0])
-                a_z, a_h = ops.split(a, 2, axis=-1)
-                cache = [a]
-            else:
-                a_z, a_h = gate_preactivations(projected, h_dropped, weights,
-                                               2)
-                cache = [a_z, a_h]
+            a = gate_preactivations(projected, h_dropped, weights)
+            a_z, a_h = a if len(a) == 2 else ops.split(a[0], 2, axis=-1)
             z, candidate = sigma(a_z), act(a_h)
-            if values:
-                cache = [z, candidate]
+            cache = [z, candidate] if values else a
         elif self.reset_after:
             x_z, x_r, x_h = ops.split(projected, 3, axis=-1)
             h_z, h_r, h_h = gate_products(
@@ -178,21 +171,14 @@ class GRUCell(RecurrentCell):
             # operations at every step)
             *w_zr, w_h = weights
             units = self.units
-            x_zr = projected[..., :2 * units]
-            if len(w_zr) == 1:
-                a_zr = x_zr + ops.matmul(h_dropped, w_zr[0])
-                zr = sigma(a_zr)
-                z, r = ops.split(zr, 2, axis=-1)
-            else:
-                a_z, a_r = gate_preactivations(x_zr, h_dropped, w_zr, 2)
-                z, r = sigma(a_z), sigma(a_r)
+            a_zr = gate_preactivations(projected[..., :2 * units], h_dropped,
+                                       w_zr)
+            zr = [sigma(a) for a in a_zr]  # z and r, or both as one tensor
+            z, r = zr if len(zr) == 2 else ops.split(zr[0], 2, axis=-1)
             a_h = projected[..., 2 * units:] + ops.matmul(
                 self._dropped(r * h_tm1, recurrent_mask), w_h)
             candidate = act(a_h)
-            if len(w_zr) == 1:
-                cache = [zr, candidate] if values else [a_zr, a_h]
-            else:
-                cache = [z, r, candidate] if values else [a_z, a_r, a_h]
+            cache = zr + [candidate] if values else a_zr + [a_h]
         h = h_tm1 + z * (candidate - h_tm1)  # z * h~ + (1 - z) * h_{t-1}
         return h, [h], cache
 

@@ -99,21 +99,14 @@ class LSTMCell(RecurrentCell):
     def step(self, projected, states, weights, recurrent_mask=None):
         h_tm1, c_tm1 = states
         h_dropped = self._dropped(h_tm1, recurrent_mask)
-        # z_g = x W_g^x + b_g + h_{t-1} W_g^h
-        if len(weights) == 1:
-            z = projected + ops.matmul(h_dropped, weights[0])
-            z_i, z_f, z_c, z_o = ops.split(z, 4, axis=-1)
-            cache = [z]
-        else:
-            z_i, z_f, z_c, z_o = gate_preactivations(
-                projected, h_dropped, weights, 4)
-            cache = [z_i, z_f, z_c, z_o]
+        # z_g = x W_g^x + b_g + h_{t-1} W_g^h (per gate, or fused)
+        z = gate_preactivations(projected, h_dropped, weights)
+        z_i, z_f, z_c, z_o = z if len(z) == 4 else ops.split(z[0], 4, axis=-1)
         sigma, act = self.recurrent_activation, self.activation
         i, f, candidate, o = sigma(z_i), sigma(z_f), act(z_c), sigma(z_o)
         c = f * c_tm1 + i * candidate
         h = o * act(c)
-        if self._cache_outputs:
-            cache = [i, f, candidate, o]
+        cache = [i, f, candidate, o] if self._cache_outputs else z
         return h, [h, c], cache
 
     def step_backward(self, d_states, states, new_states, cache, weights,
