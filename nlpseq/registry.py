@@ -80,11 +80,11 @@ CELLS = Registry(
     },
 )
 
-#: Application pipelines by command name (``nlpseq <app> ...``).
+#: Apps (task classes) by command name (``nlpseq <app> ...``).
 APPS = Registry(
     "app",
     {
-        "sentiment": "nlpseq.apps.sentiment:SentimentPipeline",
+        "sentiment": "nlpseq.apps.sentiment:Sentiment",
         "next-word": "nlpseq.apps.next_word:NextWordPipeline",
         "ner": "nlpseq.apps.ner:NerPipeline",
         "translation": "nlpseq.apps.translation:TranslationPipeline",

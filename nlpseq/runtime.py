@@ -3,9 +3,10 @@
 TensorFlow's C++ runtime writes start-up notices straight to the stderr file
 descriptor ("Could not find cuda drivers...", oneDNN and CPU-feature notes),
 before Python's logging and ``TF_CPP_MIN_LOG_LEVEL`` can act. The command
-line imports TensorFlow through :func:`import_tensorflow`, which captures
-that descriptor during start-up and passes on every line that is not one of
-these known notices.
+line and the Python API (:func:`nlpseq.load`, :func:`nlpseq.train`) import
+TensorFlow through :func:`import_tensorflow`, which captures that descriptor
+during start-up and passes on every line that is not one of these known
+notices.
 """
 
 import os
@@ -39,8 +40,18 @@ NOISE = re.compile(
     r"rebuild TensorFlow with the appropriate compiler flags|"
     r"cpu_feature_guard|This TensorFlow binary is optimized|"
     r"TF_ENABLE_ONEDNN_OPTS|Unable to register cu(DNN|FFT|BLAS) factory|"
-    r"computation placer already registered|absl::InitializeLog"
+    r"computation placer already registered|absl::InitializeLog|"
+    r"oneDNN supports DT_"
 )
+
+
+def _first_use(tf):
+    """Run what makes TensorFlow print its once-per-process notices, while
+    they are captured: oneDNN's "supports DT_BOOL only on platforms with
+    AVX-512" line comes at the first transpose of a boolean tensor in a
+    graph, which every masked recurrent layer runs."""
+    # (a 1 x 1 transpose is optimized away before it reaches oneDNN)
+    tf.function(lambda m: tf.transpose(m))(tf.constant([[True, False]]))
 
 
 def import_tensorflow():
@@ -58,6 +69,7 @@ def import_tensorflow():
             import tensorflow as tf
 
             tf.config.list_physical_devices()
+            _first_use(tf)
         finally:
             os.dup2(saved, 2)
             os.close(saved)

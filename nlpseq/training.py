@@ -193,6 +193,7 @@ class RunState(keras.callbacks.Callback):
         self.stopped_early = state.get("stopped_early", False)
         #: Seconds spent in epochs, over every part of a resumed run.
         self.seconds = state.get("training_seconds", 0.0)
+        self.epochs_done = state.get("epochs_done", 0)
         self._started = None
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -207,6 +208,7 @@ class RunState(keras.callbacks.Callback):
             save_atomic(self.folder / BEST, self.model.save_weights)
         else:
             self.wait += 1
+        self.epochs_done = epoch + 1
         if self.patience and self.wait >= self.patience:
             self.model.stop_training = True
             self.stopped_early = True
@@ -222,6 +224,32 @@ class RunState(keras.callbacks.Callback):
         # (with keep="last" the model already holds the last epoch)
         if self.keep == "best" and (self.folder / BEST).is_file():
             self.model.load_weights(self.folder / BEST)
+
+
+    def summary(self) -> str:
+        """One line: why training stopped and which epoch's weights were
+        kept (epochs counted from 1, as Keras prints them)."""
+        if self.stopped_early:
+            why = (f"Stopped early after epoch {self.epochs_done}: no lower "
+                   f"{self.monitor} for {self.patience} epoch(s)")
+        else:
+            why = f"Trained {self.epochs_done} epoch(s)"
+        if self.keep == "last" or self.best_epoch < 0:
+            return f"{why}; kept the last epoch ({self.epochs_done})"
+        return (f"{why}; kept epoch {self.best_epoch + 1}, the lowest "
+                f"{self.monitor} ({self.best:.4f})")
+
+
+def restore_ema_swap(swap, resumed):
+    """A ``SwapEMAWeights(swap_on_epoch=True)`` callback ready for a run.
+
+    A checkpoint is saved while the model holds the averaged weights (the
+    raw ones are in the optimizer), so a resumed run starts in that swapped
+    state; Keras' callback keeps that fact in a private attribute, which is
+    set here, in one place.
+    """
+    swap._ema_weights_in_model = bool(resumed)
+    return swap
 
 
 def kept_checkpoint(folder, keep) -> Path:

@@ -7,6 +7,7 @@ status 1, without a traceback. TensorFlow is imported only by the commands
 that need it, so ``--help`` and ``--version`` answer at once.
 """
 
+import logging
 import platform
 import sys
 
@@ -31,16 +32,38 @@ class AppGroup(click.Group):
         return sorted(set(super().list_commands(ctx)) | set(APPS.names()))
 
     def get_command(self, ctx, name):
+        from nlpseq.cli.commands import build_command_group
+
         command = super().get_command(ctx, name)
         if command is None and name in APPS:
-            command = APPS.get(name).command()
+            command = build_command_group(APPS.get(name))
         return command
 
     def invoke(self, ctx):
+        handler = EchoHandler()
+        logger = logging.getLogger("nlpseq")
+        logger.addHandler(handler)
+        level = logger.level
+        logger.setLevel(logging.INFO)
         try:
             return super().invoke(ctx)
         except NlpseqError as error:
             raise click.ClickException(str(error)) from None
+        finally:
+            logger.removeHandler(handler)
+            logger.setLevel(level)
+
+
+class EchoHandler(logging.Handler):
+    """Prints the library's progress (``nlpseq`` logger): information on
+    standard output, warnings on standard error as ``warning: ...``."""
+
+    def emit(self, record):
+        message = self.format(record)
+        if record.levelno >= logging.WARNING:
+            click.echo(f"warning: {message}", err=True)
+        else:
+            click.echo(message)
 
 
 @click.group(cls=AppGroup, context_settings=CONTEXT_SETTINGS)

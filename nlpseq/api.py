@@ -1,0 +1,92 @@
+"""The Python API: :func:`load` a trained model, :func:`train` a new one.
+
+Example:
+    >>> import nlpseq
+    >>> task = nlpseq.load("saved_models/sentiment")        # doctest: +SKIP
+    >>> task.predict("not bad at all")["label"]              # doctest: +SKIP
+    'pos'
+
+A task's ``predict`` takes a list of strings and returns a list of records
+(a single string gives one record), ``predict_stream`` does the same for an
+iterable of any size, ``evaluate`` returns the metrics of a data SPEC, and
+``export`` writes a SavedModel for TensorFlow Serving.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from nlpseq.errors import NlpseqError
+from nlpseq.registry import APPS
+
+
+def task_class(app):
+    """The task class registered as ``app`` (``"sentiment"``...).
+
+    Raises:
+        NlpseqError: an unknown app (the known ones are listed).
+    """
+    if app not in APPS:
+        raise NlpseqError(f"unknown app '{app}'; expected one of: "
+                          f"{', '.join(APPS.names())}")
+    return APPS.get(app)
+
+
+def load(path):
+    """The trained task in the model folder ``path``, whatever its app.
+
+    Raises:
+        NlpseqError: not a model folder, or a damaged one.
+    """
+    from nlpseq.folder import ModelFolder
+    from nlpseq.runtime import import_tensorflow
+
+    entries = ModelFolder(path).read_config()
+    cls = task_class(entries["app"])
+    import_tensorflow()
+    return cls.load(path)
+
+
+def train(app, data=None, valid=None, model_dir=None, config=None,
+          resume=False, verbose=0, **settings):
+    """Train a model of ``app`` and publish it in ``model_dir``.
+
+    Settings are the ``train`` command's options as keywords (``epochs=5``,
+    ``units=128``...), with the same precedence: keywords, then the
+    ``config`` file (TOML or YAML), then the app's defaults.
+
+    Args:
+        app: the app's name (``"sentiment"``, ``"ner"``...).
+        data, valid: data SPECs (default: the built-in sample).
+        model_dir: the model folder (default: ``saved_models/<app>``).
+        resume: continue the interrupted run in ``model_dir``.
+        verbose: Keras' progress output (0: none, 1: bar, 2: a line per
+            epoch). Progress messages go to the ``nlpseq`` logger.
+
+    Returns:
+        The trained task, ready to ``predict``.
+
+    Raises:
+        NlpseqError: an unknown setting, a bad value, bad data.
+    """
+    from nlpseq.runtime import import_tensorflow
+
+    cls = task_class(app)
+    known = {s.name for s in cls.all_settings()}
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise NlpseqError(f"unknown setting '{unknown[0]}' for the '{app}' "
+                          f"app; known settings: {', '.join(sorted(known))}")
+    flags = dict(settings, data=None if data is None else str(data),
+                 valid=None if valid is None else str(valid))
+    effective = cls.effective_config(flags, config)
+    import_tensorflow()
+    return cls.train(effective, Path(model_dir or f"saved_models/{app}"),
+                     resume=resume, epochs=settings.get("epochs") if resume
+                     else None, verbose=verbose)
+
+
+def read_model_config(path) -> dict:
+    """The ``config.json`` of a model folder (app, settings, version)."""
+    return json.loads((Path(path) / "config.json").read_text("utf-8"))

@@ -1,0 +1,225 @@
+"""``nlpseq <app> train|evaluate|predict|export``, built from a task class.
+
+Each command parses its options, calls one library function
+(:meth:`Task.train`, :meth:`Task.load` and then ``evaluate``,
+``predict_stream`` or ``export``) and prints the result. The options of
+``train`` come from the task's settings, so a setting is declared once and
+is a flag, a config-file entry and a Python API keyword at the same time.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+
+import click
+
+from nlpseq.config import merge
+
+HELP = {"help_option_names": ["-h", "--help"]}
+
+
+def setting_option(setting):
+    """A Click option for a :class:`~nlpseq.config.Setting` (default: not
+    given, so config files and defaults can fill it)."""
+    if setting.type is bool:
+        flag = setting.name.replace("_", "-")
+        default = ("" if setting.default is None else
+                   f" [default: {'yes' if setting.default else 'no'}]")
+        return click.option(f"--{flag}/--no-{flag}", setting.name,
+                            default=None, help=setting.help + default)
+    kind = (click.Choice(setting.choices) if setting.choices
+            else {int: int, float: float, str: str}[setting.type])
+    default = "" if setting.default is None else \
+        f" [default: {setting.default}]"
+    metavar = {int: "N", float: "X"}.get(setting.type, "TEXT")
+    if setting.name in ("data", "valid"):
+        metavar = "SPEC"
+    return click.option(setting.option, setting.name, type=kind,
+                        default=None, metavar=None if setting.choices
+                        else metavar, help=setting.help + default)
+
+
+def model_dir_option(cls):
+    """``--model-dir``, defaulting to ``saved_models/<app>``."""
+    return click.option(
+        "--model-dir", type=click.Path(file_okay=False),
+        default=f"saved_models/{cls.name}", show_default=True,
+        help="the model folder")
+
+
+def load(cls, model_dir):
+    """The task in ``model_dir``, TensorFlow started quietly first."""
+    from nlpseq.runtime import import_tensorflow
+
+    import_tensorflow()
+    return cls.load(model_dir)
+
+
+def check_options(settings, values):
+    """Command options: ``None`` (not given) becomes the default, and each
+    value is checked against its :class:`~nlpseq.config.Setting`."""
+    return merge(settings, None, values, source="options")
+
+
+def spec_help(cls):
+    return (f"A data SPEC is {cls.data_help}. Files may be gzipped "
+            "(.gz).")
+
+
+def build_command_group(cls):
+    """``nlpseq <app>`` with train / evaluate / predict / export."""
+    name = cls.name
+    default_dir = f"saved_models/{name}"
+
+    @click.group(name=name, help=(cls.__doc__ or name).split("\n\n")[0],
+                 context_settings=HELP)
+    def group():
+        pass
+
+    # train ---------------------------------------------------------------
+    def train(config_file, model_dir, resume, **flags):
+        from nlpseq.runtime import import_tensorflow
+
+        config = cls.effective_config(flags, config_file)
+        import_tensorflow()
+        cls.train(config, model_dir, resume=resume,
+                  epochs=flags.get("epochs") if resume else None)
+
+    train.__doc__ = (
+        f"Train a {name} model and save it in a model folder.\n\n"
+        f"Settings come from the flags, then --config FILE (TOML or YAML), "
+        f"then the defaults. Without --data it trains on the built-in "
+        f"sample. {spec_help(cls)}\n\n\b\nExamples:\n    nlpseq {name} "
+        f"train\n    nlpseq {name} train --data {cls.data_example} "
+        f"--epochs 5 --model-dir saved_models/my-{name}")
+    for setting in reversed(cls.all_settings()):
+        if setting.flag:
+            train = setting_option(setting)(train)
+    train = click.option("--resume", is_flag=True,
+                         help="continue the interrupted run in --model-dir "
+                              "from its last checkpoint")(train)
+    train = model_dir_option(cls)(train)
+    train = click.option("--config", "config_file",
+                         type=click.Path(dir_okay=False),
+                         help="TOML or YAML file of settings")(train)
+    group.command("train")(train)
+
+    # evaluate --------------------------------------------------------------
+    @group.command("evaluate")
+    @model_dir_option(cls)
+    @click.option("--data", required=True, metavar="SPEC",
+                  help="labelled data to evaluate on")
+    @click.option("--json", "as_json", is_flag=True,
+                  help="print the metrics as JSON")
+    def evaluate(model_dir, data, as_json):
+        task = load(cls, model_dir)
+        metrics = task.evaluate(data)
+        click.echo(json.dumps(metrics, indent=2) if as_json
+                   else task.format_metrics(metrics))
+
+    evaluate.help = (
+        f"Evaluate a saved {name} model on labelled data.\n\n"
+        f"{spec_help(cls)}\n\n\b\nExample:\n    nlpseq {name} evaluate "
+        f"--model-dir {default_dir} --data {cls.data_example}")
+
+    # predict ---------------------------------------------------------------
+    @group.command("predict")
+    @model_dir_option(cls)
+    @click.argument("texts", nargs=-1)
+    @click.option("--input", "input_file", type=click.Path(dir_okay=False,
+                                                           allow_dash=True),
+                  help="one input per line (plain or .gz; - for stdin)")
+    @click.option("--format", "output_format",
+                  type=click.Choice(cls.output_formats),
+                  default="text", show_default=True, help="output format")
+    def predict(model_dir, texts, input_file, output_format, **options):
+        from nlpseq.data._files import iter_lines
+
+        options = check_options(cls.predict_settings, options)
+        if texts and input_file:
+            raise click.UsageError("give TEXT arguments or --input, not both")
+        task = load(cls, model_dir)
+        if texts:
+            lines = iter(texts)
+        else:
+            if input_file in (None, "-") and sys.stdin.isatty():
+                click.echo("Reading one input per line from standard input; "
+                           "end with Ctrl-D (or give TEXT arguments or "
+                           "--input FILE).", err=True)
+            lines = iter_lines(input_file or "-", input_file or "<stdin>")
+        task.options.update(options)
+        records = task.predict_stream(lines)
+        count = write_records(records, output_format,
+                              lambda r: task.format_record(r, output_format))
+        if input_file and input_file != "-":
+            click.echo(f"Predicted {count:,} inputs from {input_file}",
+                       err=True)
+
+    predict.help = (
+        f"Predict with a saved {name} model.\n\nInputs are the TEXT "
+        f"arguments, or one per line from --input FILE or standard input.\n\n"
+        f"\b\nExamples:\n    nlpseq {name} predict \"{cls.predict_example}\"\n"
+        f"    nlpseq {name} predict --input inputs.txt --format jsonl")
+    for setting in cls.predict_settings:
+        predict = setting_option(setting)(predict)
+
+    # export ------------------------------------------------------------------
+    @group.command("export")
+    @model_dir_option(cls)
+    @click.option("--output", type=click.Path(file_okay=False),
+                  help="base folder [default: <model-dir>/export]")
+    @click.option("--version", type=click.IntRange(min=1),
+                  help="version number [default: next free]")
+    def export(model_dir, output, version):
+        task = load(cls, model_dir)
+        path = task.export(output, version)
+        names = ", ".join(task.serving_functions())
+        click.echo(f"Exported {path} (signatures: {names})")
+
+    export.help = (
+        f"Export a saved {name} model as a TensorFlow Serving SavedModel "
+        f"(<output>/<version>/saved_model.pb), taking raw strings.\n\n\b\n"
+        f"Example:\n    nlpseq {name} export --model-dir {default_dir}")
+    cls.add_commands(group)
+    return group
+
+
+def write_records(records, output_format, format_text, out=None):
+    """Write prediction records to ``out`` (stdout) as they come; returns
+    how many."""
+    out = out or click.get_text_stream("stdout")
+    count = 0
+    if output_format == "json":
+        out.write("[")
+        for count, record in enumerate(records, start=1):
+            out.write(("," if count > 1 else "") + "\n  "
+                      + json.dumps(record, ensure_ascii=False))
+        out.write("\n]\n")
+        return count
+    writer = None
+    for count, record in enumerate(records, start=1):
+        if output_format == "jsonl":
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        elif output_format == "csv":
+            flat = {k: (json.dumps(v) if isinstance(v, (dict, list)) else v)
+                    for k, v in record.items()}
+            if writer is None:
+                buffer = io.StringIO()
+                writer = csv.DictWriter(buffer, fieldnames=list(flat),
+                                        lineterminator="\n")
+                writer.writeheader()
+            writer.writerow(flat)
+            out.write(buffer.getvalue())
+            buffer.seek(0)
+            buffer.truncate()
+        else:
+            out.write(format_text(record) + "\n")
+        out.flush()
+    return count
+
+
+__all__ = ["build_command_group", "check_options", "load",
+           "model_dir_option", "setting_option", "write_records"]

@@ -1,0 +1,543 @@
+"""The life cycle every task shares: train, load, evaluate, predict, export.
+
+A model family (:mod:`~nlpseq.tasks.classifier`,
+:mod:`~nlpseq.tasks.tagger`, :mod:`~nlpseq.tasks.language_model`,
+:mod:`~nlpseq.tasks.seq2seq`) is a :class:`Task` subclass that says what is
+its own: how it reads data, its :class:`Preprocessor` (vocabularies, labels),
+its model, loss, decoding, metrics and output records, and its serving
+signatures. An app (``apps/sentiment.py``...) is a short declaration over a
+family: a name, defaults, sample data. Everything else lives here, once.
+
+Data flow::
+
+    settings --Task.train--> data --Preprocessor.fit--> preprocessor
+    data --Task.encode--> ids --padded_batches--> model.fit (checkpoints/)
+    .<name>.training/ --publish--> <model dir>/ (config.json,
+        preprocessor.json, model.keras, metrics.json, history.csv)
+    <model dir>/ --Task.load--> Task --predict / evaluate / export
+
+Progress goes to the ``nlpseq`` logger (:mod:`logging`): quiet in a library
+unless the caller configures logging, printed by the command line.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import shutil
+from pathlib import Path
+
+from nlpseq.config import merge, read_config_file
+from nlpseq.errors import NlpseqError
+from nlpseq.folder import (
+    CONFIG,
+    MODEL,
+    ModelFolder,
+    folder_config,
+    write_json_atomic,
+)
+from nlpseq.tasks.settings import COMMON_SETTINGS, with_defaults
+
+LOG = logging.getLogger("nlpseq")
+
+#: The preprocessor's file in a model folder.
+PREPROCESSOR = "preprocessor.json"
+#: ``predict --format`` choices every task has.
+FORMATS = ("text", "json", "jsonl", "csv")
+
+
+class Preprocessor:
+    """What a task learns from its training data besides the weights
+    (vocabularies, class names, tags), saved in the model folder as one
+    JSON file, :data:`PREPROCESSOR`.
+
+    A family subclass implements :meth:`fit`, :meth:`get_config` (a
+    JSON-serialisable dict) and :meth:`from_config`.
+    """
+
+    def __init__(self, config):
+        #: The task's effective configuration.
+        self.config = config
+
+    @classmethod
+    def fit(cls, data, config):
+        """Learn from the training data ``data``."""
+        raise NotImplementedError
+
+    def get_config(self) -> dict:
+        raise NotImplementedError
+
+    @classmethod
+    def from_config(cls, state, config):
+        raise NotImplementedError
+
+    def save(self, path):
+        write_json_atomic(path, {"class": type(self).__name__,
+                                 "state": self.get_config()})
+
+    @classmethod
+    def load(cls, path, config):
+        """The preprocessor saved in ``path``.
+
+        Raises:
+            NlpseqError: missing or damaged file.
+        """
+        try:
+            saved = json.loads(Path(path).read_text(encoding="utf-8"))
+            return cls.from_config(saved["state"], config)
+        except NlpseqError:
+            raise
+        except FileNotFoundError:
+            raise NlpseqError(f"{Path(path).parent}: corrupted (missing "
+                              f"{Path(path).name})") from None
+        except Exception as error:  # noqa: BLE001 (any damage to the file)
+            raise NlpseqError(f"{path}: corrupted ({type(error).__name__}: "
+                              f"{error})") from None
+
+
+class Task:
+    """Base of the model families.
+
+    Attributes:
+        config: the effective configuration.
+        preprocessor: the :class:`Preprocessor`, once fitted or loaded.
+        model: the Keras model (ids in), once built or loaded.
+        folder: the :class:`~nlpseq.folder.ModelFolder` it was loaded from.
+    """
+
+    #: The app's command name (``nlpseq <name> ...``); set by the app.
+    name = None
+    #: The model family (``classifier``, ``tagger``...); set by the family.
+    family = None
+    #: The settings besides :data:`COMMON_SETTINGS` (family + app).
+    settings = ()
+    #: The app's own defaults of common settings (``{"epochs": 20}``).
+    common_defaults = {}
+    #: Training and validation files used when ``--data`` is not given.
+    default_data = None
+    default_valid = None
+    #: Options of ``predict`` (:class:`~nlpseq.config.Setting`).
+    predict_settings = ()
+    #: ``predict --format`` choices.
+    output_formats = FORMATS
+    #: The family's :class:`Preprocessor` subclass.
+    preprocessor_class = Preprocessor
+    #: What ``--data SPEC`` reads, and an example file name, for ``--help``.
+    data_help = "a data file"
+    data_example = "train.csv"
+    #: Example inputs of ``predict`` for ``--help``.
+    predict_example = "an input"
+
+    def __init__(self, config, preprocessor=None):
+        self.config = config
+        self.preprocessor = preprocessor
+        self.model = None
+        self.folder = None
+        #: The ``predict`` options (defaults until set).
+        self.options = {s.name: s.default for s in self.predict_settings}
+
+    # -- family hooks --------------------------------------------------------
+
+    def read_data(self, spec, role):
+        """*Family hook*: read a data SPEC (``role``: train, valid,
+        evaluate)."""
+        raise NotImplementedError
+
+    def split_data(self, data, fraction):
+        """*Family hook*: ``(train, valid)`` parts of ``data``."""
+        raise NotImplementedError
+
+    def describe_data(self, data) -> str:
+        """*Family hook*: a short description for progress output."""
+        return f"{len(data)} examples"
+
+    def encode(self, data):
+        """*Family hook*: ``(inputs, targets)`` for ``padded_batches``."""
+        raise NotImplementedError
+
+    def build_model(self):
+        """*Family hook*: the Keras model (uncompiled). The parts that
+        decoding and serving use are kept as attributes."""
+        raise NotImplementedError
+
+    def compile_arguments(self) -> dict:
+        """*Family hook*: ``loss`` and ``metrics`` for ``model.compile``."""
+        return {}
+
+    def evaluate_data(self, data) -> dict:
+        """*Family hook*: the metrics of the model on ``data``."""
+        raise NotImplementedError
+
+    def format_metrics(self, metrics) -> str:
+        """*Family hook*: metrics as readable text."""
+        return json.dumps(metrics, indent=2)
+
+    def headline(self, metrics) -> str:
+        """*Family hook*: one line summing up validation metrics."""
+        return ""
+
+    def predict_lines(self, lines):
+        """*Family hook*: records (dicts) for a list of input strings."""
+        raise NotImplementedError
+
+    def format_record(self, record, output_format="text") -> str:
+        """*Family hook*: a record as text (``--format text``, or another of
+        :attr:`output_formats`)."""
+        return json.dumps(record, ensure_ascii=False)
+
+    def serving_layers(self):
+        """*Family hook*: layers the signatures use besides the model."""
+        return []
+
+    def serving_functions(self) -> dict:
+        """*Family hook*: the exported signatures, ``{name: (function,
+        input_signature)}``."""
+        raise NotImplementedError
+
+    @classmethod
+    def add_commands(cls, group):
+        """*Family hook*: add commands of its own to ``nlpseq <app>``."""
+
+    # -- configuration -------------------------------------------------------
+
+    @staticmethod
+    def held_out_cut(count, fraction, source, unit):
+        """Where a split of ``count`` examples holding out ``fraction`` for
+        validation cuts (the last part validates).
+
+        Raises:
+            NlpseqError: too few examples to keep some on both sides.
+        """
+        held = max(1, int(round(count * fraction)))
+        if held >= count:
+            raise NlpseqError(
+                f"{source}: {count} {unit} are too few to hold out "
+                f"--valid-split {fraction} for validation")
+        return count - held
+
+    @classmethod
+    def all_settings(cls):
+        return with_defaults(COMMON_SETTINGS, **cls.common_defaults) + tuple(
+            cls.settings)
+
+    @classmethod
+    def effective_config(cls, flags=None, config_file=None) -> dict:
+        """Defaults < ``config_file`` < ``flags``, checked."""
+        file_values = read_config_file(config_file) if config_file else None
+        return merge(cls.all_settings(), file_values, flags,
+                     source=str(config_file), section=cls.name)
+
+    # -- training ------------------------------------------------------------
+
+    def training_data(self):
+        """The ``(train, valid)`` data of the configuration."""
+        config = self.config
+        spec = config["data"] or str(self.default_data)
+        train = self.read_data(spec, "train")
+        valid_spec = config["valid"]
+        if valid_spec is None and config["data"] is None and \
+                self.default_valid is not None:
+            valid_spec = str(self.default_valid)
+        if valid_spec:
+            valid = self.read_data(valid_spec, "valid")
+        else:
+            train, valid = self.split_data(train, config["valid_split"])
+        LOG.info("Training data: %s from %s", self.describe_data(train),
+                 config["data"] or "the built-in sample")
+        LOG.info("Validation data: %s from %s", self.describe_data(valid),
+                 valid_spec or "a held-out part of the training data")
+        return train, valid
+
+    @classmethod
+    def train(cls, config, model_dir, resume=False, epochs=None,
+              verbose=None):
+        """Train a model and publish it in ``model_dir``.
+
+        With ``resume``, the interrupted run in ``model_dir``'s staging folder
+        continues from its last checkpoint, with its own saved settings;
+        ``epochs``, if given, changes its number of epochs.
+
+        Returns:
+            The trained task.
+        """
+        import keras
+
+        folder = ModelFolder(model_dir)
+        staging = folder.start(resume=resume)
+        state = None
+        if resume:
+            config, state = cls._resumed(staging, epochs)
+        task = cls(config)
+        keras.utils.set_random_seed(config["seed"])
+        train, valid = task.training_data()
+        if resume:
+            task.preprocessor = cls.preprocessor_class.load(
+                staging / PREPROCESSOR, config)
+        else:
+            task.preprocessor = cls.preprocessor_class.fit(train, config)
+            task.preprocessor.save(staging / PREPROCESSOR)
+            write_json_atomic(staging / CONFIG, folder_config(
+                cls.name, cls, config))
+        task._build_or_resume(staging / "checkpoints", resume)
+        seconds = task._fit(train, valid, staging, state, verbose, folder)
+        task._publish(folder, staging, valid, seconds)
+        return task
+
+    @classmethod
+    def _resumed(cls, staging, epochs):
+        """The configuration and state of the interrupted run in
+        ``staging``."""
+        from nlpseq.training import read_state
+
+        saved = json.loads((staging / CONFIG).read_text("utf-8"))
+        if saved.get("app") != cls.name:
+            raise NlpseqError(f"--resume: {staging} holds a run of the "
+                              f"'{saved.get('app')}' app")
+        config = dict(saved["config"],
+                      epochs=epochs or saved["config"]["epochs"])
+        state = read_state(staging / "checkpoints")
+        LOG.info("Resuming the run in %s after epoch %d", staging,
+                 state["epochs_done"])
+        return config, state
+
+    def _compile(self):
+        import keras
+
+        average = self.config["weight_average"]
+        optimizer = keras.optimizers.Adam(
+            self.config["learning_rate"],
+            global_clipnorm=self.config["clip_norm"] or None,
+            use_ema=average > 0, ema_momentum=average)
+        self.model.compile(optimizer=optimizer, jit_compile=False,
+                           **self.compile_arguments())
+
+    def _build_or_resume(self, checkpoints, resume):
+        """Build and compile the model; when resuming, load the last
+        checkpoint's weights and optimizer state into it."""
+        from nlpseq.training import LAST
+
+        self.model = self.build_model()
+        self._compile()
+        if resume:
+            self.model.optimizer.build(self.model.trainable_variables)
+            try:
+                self.model.load_weights(checkpoints / LAST)
+            except Exception as error:  # noqa: BLE001 (a damaged file)
+                raise NlpseqError(
+                    f"--resume: cannot read {checkpoints / LAST} "
+                    f"({type(error).__name__}); start the run again "
+                    "without --resume") from None
+
+    def _callbacks(self, staging, run_state, resume):
+        import keras
+
+        from nlpseq.training import EpochSeeds, restore_ema_swap
+
+        config = self.config
+        averaging = []
+        if config["weight_average"]:
+            # the epoch ends on the average: it is validated and
+            # checkpointed, and the raw weights come back for the next epoch
+            averaging.append(restore_ema_swap(
+                keras.callbacks.SwapEMAWeights(swap_on_epoch=True),
+                resumed=resume))
+        rate, decay = config["learning_rate"], config["lr_decay"]
+        after = config["lr_decay_after"]
+        return [
+            EpochSeeds(config["seed"]),
+            keras.callbacks.LearningRateScheduler(
+                lambda epoch, _: rate * decay ** max(0, epoch + 1 - after)),
+            keras.callbacks.CSVLogger(str(staging / "history.csv"),
+                                      append=resume),
+            *averaging,
+            run_state,
+            keras.callbacks.TensorBoard(str(staging / "logs")),
+        ]
+
+    def _fit(self, train, valid, staging, state, verbose, folder):
+        """Run the remaining epochs; the seconds the epochs took."""
+        import sys
+
+        from nlpseq.training import (
+            RunState,
+            batches_per_epoch,
+            kept_checkpoint,
+            padded_batches,
+        )
+
+        config = self.config
+        checkpoints = staging / "checkpoints"
+        first_epoch = state["epochs_done"] if state else 0
+        if state is not None and (state["stopped_early"]
+                                  or first_epoch >= config["epochs"]):
+            self.model.load_weights(kept_checkpoint(checkpoints,
+                                                    config["keep"]))
+            return state.get("training_seconds", 0.0)
+        x_train, y_train = self.encode(train)
+        x_valid, y_valid = self.encode(valid)
+        pad_targets = not hasattr(y_train, "shape")
+        batch_size = config["batch_size"]
+        train_batches = padded_batches(
+            x_train, y_train, batch_size, seed=config["seed"],
+            first_epoch=first_epoch, epochs=config["epochs"] - first_epoch,
+            pad_targets=pad_targets)
+        valid_batches = padded_batches(
+            x_valid, y_valid, batch_size, shuffle=False,
+            pad_targets=pad_targets).cache()
+        run_state = RunState(checkpoints, patience=config["patience"],
+                             keep=config["keep"], state=state)
+        if verbose is None:
+            verbose = 1 if sys.stdout.isatty() else 2
+        LOG.info("Training %d..%d of %d epochs; checkpoints in %s",
+                 first_epoch + 1, config["epochs"], config["epochs"],
+                 checkpoints)
+        try:
+            self.model.fit(
+                train_batches, validation_data=valid_batches,
+                epochs=config["epochs"], initial_epoch=first_epoch,
+                steps_per_epoch=batches_per_epoch(len(x_train), batch_size),
+                callbacks=self._callbacks(staging, run_state, state is not
+                                          None),
+                verbose=verbose, shuffle=False)
+        except KeyboardInterrupt:
+            raise NlpseqError(
+                f"interrupted; the previous model in {folder} is untouched; "
+                f"continue with: nlpseq {self.name} train --model-dir "
+                f"{folder} --resume") from None
+        LOG.info("%s", run_state.summary())
+        return run_state.seconds
+
+    def _publish(self, folder, staging, valid, seconds):
+        """Evaluate on the validation data, save, swap the folder in."""
+        metrics = self.evaluate_data(valid)
+        metrics["training_seconds"] = round(seconds, 1)
+        metrics["parameters"] = int(self.model.count_params())
+        self.model.save(staging / MODEL)
+        metrics["model_bytes"] = (staging / MODEL).stat().st_size
+        write_json_atomic(staging / "metrics.json", metrics)
+        folder.publish()
+        self.folder = folder
+        LOG.info("Saved %s (%s; %s parameters, trained in %.0f s)", folder,
+                 self.headline(metrics), f"{metrics['parameters']:,}",
+                 seconds)
+        self.metrics = metrics
+
+    # -- loading -------------------------------------------------------------
+
+    @classmethod
+    def load(cls, model_dir):
+        """The task saved in ``model_dir``.
+
+        Raises:
+            NlpseqError: folder missing, of another app, or corrupted.
+        """
+        folder = ModelFolder(model_dir)
+        entries = folder.read_config(app=cls.name)
+        model_path = folder.file(MODEL)
+        try:
+            config = merge(cls.all_settings(),
+                           {k: v for k, v in entries.get("config", {}).items()
+                            if v is not None},
+                           source=str(folder.path / CONFIG))
+        except NlpseqError as error:
+            raise NlpseqError(f"{folder.path / CONFIG}: corrupted "
+                              f"({error})") from None
+        task = cls(config, cls.preprocessor_class.load(
+            folder.path / PREPROCESSOR, config))
+        try:
+            task.model = task.build_model()
+            task.model.load_weights(model_path)
+        except NlpseqError:
+            raise
+        except Exception as error:  # noqa: BLE001 (any damage to the files)
+            reason = str(error).splitlines()[0] if str(error) else ""
+            if len(reason) > 200:
+                reason = reason[:197] + "..."
+            raise NlpseqError(
+                f"{folder}: corrupted model ({type(error).__name__}: "
+                f"{reason})") from None
+        task.folder = folder
+        return task
+
+    # -- predicting, evaluating, exporting -----------------------------------
+
+    def predict(self, texts, **options):
+        """Records for ``texts`` (a list of strings; a single string is one
+        text and gives one record). ``options`` are the ``predict``
+        options of the task (e.g. ``top_k``)."""
+        if isinstance(texts, str):
+            return self.predict([texts], **options)[0]
+        return list(self.predict_stream(texts, **options))
+
+    __call__ = predict
+
+    def predict_stream(self, lines, chunk=1024, **options):
+        """Records for an iterable of strings, ``chunk`` at a time: input
+        of any size in constant memory."""
+        if isinstance(lines, str):
+            raise TypeError("predict_stream takes an iterable of strings; "
+                            "use predict() for one text")
+        if options:
+            self.options.update(merge(self.predict_settings, None, options,
+                                      source="options"))
+        lines = iter(lines)
+        while True:
+            block = list(itertools.islice(lines, chunk))
+            if not block:
+                return
+            yield from self.predict_lines(block)
+
+    def evaluate(self, data):
+        """The metrics of the model on ``data``: a data SPEC (a path,
+        ``tfds:...``) or data as read by :meth:`read_data`."""
+        if isinstance(data, (str, Path)):
+            data = self.read_data(str(data), "evaluate")
+        LOG.info("Evaluating on %s", self.describe_data(data))
+        return self.evaluate_data(data)
+
+    def export(self, output=None, version=None):
+        """Write a SavedModel for TensorFlow Serving: ``<output>/<version>/``.
+
+        Args:
+            output: the base folder (default: ``<model dir>/export``).
+            version: the version number (default: one above the highest
+                there, or 1).
+
+        Returns:
+            The path written.
+        """
+        import keras
+
+        if output is None and self.folder is None:
+            raise NlpseqError("export: give an output folder (this model "
+                              "was not loaded from a model folder)")
+        output = Path(output) if output else self.folder.path / "export"
+        if output.exists() and not output.is_dir():
+            raise NlpseqError(f"--output {output}: not a folder")
+        output.mkdir(parents=True, exist_ok=True)
+        if version is None:
+            numbers = [int(p.name) for p in output.iterdir()
+                       if p.is_dir() and p.name.isdigit()]
+            version = max(numbers, default=0) + 1
+        target = output / str(version)
+        if target.exists():
+            raise NlpseqError(
+                f"--version {version}: {target} exists already; give another "
+                "version number")
+        archive = keras.export.ExportArchive()
+        archive.track(self.model)
+        for layer in self.serving_layers():
+            archive.track(layer)
+        for name, (function, signature) in self.serving_functions().items():
+            archive.add_endpoint(name, function, input_signature=signature)
+        temporary = output / f".{version}.partial"
+        if temporary.exists():
+            shutil.rmtree(temporary)
+        try:
+            archive.write_out(str(temporary), verbose=False)
+            temporary.rename(target)
+        finally:
+            if temporary.exists():
+                shutil.rmtree(temporary)
+        return target

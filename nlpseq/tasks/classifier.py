@@ -1,0 +1,316 @@
+"""The classifier family: a text in, a label and its probabilities out.
+
+The many-to-one model: token ids -> word dropout (training) ->
+``Embedding(mask_zero=True)`` -> nlpseq recurrent layers -> pooling over the
+valid steps (last state, max, mean or both) -> dropout -> a dense head
+(sigmoid for two classes, softmax for more), optionally reading a bag of
+hashed word bigrams too. Data: labelled texts (CSV, TSV, JSON lines,
+Parquet, a folder per label, ``tfds:``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nlpseq.config import Setting
+from nlpseq.data import LabelledTexts, encode_labels, read_labelled_texts
+from nlpseq.errors import NlpseqError
+from nlpseq.tasks.base import LOG, Preprocessor, Task
+from nlpseq.tasks.settings import encoder_settings, vocabulary_settings
+
+POOLING = ("last", "max", "mean", "max_mean")
+
+#: The classifier family's settings (apps change defaults with
+#: :func:`~nlpseq.tasks.settings.with_defaults`).
+SETTINGS = (
+    Setting("text_column", str, None, "column holding the texts "
+            "(default: found by name: text, review, ...)"),
+    Setting("label_column", str, None, "column holding the labels "
+            "(default: found by name: label, sentiment, ...)"),
+    *encoder_settings(units=64, embedding_dim=64, dropout=0.3,
+                      dropout_help="dropout before the output layer"),
+    *vocabulary_settings(vocab_size=20000),
+    Setting("max_length", int, 400, "keep at most N tokens of each text",
+            minimum=1),
+    Setting("truncate", str, "post", "where longer texts are cut: post "
+            "keeps the first tokens, pre the last ones",
+            choices=("post", "pre")),
+    Setting("lowercase", bool, True, "lower-case the texts"),
+    Setting("pooling", str, "max", "how the recurrent outputs are "
+            "pooled over time", choices=POOLING),
+    Setting("bigram_buckets", int, 0, "also feed the output layer a "
+            "bag of word bigrams hashed into N buckets, as fastText does "
+            "(0: off)", minimum=0),
+    Setting("bigram_dim", int, 16, "size of the bigram embeddings",
+            minimum=1),
+    Setting("word_dropout", float, 0.0, "in training, read each word as "
+            "the unknown word with this probability", minimum=0.0,
+            maximum=0.95),
+    Setting("embedding_dropout", float, 0.0, "dropout of whole "
+            "embedding channels (spatial dropout)", minimum=0.0,
+            maximum=0.95),
+    Setting("recurrent_dropout", float, 0.0, "dropout on the recurrent "
+            "state", minimum=0.0, maximum=0.95),
+)
+
+
+class ClassifierPreprocessor(Preprocessor):
+    """The text encoder (vocabulary, standardization) and class names."""
+
+    def __init__(self, config, vocabulary, class_names):
+        from nlpseq.tasks.encoder import text_encoder
+
+        super().__init__(config)
+        if len(class_names) < 2:
+            raise NlpseqError("a classifier needs at least two classes, got "
+                              f"{class_names!r}")
+        self.class_names = list(class_names)
+        self.encoder = text_encoder(
+            vocabulary, config, max_length=config["max_length"],
+            truncate=config["truncate"], lowercase=config["lowercase"])
+
+    @classmethod
+    def fit(cls, data, config):
+        from nlpseq.tasks.encoder import token_rows
+        from nlpseq.text import TextEncoder, build_vocabulary
+
+        names = data.class_names()
+        if len(names) < 2:
+            raise NlpseqError(
+                f"{data.source}: fewer than two classes in the training "
+                f"data (only {', '.join(names) or 'none'})")
+        tokenizer = TextEncoder(["", "[UNK]"], max_length=None,
+                                lowercase=config["lowercase"])
+        vocabulary = build_vocabulary(
+            token_rows(tokenizer, data.texts), max_size=config["vocab_size"],
+            min_count=config["min_count"])
+        return cls(config, vocabulary, names)
+
+    def get_config(self):
+        return {"vocabulary": self.encoder.vocabulary[2:],
+                "class_names": self.class_names}
+
+    @classmethod
+    def from_config(cls, state, config):
+        return cls(config, ["", "[UNK]"] + list(state["vocabulary"]),
+                   state["class_names"])
+
+    @property
+    def binary(self):
+        return len(self.class_names) == 2
+
+
+class ClassifierTask(Task):
+    """Text classification: train, evaluate, predict, export."""
+
+    family = "classifier"
+    settings = SETTINGS
+    preprocessor_class = ClassifierPreprocessor
+    data_help = ("labelled texts: a .csv, .tsv, .jsonl or .parquet file "
+                 "(plain or .gz) with text and label columns, a folder with "
+                 "a sub-folder of .txt files per label, or tfds:NAME[:SPLIT]")
+    data_example = "reviews.csv"
+
+    def __init__(self, config, preprocessor=None):
+        super().__init__(config, preprocessor)
+        self._forward = None
+
+    # -- data ------------------------------------------------------------------
+
+    def read_data(self, spec, role):
+        data = read_labelled_texts(
+            spec, text_column=self.config.get("text_column"),
+            label_column=self.config.get("label_column"),
+            seed=self.config.get("seed", 0))
+        if not len(data):
+            raise NlpseqError(f"{spec}: no texts to read")
+        return data
+
+    def split_data(self, data, fraction):
+        cut = self.held_out_cut(len(data), fraction, data.source, "texts")
+        return (LabelledTexts(data.texts[:cut], data.labels[:cut],
+                              data.source, data.skipped_empty),
+                LabelledTexts(data.texts[cut:], data.labels[cut:],
+                              data.source))
+
+    def describe_data(self, data):
+        counts = {}
+        for label in data.labels:
+            counts[str(label)] = counts.get(str(label), 0) + 1
+        classes = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+        skipped = (f"; skipped {data.skipped_empty} empty texts"
+                   if data.skipped_empty else "")
+        return f"{len(data)} texts ({classes}){skipped}"
+
+    @property
+    def class_names(self):
+        return self.preprocessor.class_names
+
+    def encode_texts(self, texts):
+        """Token ids of each text, as a list of 1-D int32 arrays."""
+        from nlpseq.tasks.encoder import encode_texts
+
+        return encode_texts(self.preprocessor.encoder, texts)
+
+    def encode(self, data):
+        y = encode_labels(data.labels, self.class_names, source=data.source)
+        dtype = "float32" if self.preprocessor.binary else "int32"
+        return self.encode_texts(data.texts), y.astype(dtype)
+
+    # -- model -----------------------------------------------------------------
+
+    def build_model(self, layer_class=None):
+        """The model; ``layer_class`` replaces the configured cell's layer
+        (the benchmark builds its reference with Keras' own layers)."""
+        import keras
+
+        from nlpseq.layers import HashedBigrams, RareWordDropout, SequencePooling
+        from nlpseq.tasks.encoder import recurrent_layer
+
+        c = self.config
+        vocabulary = self.preprocessor.encoder.vocabulary_size
+        ids = keras.Input((None,), dtype="int32", name="token_ids")
+        x = ids
+        if c["word_dropout"]:
+            # every word is "rare": ids from 2 (after padding and unknown)
+            x = RareWordDropout(2, c["word_dropout"], seed=c["seed"],
+                                name="word_dropout")(x)
+        words = x
+        x = keras.layers.Embedding(vocabulary, c["embedding_dim"],
+                                   mask_zero=True, name="embedding")(x)
+        if c["embedding_dropout"]:
+            x = keras.layers.SpatialDropout1D(c["embedding_dropout"],
+                                              name="embedding_dropout")(x)
+        for index in range(c["layers"]):
+            last = index == c["layers"] - 1
+            x = recurrent_layer(
+                c, index, layer_class=layer_class,
+                return_sequences=not (last and c["pooling"] == "last"),
+                zero_output_for_mask=True,
+                recurrent_dropout=c["recurrent_dropout"])(x)
+        if c["pooling"] != "last":
+            x = SequencePooling(c["pooling"], name="pooling")(x)
+        if c["bigram_buckets"]:
+            bigrams = HashedBigrams(c["bigram_buckets"], vocabulary,
+                                    name="bigrams")(words)
+            bigrams = keras.layers.Embedding(
+                c["bigram_buckets"], c["bigram_dim"], mask_zero=True,
+                name="bigram_embedding")(bigrams)
+            bigrams = SequencePooling("mean", name="bigram_bag")(bigrams)
+            x = keras.layers.Concatenate(name="features")([x, bigrams])
+        x = keras.layers.Dropout(c["dropout"], name="dropout")(x)
+        binary = self.preprocessor.binary
+        outputs = keras.layers.Dense(
+            1 if binary else len(self.class_names),
+            activation="sigmoid" if binary else "softmax", name="classes")(x)
+        return keras.Model(ids, outputs, name=self.family)
+
+    def compile_arguments(self):
+        binary = self.preprocessor.binary
+        return {
+            "loss": ("binary_crossentropy" if binary
+                     else "sparse_categorical_crossentropy"),
+            "metrics": ["binary_accuracy" if binary else "accuracy"],
+        }
+
+    def probabilities(self, outputs):
+        """Model outputs as class probabilities ``[batch, classes]``."""
+        from keras import ops
+
+        if self.preprocessor.binary:
+            return ops.concatenate([1.0 - outputs, outputs], axis=-1)
+        return outputs
+
+    # -- prediction ------------------------------------------------------------
+
+    def predict_probabilities(self, texts, batch_size=256):
+        """Class probabilities ``[len(texts), classes]`` (NumPy)."""
+        import tensorflow as tf
+
+        from nlpseq.training import pad
+
+        if self._forward is None:
+            model = self.model
+
+            @tf.function(autograph=False, input_signature=[
+                tf.TensorSpec((None, None), tf.int32)], reduce_retracing=True)
+            def forward(ids):
+                return self.probabilities(model(ids, training=False))
+
+            self._forward = forward
+        sequences = self.encode_texts(list(texts))
+        order = np.argsort([len(s) for s in sequences], kind="stable")
+        result = np.zeros((len(sequences), len(self.class_names)), "float32")
+        for start in range(0, len(order), batch_size):
+            index = order[start:start + batch_size]
+            result[index] = self._forward(
+                pad([sequences[i] for i in index])).numpy()
+        return result
+
+    def predict_lines(self, lines):
+        probabilities = self.predict_probabilities(lines)
+        for text, row in zip(lines, probabilities):
+            best = int(np.argmax(row))
+            yield {
+                "text": text,
+                "label": self.class_names[best],
+                "probability": round(float(row[best]), 6),
+                "probabilities": {n: round(float(p), 6)
+                                  for n, p in zip(self.class_names, row)},
+            }
+
+    def format_record(self, record, output_format="text"):
+        return (f"{record['label']}\t{record['probability']:.4f}\t"
+                f"{record['text']}")
+
+    # -- evaluation ------------------------------------------------------------
+
+    def evaluate_data(self, data):
+        from nlpseq.metrics import classification_report
+
+        y = encode_labels(data.labels, self.class_names, source=data.source)
+        predicted = np.argmax(self.predict_probabilities(data.texts), axis=-1)
+        return classification_report(y, predicted, self.class_names)
+
+    def format_metrics(self, metrics):
+        from nlpseq.metrics import format_report
+
+        return format_report(metrics)
+
+    def headline(self, metrics):
+        return (f"validation accuracy {metrics['accuracy']:.4f}, macro F1 "
+                f"{metrics['macro_f1']:.4f}")
+
+    # -- serving ---------------------------------------------------------------
+
+    def serving_layers(self):
+        return [self.preprocessor.encoder]
+
+    def serving_functions(self):
+        import tensorflow as tf
+
+        from nlpseq.serving import by_length
+
+        encoder, model = self.preprocessor.encoder, self.model
+        names = tf.constant(self.class_names)
+
+        def forward(ids):
+            return self.probabilities(model(ids, training=False))
+
+        def serve(text):
+            # rows of similar length together: less work spent on padding
+            probabilities = by_length(forward, encoder(text),
+                                      len(self.class_names))
+            best = tf.argmax(probabilities, axis=-1)
+            return {
+                "label": tf.gather(names, best),
+                "probabilities": probabilities,
+                "class_names": tf.tile(names[None, :],
+                                       [tf.shape(text)[0], 1]),
+            }
+
+        return {"serving_default": (serve, [
+            tf.TensorSpec((None,), tf.string, name="text")])}
+
+
+__all__ = ["ClassifierPreprocessor", "ClassifierTask", "LOG"]

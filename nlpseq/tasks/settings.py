@@ -1,0 +1,108 @@
+"""The settings every task shares, declared once.
+
+:data:`COMMON_SETTINGS` are the data, training-loop and reproducibility
+settings of every app. :func:`encoder_settings` declares the recurrent
+encoder's settings (cell, layers, units, bidirectional, embedding size,
+dropout) with one meaning each: ``units`` is always the size of one
+direction of one layer. A family or an app changes a default with
+:func:`with_defaults`, never by declaring a setting again.
+
+Example:
+    >>> [s.name for s in encoder_settings(units=64)][:3]
+    ['cell', 'bidirectional', 'layers']
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from nlpseq.config import Setting
+from nlpseq.registry import CELLS
+
+#: Settings of every app: data, training loop, reproducibility.
+COMMON_SETTINGS = (
+    Setting("data", str, None, "training data SPEC (default: the built-in "
+            "sample)"),
+    Setting("valid", str, None, "validation data SPEC (default: the built-in "
+            "sample's validation file with the built-in sample, else split "
+            "off --valid-split of the training data)"),
+    Setting("valid_split", float, 0.1, "fraction of the training data held "
+            "out for validation when --valid is not given", minimum=0.0,
+            maximum=0.9, exclusive_minimum=True),
+    Setting("epochs", int, 10, "maximum number of epochs", minimum=1),
+    Setting("batch_size", int, 32, "examples per batch", minimum=1),
+    Setting("learning_rate", float, 1e-3, "Adam learning rate", minimum=0.0,
+            exclusive_minimum=True),
+    Setting("lr_decay", float, 1.0, "multiply the learning rate by X at "
+            "each epoch after --lr-decay-after (1: constant)", minimum=0.0,
+            maximum=1.0, exclusive_minimum=True),
+    Setting("lr_decay_after", int, 0, "epochs at the full learning rate "
+            "before --lr-decay applies", minimum=0),
+    Setting("weight_average", float, 0.0, "validate and keep a moving "
+            "average of the weights with this momentum (e.g. 0.99); training "
+            "goes on from the raw weights (0: off)",
+            minimum=0.0, maximum=0.9999),
+    Setting("clip_norm", float, 5.0, "clip gradients to this global norm (0: "
+            "no clipping)", minimum=0.0),
+    Setting("patience", int, 2, "stop after this many epochs without a "
+            "better validation loss (0: never stop early)", minimum=0),
+    Setting("keep", str, "best", "the weights the model keeps: those of the "
+            "epoch with the lowest validation loss, or of the last epoch",
+            choices=("best", "last")),
+    Setting("seed", int, 0, "random seed (data order, initial weights, "
+            "dropout)", minimum=0),
+)
+
+
+def encoder_settings(cell="lstm", bidirectional=False, layers=1, units=64,
+                     embedding_dim=64, dropout=0.3, bidirectional_help=None,
+                     layers_help="stacked recurrent layers",
+                     dropout_help="dropout rate"):
+    """The recurrent encoder's settings with the given defaults.
+
+    ``units`` is the size of one direction of one layer everywhere: a
+    bidirectional layer of ``units`` 100 outputs 200 features.
+    """
+    return (
+        Setting("cell", str, cell, "recurrent cell",
+                choices=tuple(CELLS.names())),
+        Setting("bidirectional", bool, bidirectional, bidirectional_help
+                or "bidirectional recurrent layers"),
+        Setting("layers", int, layers, layers_help, minimum=1),
+        Setting("units", int, units, "units of each recurrent layer, per "
+                "direction", minimum=1),
+        Setting("embedding_dim", int, embedding_dim, "size of the word "
+                "embeddings", minimum=1),
+        Setting("dropout", float, dropout, dropout_help, minimum=0.0,
+                maximum=0.95),
+    )
+
+
+def vocabulary_settings(vocab_size=20000, min_count=1, minimum_size=3):
+    """The vocabulary's size settings."""
+    return (
+        Setting("vocab_size", int, vocab_size, "largest vocabulary (with the "
+                "special entries)", minimum=minimum_size),
+        Setting("min_count", int, min_count, "leave out tokens seen fewer "
+                "times in the training data", minimum=1),
+    )
+
+
+def with_defaults(settings, **defaults):
+    """``settings`` with some defaults changed (by name).
+
+    Raises:
+        ValueError: a name that is not among ``settings``.
+    """
+    names = {s.name for s in settings}
+    unknown = sorted(set(defaults) - names)
+    if unknown:
+        raise ValueError(f"Unknown settings {unknown}; known: "
+                         f"{sorted(names)}.")
+    return tuple(dataclasses.replace(s, default=defaults[s.name])
+                 if s.name in defaults else s for s in settings)
+
+
+def without(settings, *names):
+    """``settings`` less those named (a family that has no use for one)."""
+    return tuple(s for s in settings if s.name not in names)
