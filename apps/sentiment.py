@@ -21,5 +21,6 @@ class Sentiment(ClassifierTask):
 
     name = "sentiment"
     default_data = DATA / "sentiment_sample.csv"
+    default_valid = DATA / "sentiment_valid.csv"
     data_example = "reviews.csv"
     predict_example = "not bad at all"

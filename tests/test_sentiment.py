@@ -112,8 +112,8 @@ def test_gzip_tsv_multiclass_with_integer_labels(tmp_path):
     result = run("sentiment", "train", "--data", path, "--model-dir",
                  model_dir, *TINY)
     assert result.exit_code == 0, result.output
-    config = json.loads((model_dir / "config.json").read_text())
-    assert config["class_names"] == ["0", "1", "2"]
+    saved = json.loads((model_dir / "preprocessor.json").read_text())
+    assert saved["state"]["class_names"] == ["0", "1", "2"]
     record = json.loads(run("sentiment", "predict", "--model-dir", model_dir,
                             "--format", "jsonl", "word1").output)
     assert set(record["probabilities"]) == {"0", "1", "2"}
@@ -129,10 +129,9 @@ def test_model_layers_follow_the_settings():
     config = cls.effective_config({"cell": "gru", "bidirectional": True,
                                    "layers": 2, "units": 3,
                                    "pooling": "last"})
-    pipeline = cls(config)
-    pipeline.class_names = ["neg", "pos"]
-    pipeline._make_encoder(["", "[UNK]", "a", "b"])
-    model = pipeline.build_model()
+    task = cls(config, cls.preprocessor_class(
+        config, ["", "[UNK]", "a", "b"], ["neg", "pos"]))
+    model = task.build_model()
     recurrent = [x for x in model.layers
                  if isinstance(x, layers.Bidirectional)]
     assert len(recurrent) == 2
@@ -151,10 +150,11 @@ def test_word_dropout_reads_words_as_unknown_in_training_only():
     from nlpseq import layers
 
     cls = APPS.get("sentiment")
-    pipeline = cls(cls.effective_config({"units": 3, "word_dropout": 0.5}))
-    pipeline.class_names = ["neg", "pos"]
-    pipeline._make_encoder(["", "[UNK]"] + [f"w{i}" for i in range(50)])
-    model = pipeline.build_model()
+    config = cls.effective_config({"units": 3, "word_dropout": 0.5})
+    task = cls(config, cls.preprocessor_class(
+        config, ["", "[UNK]"] + [f"w{i}" for i in range(50)],
+        ["neg", "pos"]))
+    model = task.build_model()
     (dropout,) = [x for x in model.layers
                   if isinstance(x, layers.RareWordDropout)]
     ids = np.tile(np.arange(2, 52), (40, 1))

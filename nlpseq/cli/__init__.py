@@ -56,11 +56,17 @@ class AppGroup(click.Group):
 
 class EchoHandler(logging.Handler):
     """Prints the library's progress (``nlpseq`` logger): information on
-    standard output, warnings on standard error as ``warning: ...``."""
+    standard output, warnings on standard error as ``warning: ...``.
+    Records marked ``progress`` (``extra={"progress": True}``) go to
+    standard error, and only when it is a terminal, so that the output of a
+    command stays what it documents."""
 
     def emit(self, record):
         message = self.format(record)
-        if record.levelno >= logging.WARNING:
+        if getattr(record, "progress", False):
+            if _stderr_is_terminal():
+                click.echo(message, err=True)
+        elif record.levelno >= logging.WARNING:
             click.echo(f"warning: {message}", err=True)
         else:
             click.echo(message)
@@ -105,6 +111,13 @@ def info():
     ]
     lines += [f"  {name:<8}  {CELLS.describe(name)}" for name in CELLS.names()]
     click.echo("\n".join(lines))
+
+
+def _stderr_is_terminal():
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def main(argv=None):

@@ -17,6 +17,7 @@ import sys
 import click
 
 from nlpseq.config import merge
+from nlpseq.tasks.base import LOG
 
 HELP = {"help_option_names": ["-h", "--help"]}
 
@@ -155,8 +156,8 @@ def build_command_group(cls):
         count = write_records(records, output_format,
                               lambda r: task.format_record(r, output_format))
         if input_file and input_file != "-":
-            click.echo(f"Predicted {count:,} inputs from {input_file}",
-                       err=True)
+            LOG.info("Predicted %s inputs from %s", f"{count:,}",
+                     input_file, extra={"progress": True})
 
     predict.help = (
         f"Predict with a saved {name} model.\n\nInputs are the TEXT "

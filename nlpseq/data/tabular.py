@@ -55,9 +55,10 @@ FORMATS = {
     ".parquet": "parquet",
 }
 #: Default text column names, in order of preference.
-TEXT_COLUMNS = ("text", "review", "sentence", "content", "document")
+TEXT_COLUMNS = ("text", "review", "sentence", "content", "document", "headline")
 #: Default label column names, in order of preference.
-LABEL_COLUMNS = ("label", "sentiment", "labels", "class", "target", "polarity")
+LABEL_COLUMNS = ("label", "sentiment", "labels", "class", "target", "polarity",
+                 "topic", "category")
 
 _INTEGER = re.compile(r"[+-]?\d+")
 

@@ -235,10 +235,11 @@ class Task:
         config = self.config
         spec = config["data"] or str(self.default_data)
         train = self.read_data(spec, "train")
-        valid_spec = config["valid"]
+        valid_spec, shown = config["valid"], config["valid"]
         if valid_spec is None and config["data"] is None and \
                 self.default_valid is not None:
             valid_spec = str(self.default_valid)
+            shown = "the built-in validation sample"
         if valid_spec:
             valid = self.read_data(valid_spec, "valid")
         else:
@@ -246,7 +247,7 @@ class Task:
         LOG.info("Training data: %s from %s", self.describe_data(train),
                  config["data"] or "the built-in sample")
         LOG.info("Validation data: %s from %s", self.describe_data(valid),
-                 valid_spec or "a held-out part of the training data")
+                 shown or "a held-out part of the training data")
         return train, valid
 
     @classmethod
@@ -493,7 +494,8 @@ class Task:
         ``tfds:...``) or data as read by :meth:`read_data`."""
         if isinstance(data, (str, Path)):
             data = self.read_data(str(data), "evaluate")
-        LOG.info("Evaluating on %s", self.describe_data(data))
+        LOG.info("Evaluating on %s", self.describe_data(data),
+                 extra={"progress": True})
         return self.evaluate_data(data)
 
     def export(self, output=None, version=None):

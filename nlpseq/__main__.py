@@ -1,0 +1,5 @@
+"""``python -m nlpseq``: the command line."""
+
+from nlpseq.cli import main
+
+main()

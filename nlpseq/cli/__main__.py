@@ -1,0 +1,5 @@
+"""``python -m nlpseq.cli``: the command line."""
+
+from nlpseq.cli import main
+
+main()
