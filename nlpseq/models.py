@@ -1,10 +1,10 @@
 """Keras model classes of the apps (registered for loading).
 
 :class:`Tagger` is a functional model whose loss is computed by the model
-itself: the CRF's negative log-likelihood when it ends in a layer named
-``crf``, else the per-token cross-entropy of its logits. :class:`Translator`
-computes the per-token cross-entropy of the target words, optionally with
-label smoothing.
+itself: the CRF's negative log-likelihood when it holds a
+:class:`~nlpseq.layers.CRF` layer (found by type), else the per-token
+cross-entropy of its logits. :class:`Translator` computes the per-token
+cross-entropy of the target words, optionally with label smoothing.
 """
 
 import keras
@@ -18,13 +18,20 @@ class Tagger(keras.Model):
     Targets are tag indices + 1, with 0 for padding (left out of the loss).
     """
 
+    def crf_layer(self):
+        """The model's :class:`~nlpseq.layers.CRF` layer, or ``None``."""
+        from nlpseq.layers.crf import CRF
+
+        return next((layer for layer in self.layers
+                     if isinstance(layer, CRF)), None)
+
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None,
                      training=True):
         mask = ops.greater(y, 0)
         tags = ops.maximum(ops.cast(y, "int32") - 1, 0)
-        if any(layer.name == "crf" for layer in self.layers):
-            loss = ops.mean(self.get_layer("crf").negative_log_likelihood(
-                y_pred, tags, mask))
+        crf = self.crf_layer()
+        if crf is not None:
+            loss = ops.mean(crf.negative_log_likelihood(y_pred, tags, mask))
         else:
             per_token = keras.losses.sparse_categorical_crossentropy(
                 tags, y_pred, from_logits=True)

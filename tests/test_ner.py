@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from click.testing import CliRunner
-from nlpseq.apps.ner import NerPipeline, read_vectors
+from nlpseq.apps.ner import Ner
 
 from nlpseq.cli import cli
 from nlpseq.data.conll import read_conll, read_tagged
@@ -23,6 +23,7 @@ from nlpseq.tagging import (
     spans,
     to_tags,
 )
+from nlpseq.tasks.tagger import TaggerPreprocessor, read_vectors
 from nlpseq.text import TokenEncoder
 
 
@@ -209,6 +210,25 @@ def test_softmax_tagger_loss_is_masked_cross_entropy():
     assert float(loss) == pytest.approx(expected, rel=1e-5)
 
 
+def test_crf_tagger_loss_is_the_crf_likelihood_whatever_its_name():
+    import keras
+
+    from nlpseq.layers import CRF
+    from nlpseq.models import Tagger
+
+    inputs = keras.Input((None, 3))
+    crf = CRF(4, name="not_named_crf")
+    model = Tagger(inputs, crf(keras.layers.Dense(4)(inputs)))
+    x = np.random.default_rng(0).normal(size=(2, 3, 3)).astype("float32")
+    y = np.array([[1, 4, 0], [2, 0, 0]])
+    scores = model(x)
+    expected = np.mean(crf.negative_log_likelihood(
+        scores, tf.constant(np.maximum(y - 1, 0), tf.int32),
+        tf.constant(y > 0)).numpy())
+    loss = model.compute_loss(x, tf.constant(y), scores)
+    assert float(loss) == pytest.approx(float(expected), rel=1e-5)
+
+
 # -- the app --------------------------------------------------------------------
 
 
@@ -269,17 +289,17 @@ def test_pretokenized_input_and_its_signature(model_dir, tmp_path):
 
 
 def test_output_scheme_follows_the_data(model_dir):
-    pipeline = NerPipeline.load(model_dir)
+    task = Ner.load(model_dir)
     model_tags = ["B-PER", "E-PER", "S-PER", "O", "S-LOC", "B-LOC", "I-LOC",
                   "E-LOC"]
-    ids = tf.constant([[pipeline.tags.index(t) for t in model_tags]])
+    ids = tf.constant([[task.tags.index(t) for t in model_tags]])
     for scheme in ("iob1", "iob2", "bioes"):
-        pipeline.config["tag_scheme"] = scheme
-        tags = [t.decode() for t in pipeline._scheme_in_graph(ids).numpy()[0]]
+        task.config["tag_scheme"] = scheme
+        tags = [t.decode() for t in task.scheme_tags(ids).numpy()[0]]
         assert tags == convert(model_tags, scheme)
 
 
-def test_scheme_breaks_warn_or_refuse(tmp_path, capsys):
+def test_scheme_breaks_warn_or_refuse(tmp_path, caplog):
     path = tmp_path / "broken.conll"
     path.write_text(SAMPLE + "\nBerg I-PER\nvisited O\n")
     line = SAMPLE.count("\n") + 2
@@ -288,11 +308,14 @@ def test_scheme_breaks_warn_or_refuse(tmp_path, capsys):
     assert result.exit_code == 1
     assert result.output == (f"Error: {path}:{line}: I-PER after start "
                              "breaks the iob2 scheme (--strict)\n")
-    pipeline = NerPipeline(NerPipeline.effective_config({}))
-    data = pipeline.read_data(str(path), "train")
-    warning = capsys.readouterr().err
-    assert warning.startswith(f"warning: {path}:{line}: I-PER after start "
-                              "breaks the iob2 scheme; 1 such tag(s)")
+    task = Ner(Ner.effective_config({}))
+    with caplog.at_level("WARNING", logger="nlpseq"):
+        data = task.read_data(str(path), "train")
+    [warning] = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert warning.name == "nlpseq"
+    assert warning.getMessage().startswith(
+        f"{path}:{line}: I-PER after start breaks the iob2 scheme; 1 such "
+        "tag(s)")
     assert spans(data.tags[-1]) == [("PER", 0, 1)]
 
 
@@ -365,21 +388,43 @@ def test_rare_word_dropout_replaces_only_rare_words_in_training():
     assert 0.45 < replaced.mean() < 0.55
 
 
+def test_unidirectional_tagger():
+    from nlpseq.data.conll import TaggedSentences
+
+    config = Ner.effective_config({"bidirectional": False, "units": 6,
+                                   "layers": 2})
+    data = TaggedSentences([["Anna", "visited", "Oslo"]],
+                           [["B-PER", "O", "B-LOC"]], "t", [1])
+    task = Ner(config, TaggerPreprocessor.fit(data, config))
+    model = task.build_model()
+    recurrent = [layer for layer in model.layers
+                 if layer.name in ("lstm_1", "lstm_2")]
+    assert [layer.output.shape[-1] for layer in recurrent] == [6, 6]
+    assert not any(layer.name.startswith("bidirectional")
+                   for layer in model.layers)
+    assert task.crf is model.layers[-1]
+
+
 def test_first_rare_id_marks_the_words_seen_once(tmp_path):
     from nlpseq.data.conll import TaggedSentences
 
-    pipeline = NerPipeline(NerPipeline.effective_config({}))
     data = TaggedSentences([["Oslo", "Oslo", "rare", "Lyon", "Lyon", "x"]],
                            [["B-LOC", "B-LOC", "O", "B-LOC", "B-LOC", "O"]],
                            "t", [1])
-    pipeline.prepare(data)
-    words = pipeline.encoder.words
-    assert words[:pipeline.first_rare_id] == ["", "[UNK]", "lyon", "oslo"]
-    assert sorted(words[pipeline.first_rare_id:]) == ["rare", "x"]
+    preprocessor = TaggerPreprocessor.fit(data, Ner.effective_config({}))
+    words = preprocessor.encoder.words
+    assert words[:preprocessor.first_rare_id] == ["", "[UNK]", "lyon", "oslo"]
+    assert sorted(words[preprocessor.first_rare_id:]) == ["rare", "x"]
+    # saved and read back as preprocessor.json's state
+    again = TaggerPreprocessor.from_config(preprocessor.get_config(),
+                                           Ner.effective_config({}))
+    assert again.encoder.words == words
+    assert again.first_rare_id == preprocessor.first_rare_id
+    assert again.tags == preprocessor.tags
 
 
 def test_word_tokenize_splits_punctuation_at_word_edges_only():
-    from nlpseq.apps.ner import word_tokenize
+    from nlpseq.tasks.tagger import word_tokenize
 
     tokens = word_tokenize(["He said (in the U.S.): \"3.5% on 1996-08-22.\"",
                             "O'Neill's   team."]).to_list()

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from click.testing import CliRunner
-from nlpseq.apps.next_word import NextWordPipeline
+from nlpseq.apps.next_word import NextWord
 
 from nlpseq.cli import cli
 from nlpseq.data.corpus import Corpus, read_corpus
@@ -24,19 +24,18 @@ LINES = ["on sunday i eat pizza .", "", "on monday i eat soup .",
 
 
 def make(lines=LINES, **settings):
-    """A pipeline with a vocabulary and an (untrained) model."""
+    """A task with a vocabulary and an (untrained) model."""
     settings.setdefault("units", 6)
     settings.setdefault("embedding_dim", 6)
     settings.setdefault("dropout", 0.0)
-    config = NextWordPipeline.effective_config(settings)
-    pipeline = NextWordPipeline(config)
+    config = NextWord.effective_config(settings)
     corpus = Corpus(list(lines), "test")
-    pipeline.prepare(corpus)
+    task = NextWord(config, NextWord.preprocessor_class.fit(corpus, config))
     import keras
 
     keras.utils.set_random_seed(1)
-    pipeline.model = pipeline.build_model()
-    return pipeline, corpus
+    task.model = task.build_model()
+    return task, corpus
 
 
 def run(*args, input=None):
@@ -118,32 +117,32 @@ def test_split_keeps_the_last_tenth_of_the_characters():
 
 
 def test_stream_and_windows_shift_by_one():
-    pipeline, corpus = make()
-    vocabulary = pipeline.encoder.vocabulary
-    stream = pipeline.stream(corpus)
+    task, corpus = make()
+    vocabulary = task.encoder.vocabulary
+    stream = task.stream(corpus)
     words = [vocabulary[i] for i in stream]
     expected = [w for line in LINES if line.split()
                 for w in line.split() + ["<eos>"]]
     assert words == expected  # blank lines skipped, <eos> at line ends
-    x, y = pipeline.encode(corpus)
-    length = pipeline.config["sequence_length"]
+    x, y = task.encode(corpus)
+    length = task.config["sequence_length"]
     assert x.shape == y.shape == ((len(stream) - 1) // length, length)
     np.testing.assert_array_equal(x.ravel(), stream[:x.size])
     np.testing.assert_array_equal(y.ravel(), stream[1:x.size + 1])
 
 
 def test_character_level_keeps_case_spaces_and_line_breaks():
-    pipeline, corpus = make(["Ab c", "", "d"], level="char",
+    task, corpus = make(["Ab c", "", "d"], level="char",
                             sequence_length=2)
-    vocabulary = pipeline.encoder.vocabulary
-    text = "".join(vocabulary[i] for i in pipeline.stream(corpus))
+    vocabulary = task.encoder.vocabulary
+    text = "".join(vocabulary[i] for i in task.stream(corpus))
     assert text == "Ab c\n\nd\n"
 
 
 def test_corpus_smaller_than_one_window():
-    pipeline, corpus = make(["a b c"], sequence_length=4)
+    task, corpus = make(["a b c"], sequence_length=4)
     with pytest.raises(NlpseqError) as error:
-        pipeline.encode(corpus)
+        task.encode(corpus)
     assert str(error.value) == ("test: 4 tokens are fewer than one training "
                                 "window (--sequence-length 4 + 1)")
 
@@ -151,8 +150,40 @@ def test_corpus_smaller_than_one_window():
 def test_tied_embeddings_need_equal_sizes():
     with pytest.raises(NlpseqError, match="--tie-embeddings needs"):
         make(units=6, embedding_dim=5)
-    pipeline, _ = make(units=6, embedding_dim=5, tie_embeddings=False)
-    assert pipeline.model.get_layer("logits") is not None
+    task, _ = make(units=6, embedding_dim=5, tie_embeddings=False)
+    assert task.output_layer is task.model.get_layer("logits")
+    tied, _ = make()
+    assert tied.output_layer is None
+
+
+def test_preprocessor_round_trips_through_json(tmp_path):
+    for level in ("word", "char"):
+        task, corpus = make(level=level)
+        preprocessor = task.preprocessor
+        path = tmp_path / f"{level}.json"
+        preprocessor.save(path)
+        again = NextWord.preprocessor_class.load(path, task.config)
+        assert again.level == level
+        assert again.encoder.vocabulary == preprocessor.encoder.vocabulary
+        np.testing.assert_array_equal(
+            NextWord(task.config, again).stream(corpus), task.stream(corpus))
+    # a vocabulary without the end-of-line token is refused
+    saved = json.loads(path.read_text())
+    saved["state"]["vocabulary"].remove("\n")
+    path.write_text(json.dumps(saved))
+    with pytest.raises(NlpseqError, match="corrupted"):
+        NextWord.preprocessor_class.load(path, task.config)
+
+
+def test_settings_are_one_directional_and_keep_their_defaults():
+    defaults = {s.name: s.default for s in NextWord.all_settings()}
+    assert "bidirectional" not in defaults
+    assert {k: defaults[k] for k in (
+        "cell", "layers", "units", "embedding_dim", "dropout", "vocab_size",
+        "sequence_length", "tie_embeddings", "lowercase", "level")} == {
+        "cell": "lstm", "layers": 2, "units": 200, "embedding_dim": 200,
+        "dropout": 0.3, "vocab_size": 20000, "sequence_length": 35,
+        "tie_embeddings": True, "lowercase": None, "level": "word"}
 
 
 # -- the state-carrying model and perplexity -----------------------------------------
@@ -164,11 +195,11 @@ def test_tied_embeddings_need_equal_sizes():
     {"cell": "rnn"},
 ])
 def test_step_model_equals_the_training_model(settings):
-    pipeline, corpus = make(**settings)
-    stream = pipeline.stream(corpus)[None, :40]
-    expected = pipeline.model(stream, training=False).numpy()
-    steps = pipeline.step_model()
-    states = pipeline._zero_states(1)
+    task, corpus = make(**settings)
+    stream = task.stream(corpus)[None, :40]
+    expected = task.model(stream, training=False).numpy()
+    steps = task.step_model()
+    states = task.zero_states(1)
     # in three pieces, carrying the states
     pieces = []
     for start, end in ((0, 7), (7, 8), (8, 40)):
@@ -179,27 +210,27 @@ def test_step_model_equals_the_training_model(settings):
 
 
 def test_padding_keeps_the_states():
-    pipeline, corpus = make()
-    stream = pipeline.stream(corpus)[:9]
-    steps = pipeline.step_model()
+    task, corpus = make()
+    stream = task.stream(corpus)[:9]
+    steps = task.step_model()
     padded = np.zeros((2, 12), "int32")
     padded[0, :9], padded[1, :5] = stream, stream[:5]
-    _, *states = steps([tf.constant(padded)] + pipeline._zero_states(2))
+    _, *states = steps([tf.constant(padded)] + task.zero_states(2))
     _, *alone = steps([tf.constant(stream[None, :5])]
-                      + pipeline._zero_states(1))
+                      + task.zero_states(1))
     for both, one in zip(states, alone):
         np.testing.assert_allclose(both[1], one[0], rtol=1e-5, atol=1e-6)
 
 
 def test_perplexity_equals_a_numpy_reference():
-    pipeline, corpus = make(layers=2)
-    stream = pipeline.stream(corpus)
-    inputs = np.concatenate([[pipeline.end_of_line_id], stream[:-1]])
-    logits = pipeline.model(inputs[None], training=False).numpy()[0]
+    task, corpus = make(layers=2)
+    stream = task.stream(corpus)
+    inputs = np.concatenate([[task.end_of_line_id], stream[:-1]])
+    logits = task.model(inputs[None], training=False).numpy()[0]
     losses = -log_softmax(logits)[np.arange(len(stream)), stream]
     ranks = (logits > logits[np.arange(len(stream)), stream][:, None]).sum(-1)
     # window by window, the states carried across them
-    metrics = pipeline.evaluate_data(corpus, rows=1, window=7)
+    metrics = task.evaluate_data(corpus, rows=1, window=7)
     assert metrics["tokens"] == len(stream)
     assert metrics["loss"] == pytest.approx(losses.mean(), rel=1e-4)
     assert metrics["perplexity"] == pytest.approx(math.exp(losses.mean()),
@@ -210,7 +241,7 @@ def test_perplexity_equals_a_numpy_reference():
                                                      abs=1e-6)
     # rows read side by side: each row's first token lacks the text before
     # it, so only the row count changes the result, and only slightly
-    many = pipeline.evaluate_data(corpus, rows=3, window=5)
+    many = task.evaluate_data(corpus, rows=3, window=5)
     assert many["tokens"] == len(stream)
     assert abs(many["loss"] - metrics["loss"]) < 0.1
 
@@ -218,12 +249,12 @@ def test_perplexity_equals_a_numpy_reference():
 # -- prediction and generation -------------------------------------------------------
 
 
-def sequence_log_probability(pipeline, prompt, continuation):
+def sequence_log_probability(task, prompt, continuation):
     """log P(continuation | prompt), from the training model, in NumPy
     (padding and unknown entries ruled out, as generation does)."""
-    ids = pipeline.encoder.token_ids([prompt]).to_list()[0]
-    context = [pipeline.end_of_line_id] + ids + list(continuation)
-    logits = pipeline.model(np.array([context[:-1]]),
+    ids = task.encoder.token_ids([prompt]).to_list()[0]
+    context = [task.end_of_line_id] + ids + list(continuation)
+    logits = task.model(np.array([context[:-1]]),
                             training=False).numpy()[0]
     logits[:, :2] = -1e9
     scores = log_softmax(logits)
@@ -233,53 +264,53 @@ def sequence_log_probability(pipeline, prompt, continuation):
 
 
 def test_next_tokens_rank_the_training_model_probabilities():
-    pipeline, _ = make()
-    words, probabilities = pipeline.next_tokens(
+    task, _ = make()
+    words, probabilities = task.next_tokens(
         tf.constant(["on sunday i", ""]), 3)
     for row, prompt in enumerate(["on sunday i", ""]):
-        ids = pipeline.encoder.token_ids([prompt]).to_list()[0]
-        logits = pipeline.model(np.array([[pipeline.end_of_line_id] + ids]),
+        ids = task.encoder.token_ids([prompt]).to_list()[0]
+        logits = task.model(np.array([[task.end_of_line_id] + ids]),
                                 training=False).numpy()[0, -1]
         logits[:2] = -np.inf
         p = np.exp(logits - logits.max())
         p /= p.sum()
         best = np.argsort(-p)[:3]
         assert [w.decode() for w in words[row].numpy()] == [
-            pipeline.encoder.vocabulary[i] for i in best]
+            task.encoder.vocabulary[i] for i in best]
         np.testing.assert_allclose(probabilities[row], p[best], rtol=1e-4)
 
 
 def test_beam_search_finds_the_most_likely_continuation():
-    pipeline, _ = make()
-    vocabulary = pipeline.encoder.vocabulary
+    task, _ = make()
+    vocabulary = task.encoder.vocabulary
     candidates = range(2, len(vocabulary))
     prompt = "on sunday"
     best = max(itertools.product(candidates, repeat=2),
-               key=lambda c: sequence_log_probability(pipeline, prompt, c))
-    _, tokens = pipeline.generate(prompt, length=2, strategy="beam",
+               key=lambda c: sequence_log_probability(task, prompt, c))
+    _, tokens = task.generate(prompt, length=2, strategy="beam",
                                   beam_width=len(vocabulary))
     assert tokens == [vocabulary[i] for i in best]
     # a narrow beam is at best as likely; width 1 is greedy
-    greedy_text, greedy = pipeline.generate(prompt, length=4)
-    _, narrow = pipeline.generate(prompt, length=4, strategy="beam",
+    greedy_text, greedy = task.generate(prompt, length=4)
+    _, narrow = task.generate(prompt, length=4, strategy="beam",
                                   beam_width=1)
     assert narrow == greedy
     ids = {w: i for i, w in enumerate(vocabulary)}
-    _, wide = pipeline.generate(prompt, length=4, strategy="beam",
+    _, wide = task.generate(prompt, length=4, strategy="beam",
                                 beam_width=3)
-    assert sequence_log_probability(pipeline, prompt, [ids[w] for w in wide]) \
-        >= sequence_log_probability(pipeline, prompt,
+    assert sequence_log_probability(task, prompt, [ids[w] for w in wide]) \
+        >= sequence_log_probability(task, prompt,
                                     [ids[w] for w in greedy]) - 1e-4
 
 
 def test_greedy_takes_the_argmax_step_by_step():
-    pipeline, _ = make()
-    _, tokens = pipeline.generate("i eat", length=5)
-    vocabulary = pipeline.encoder.vocabulary
-    context = [pipeline.end_of_line_id] + pipeline.encoder.token_ids(
+    task, _ = make()
+    _, tokens = task.generate("i eat", length=5)
+    vocabulary = task.encoder.vocabulary
+    context = [task.end_of_line_id] + task.encoder.token_ids(
         ["i eat"]).to_list()[0]
     for token in tokens:
-        logits = pipeline.model(np.array([context]),
+        logits = task.model(np.array([context]),
                                 training=False).numpy()[0, -1]
         logits[:2] = -np.inf
         assert vocabulary[int(np.argmax(logits))] == token
@@ -287,18 +318,18 @@ def test_greedy_takes_the_argmax_step_by_step():
 
 
 def test_sampling_is_seeded_and_top_k_one_is_greedy():
-    pipeline, _ = make()
+    task, _ = make()
     draw = dict(length=12, strategy="sample", temperature=5.0)
-    assert pipeline.generate("on", seed=3, **draw) == \
-        pipeline.generate("on", seed=3, **draw)
-    assert len({tuple(pipeline.generate("on", seed=s, **draw)[1])
+    assert task.generate("on", seed=3, **draw) == \
+        task.generate("on", seed=3, **draw)
+    assert len({tuple(task.generate("on", seed=s, **draw)[1])
                 for s in range(4)}) > 1
-    assert pipeline.generate("on", length=6, strategy="sample", top_k=1,
-                             seed=5)[1] == pipeline.generate("on",
+    assert task.generate("on", length=6, strategy="sample", top_k=1,
+                             seed=5)[1] == task.generate("on",
                                                              length=6)[1]
     # special entries are never produced
     for s in range(3):
-        _, tokens = pipeline.generate("on", seed=s, **draw)
+        _, tokens = task.generate("on", seed=s, **draw)
         assert "" not in tokens and "[UNK]" not in tokens
 
 
@@ -306,21 +337,20 @@ def test_character_hello():
     """The worked example: after h, e, l, l the model says e, l, l, o."""
     import keras
 
-    config = NextWordPipeline.effective_config({
+    config = NextWord.effective_config({
         "level": "char", "units": 16, "embedding_dim": 16, "dropout": 0.0,
         "layers": 1, "sequence_length": 4})
-    pipeline = NextWordPipeline(config)
     corpus = Corpus(["hello"] * 40, "hello")
-    pipeline.prepare(corpus)
+    task = NextWord(config, NextWord.preprocessor_class.fit(corpus, config))
     keras.utils.set_random_seed(0)
-    pipeline.model = pipeline.build_model()
-    pipeline.model.compile(keras.optimizers.Adam(0.03),
-                           **pipeline.compile_arguments())
-    x, y = pipeline.encode(corpus)
-    pipeline.model.fit(x, y, epochs=60, batch_size=len(x), verbose=0)
-    records = list(pipeline.predict_lines(["h", "he", "hel", "hell"]))
+    task.model = task.build_model()
+    task.model.compile(keras.optimizers.Adam(0.03),
+                           **task.compile_arguments())
+    x, y = task.encode(corpus)
+    task.model.fit(x, y, epochs=60, batch_size=len(x), verbose=0)
+    records = list(task.predict_lines(["h", "he", "hel", "hell"]))
     assert [r["next"][0]["token"] for r in records] == ["e", "l", "l", "o"]
-    text, _ = pipeline.generate("h", length=4)
+    text, _ = task.generate("h", length=4)
     assert text == "ello"
 
 
@@ -358,6 +388,14 @@ def test_generate_refuses_bad_options(model_dir, args, message):
     else:
         assert "'best' is not one of 'greedy', 'sample', 'beam'" in \
             result.output
+
+
+def test_generate_help_shows_the_default_model_folder():
+    result = CliRunner().invoke(cli, ["next-word", "generate", "--help"],
+                                terminal_width=200)
+    assert result.exit_code == 0
+    assert "[default: saved_models/next-word]" in result.output
+    assert "--beam-width" in result.output
 
 
 def test_generate_command_continues_the_prompt(model_dir):
@@ -417,7 +455,7 @@ def test_exported_generate_signature_matches_the_cli(model_dir, tmp_path):
     assert result.exit_code == 0, result.output
     assert "signatures: serving_default, generate" in result.output
     served = tf.saved_model.load(str(tmp_path / "1"))
-    pipeline = NextWordPipeline.load(model_dir)
+    task = NextWord.load(model_dir)
     for strategy, seed in (("greedy", 0), ("beam", 0), ("sample", 7)):
         outputs = served.signatures["generate"](
             text=tf.constant(["on sunday", "he"]),
@@ -429,7 +467,7 @@ def test_exported_generate_signature_matches_the_cli(model_dir, tmp_path):
         for row, prompt in enumerate(["on sunday", "he"]):
             if strategy == "sample":
                 continue  # a batch draws other numbers than one prompt
-            expected = pipeline.generate(prompt, length=4, strategy=strategy,
+            expected = task.generate(prompt, length=4, strategy=strategy,
                                          beam_width=3)
             assert tokens[row] == expected[1]
             assert outputs["text"].numpy()[row].decode() == expected[0]

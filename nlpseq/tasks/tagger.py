@@ -1,0 +1,640 @@
+"""The tagger family: a tag per token, entities as spans.
+
+The many-to-many (aligned) model. Tokens -> word embedding (optionally
+initialized from pretrained vectors, ``--embeddings``) concatenated with
+character-level features of each word (a character BiLSTM or CNN) ->
+dropout -> stacked nlpseq recurrent layers (bidirectional by default) ->
+dropout -> a score per tag -> a linear-chain CRF (``--crf``, the default)
+or a softmax per token.
+
+Tags are read in the data's declared scheme (``--tag-scheme``, IOB2 by
+default), turned into entity spans with ``conlleval``'s rules, and learned
+in BIOES, which marks every entity's first and last token; predictions are
+written back in the declared scheme. Evaluation is ``conlleval``'s: an
+entity counts only when its type and both boundaries match. Data: tagged
+sentences (CoNLL column files, JSON lines, ``tfds:``), read by
+:func:`nlpseq.data.conll.read_tagged`.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+from pathlib import Path
+
+import numpy as np
+
+from nlpseq.config import Setting, merge
+from nlpseq.data.conll import read_tagged
+from nlpseq.errors import NlpseqError
+from nlpseq.tagging import (
+    SCHEMES,
+    convert,
+    entity_scores,
+    entity_types,
+    format_scores,
+    scheme_errors,
+    spans,
+)
+from nlpseq.tasks.base import FORMATS, LOG, Preprocessor, Task
+from nlpseq.tasks.settings import encoder_settings, vocabulary_settings
+
+#: The scheme the model learns and predicts in.
+MODEL_SCHEME = "bioes"
+
+#: The tagger family's settings (apps change defaults with
+#: :func:`~nlpseq.tasks.settings.with_defaults`).
+SETTINGS = (
+    Setting("token_column", int, 0, "CoNLL column of the tokens "
+            "(from 0; negative: from the end)"),
+    Setting("tag_column", int, -1, "CoNLL column of the tags (from 0; "
+            "negative: from the end)"),
+    Setting("tag_scheme", str, "iob2", "the tag scheme of the data "
+            "(predictions are written in it too)", choices=SCHEMES),
+    Setting("strict", bool, False, "refuse tags that break the scheme "
+            "instead of repairing them as conlleval does"),
+    *encoder_settings(cell="lstm", bidirectional=True, layers=1, units=100,
+                      embedding_dim=100, dropout=0.5,
+                      layers_help="stacked recurrent layers",
+                      dropout_help="dropout on the word representations "
+                      "and the recurrent outputs"),
+    Setting("embeddings", str, None, "pretrained word vectors, GloVe or "
+            "word2vec text format, to start the word embeddings from "
+            "(their size sets --embedding-dim)"),
+    Setting("char_features", str, "lstm", "character features of each "
+            "word", choices=("none", "lstm", "cnn")),
+    Setting("char_dim", int, 25, "size of the character embeddings",
+            minimum=1),
+    Setting("char_units", int, 25, "character LSTM units per direction, "
+            "or CNN filters", minimum=1),
+    Setting("crf", bool, True, "a CRF output layer (else a softmax per "
+            "token)"),
+    *vocabulary_settings(vocab_size=100000, min_count=1),
+    Setting("rare_word_dropout", float, 0.5, "in training, read words "
+            "seen once as unknown with this probability (so the model "
+            "learns what to do with new words)", minimum=0.0,
+            maximum=1.0),
+    Setting("lowercase", bool, True, "look words up lower-cased (the "
+            "character features still see the case)"),
+    Setting("max_length", int, 200, "longest sentence in tokens; longer "
+            "ones are cut, with a warning (their tail is tagged O)",
+            minimum=1),
+)
+
+#: The tagger's ``predict`` options.
+PREDICT_SETTINGS = (
+    Setting("input_format", str, "text", "text: a sentence per line, "
+            "tokenized here; conll: a token per line (first column), "
+            "blank lines between sentences", choices=("text", "conll")),
+)
+
+
+class TaggerPreprocessor(Preprocessor):
+    """The token encoder (words, characters), the model's tags (in
+    :data:`MODEL_SCHEME`) and where the words seen once begin.
+
+    Attributes:
+        encoder: the :class:`~nlpseq.text.TokenEncoder`.
+        tags: the model's tags, ``"O"`` first.
+        first_rare_id: word ids from here on were seen once in training.
+        pretrained: the ``--embeddings`` matrix, only after :meth:`fit`
+            (training starts the word embeddings from it; not saved).
+    """
+
+    def __init__(self, config, words, characters, tags, first_rare_id,
+                 pretrained=None):
+        super().__init__(config)
+        if not isinstance(tags, list) or "O" not in tags:
+            raise ValueError("no tags")
+        self.encoder = token_encoder(words, characters, config)
+        self.tags = list(tags)
+        self.first_rare_id = int(first_rare_id)
+        self.pretrained = pretrained
+
+    @classmethod
+    def fit(cls, data, config):
+        from nlpseq.text import build_vocabulary
+
+        tokenizer = token_encoder(["", "[UNK]"], ["", "[UNK]"], config)
+        normalized = [tokenizer.normalize(sentence).numpy()
+                      for sentence in data.tokens]
+        counts = collections.Counter(itertools.chain.from_iterable(
+            normalized))
+        words = build_vocabulary(normalized, max_size=config["vocab_size"],
+                                 min_count=config["min_count"])
+        # (most frequent first: the words seen once are the tail)
+        first_rare_id = next(
+            (i for i, w in enumerate(words[2:], start=2)
+             if counts[w.encode()] <= 1),
+            len(words))
+        characters = build_vocabulary(
+            (list(token) for sentence in data.tokens for token in sentence))
+        types = entity_types(itertools.chain.from_iterable(data.tags))
+        if not types:
+            raise NlpseqError(f"{data.source}: no entities in the training "
+                              "data")
+        tags = ["O"] + [f"{p}-{t}" for t in types for p in "BIES"]
+        preprocessor = cls(config, words, characters, tags, first_rare_id)
+        if config.get("embeddings"):
+            encoder = preprocessor.encoder
+            preprocessor.pretrained = read_vectors(
+                config["embeddings"], words,
+                lambda w: encoder.normalize(w).numpy().decode("utf-8"))
+            # (saved in config.json: the model is rebuilt with it)
+            config["embedding_dim"] = preprocessor.pretrained.shape[1]
+        return preprocessor
+
+    def get_config(self):
+        return {"words": self.encoder.words[2:],
+                "characters": self.encoder.characters[2:],
+                "tags": self.tags, "first_rare_id": self.first_rare_id}
+
+    @classmethod
+    def from_config(cls, state, config):
+        return cls(config, ["", "[UNK]"] + list(state["words"]),
+                   ["", "[UNK]"] + list(state["characters"]),
+                   state["tags"], state["first_rare_id"])
+
+
+def token_encoder(words, characters, config):
+    """The :class:`~nlpseq.text.TokenEncoder` of the vocabularies."""
+    from nlpseq.text import TokenEncoder
+
+    return TokenEncoder(words, characters, lowercase=config["lowercase"],
+                        name="token_encoder")
+
+
+class TaggerTask(Task):
+    """Sequence tagging with entity spans: train, evaluate, predict,
+    export."""
+
+    family = "tagger"
+    settings = SETTINGS
+    predict_settings = PREDICT_SETTINGS
+    preprocessor_class = TaggerPreprocessor
+    output_formats = (*FORMATS, "conll")
+    data_help = ("tagged sentences: a CoNLL column file (a token per line, "
+                 "the tag in the last column, a blank line between "
+                 "sentences), a .jsonl file of {\"tokens\": [...], \"tags\":"
+                 " [...]} objects, or tfds:NAME[:SPLIT] (e.g. "
+                 "tfds:conll2003)")
+    data_example = "train.conll"
+
+    def __init__(self, config, preprocessor=None):
+        super().__init__(config, preprocessor)
+        #: The model's CRF layer (``None`` with ``--no-crf``), once built.
+        self.crf = None
+        self._decode = None
+
+    @property
+    def tags(self):
+        """The model's tags, in :data:`MODEL_SCHEME`."""
+        return self.preprocessor.tags
+
+    # -- data ------------------------------------------------------------------
+
+    def read_data(self, spec, role):
+        data = read_tagged(spec, self.config.get("token_column", 0),
+                           self.config.get("tag_column", -1))
+        return self.check_scheme(data)
+
+    def check_scheme(self, data):
+        """``data``, after a warning (or, with ``--strict``, an error) for
+        tags that break the declared scheme."""
+        scheme = self.config.get("tag_scheme", "iob2")
+        broken, first = 0, None
+        for index, tags in enumerate(data.tags):
+            errors = scheme_errors(tags, scheme)
+            if errors:
+                broken += len(errors)
+                if first is None:
+                    line = data.lines[index]
+                    if line and data.token_per_line:
+                        line += errors[0]
+                    where = f"{data.source}:{line}" if line else \
+                        f"{data.source}: sentence {index + 1}"
+                    previous = tags[errors[0] - 1] if errors[0] else "start"
+                    first = (f"{where}: {tags[errors[0]]} after {previous} "
+                             f"breaks the {scheme} scheme")
+        if broken and self.config.get("strict"):
+            raise NlpseqError(f"{first} (--strict)")
+        if broken:
+            LOG.warning("%s; %d such tag(s) in all, read as conlleval does "
+                        "(an I- tag after O starts an entity)", first,
+                        broken)
+        return data
+
+    def split_data(self, data, fraction):
+        cut = self.held_out_cut(len(data), fraction, data.source,
+                                "sentences")
+        return data.subset(0, cut), data.subset(cut, len(data))
+
+    def describe_data(self, data):
+        tokens = sum(len(t) for t in data.tokens)
+        entities = sum(len(spans(t)) for t in data.tags)
+        types = entity_types(itertools.chain.from_iterable(data.tags))
+        return (f"{len(data):,} sentences, {tokens:,} tokens, {entities:,} "
+                f"entities ({', '.join(types) or 'none'})")
+
+    # -- encoding --------------------------------------------------------------
+
+    def warn_long(self, sentences, source, consequence):
+        """Warn (once per call) of sentences over ``--max-length``."""
+        limit = self.config["max_length"]
+        long = sum(len(s) > limit for s in sentences)
+        if long:
+            where = f"{source}: " if source else ""
+            LOG.warning("%s%d sentence(s) longer than --max-length %d "
+                        "tokens; %s", where, long, limit, consequence)
+
+    def truncate(self, sentences, source):
+        """Sentences cut to ``--max-length``, with a warning."""
+        limit = self.config["max_length"]
+        self.warn_long(sentences, source,
+                       f"cut to {limit} (the rest is tagged O)")
+        return [s[:limit] for s in sentences]
+
+    def encode_tokens(self, sentences, chunk=2048):
+        """``(word ids, char ids)`` of each sentence (1-D and 2-D arrays)."""
+        import tensorflow as tf
+
+        encoder = self.preprocessor.encoder
+        out = []
+        for start in range(0, len(sentences), chunk):
+            block = sentences[start:start + chunk]
+            width = max(len(s) for s in block)
+            padded = [s + [""] * (width - len(s)) for s in block]
+            words, chars = encoder(tf.constant(padded))
+            words, chars = words.numpy(), chars.numpy()
+            for row, sentence in enumerate(block):
+                n = len(sentence)
+                char_width = max(1, int((chars[row, :n] > 0).sum(1).max()))
+                out.append((words[row, :n], chars[row, :n, :char_width]))
+        return out
+
+    def encode(self, data):
+        tokens = self.truncate(data.tokens, data.source)
+        index = {tag: i + 1 for i, tag in enumerate(self.tags)}
+        targets = []
+        for number, (sentence, tags) in enumerate(zip(tokens, data.tags)):
+            model_tags = convert(tags[:len(sentence)], MODEL_SCHEME)
+            unknown = [t for t in model_tags if t not in index]
+            if unknown:
+                raise NlpseqError(
+                    f"{data.source}: sentence {number + 1}: tag "
+                    f"{unknown[0]} is unknown to the model (its entity types:"
+                    f" {', '.join(entity_types(self.tags))})")
+            targets.append(np.array([index[t] for t in model_tags], "int32"))
+        return self.encode_tokens(tokens), targets
+
+    # -- model -----------------------------------------------------------------
+
+    def build_model(self):
+        """The model: ``[word ids, char ids]`` in, tag scores out (through
+        the CRF, kept as :attr:`crf`, unless ``--no-crf``)."""
+        import keras
+
+        from nlpseq.layers import CRF, CharacterFeatures, RareWordDropout
+        from nlpseq.models import Tagger
+        from nlpseq.tasks.encoder import recurrent_layer
+
+        c = self.config
+        preprocessor = self.preprocessor
+        words = keras.Input((None,), dtype="int32", name="word_ids")
+        chars = keras.Input((None, None), dtype="int32", name="char_ids")
+        initializer = "uniform"
+        if getattr(preprocessor, "pretrained", None) is not None:
+            initializer = keras.initializers.Constant(preprocessor.pretrained)
+        ids = words
+        if c["rare_word_dropout"]:
+            ids = RareWordDropout(preprocessor.first_rare_id,
+                                  c["rare_word_dropout"], seed=c["seed"],
+                                  name="rare_words")(words)
+        x = keras.layers.Embedding(
+            len(preprocessor.encoder.words), c["embedding_dim"],
+            mask_zero=True, embeddings_initializer=initializer,
+            name="word_embedding")(ids)
+        if c["char_features"] != "none":
+            features = CharacterFeatures(
+                len(preprocessor.encoder.characters), mode=c["char_features"],
+                char_dim=c["char_dim"], units=c["char_units"], cell=c["cell"],
+                name="char_features")(chars)
+            x = keras.layers.Concatenate(name="word_and_chars")([x, features])
+        x = keras.layers.Dropout(c["dropout"], name="dropout_in")(x)
+        for index in range(c["layers"]):
+            x = recurrent_layer(c, index, return_sequences=True)(x)
+        x = keras.layers.Dropout(c["dropout"], name="dropout_out")(x)
+        scores = keras.layers.Dense(len(self.tags), name="tag_scores")(x)
+        self.crf = None
+        if c["crf"]:
+            self.crf = CRF(len(self.tags), name="crf")
+            scores = self.crf(scores)
+        self._decode = None
+        return Tagger([words, chars], scores, name=self.name or self.family)
+
+    # -- prediction ------------------------------------------------------------
+
+    def decode_ids(self, word_ids, char_ids):
+        """Graph function: tag indices ``[batch, time]`` (into
+        :attr:`tags`) of encoded sentences."""
+        import tensorflow as tf
+
+        scores = self.model([word_ids, char_ids], training=False)
+        mask = word_ids > 0
+        if self.crf is not None:
+            tags = self.crf.decode(scores, mask)
+        else:
+            tags = tf.argmax(scores, axis=-1, output_type=tf.int32)
+        return tf.where(mask, tags, tf.zeros_like(tags))
+
+    def tag_tokens(self, tokens):
+        """Graph function: tag strings (in the data's scheme) of token
+        strings ``[batch, time]`` (``""`` pads)."""
+        import tensorflow as tf
+
+        tokens = tf.convert_to_tensor(tokens, tf.string)
+        # (at least one column)
+        word_ids, char_ids = self.preprocessor.encoder(tokens)
+        ids = self.decode_ids(word_ids, char_ids)[:, :tf.shape(tokens)[1]]
+        return tf.where(tokens == "", tf.constant(""),
+                        self.scheme_tags(ids))
+
+    def _iob2_table(self):
+        """Each model tag in IOB2: S- and B- begin, I- and E- continue."""
+        prefix = {"B": "B", "S": "B", "I": "I", "E": "I"}
+        return [t if t == "O" else f"{prefix[t[0]]}{t[1:]}"
+                for t in self.tags]
+
+    def scheme_tags(self, ids):
+        """Graph function: model tag ids (BIOES) ``[batch, time]`` -> tag
+        strings in the data's scheme, tensor-wise: iob2 maps each tag (S-
+        and B- to B-, I- and E- to I-); iob1 writes B- only right after an
+        entity of the same type; bioes keeps the model's tags."""
+        import tensorflow as tf
+
+        scheme = self.config["tag_scheme"]
+        if scheme == "bioes":
+            return tf.gather(tf.constant(self.tags), ids)
+        if scheme == "iob2":
+            return tf.gather(tf.constant(self._iob2_table()), ids)
+        types = [t.partition("-")[2] for t in self.tags]
+        kind = tf.gather(tf.constant(types), ids)
+        prefix = tf.gather(tf.constant([t[0] for t in self.tags]), ids)
+        previous_kind = tf.pad(kind[:, :-1], [[0, 0], [1, 0]])
+        previous_prefix = tf.pad(prefix[:, :-1], [[0, 0], [1, 0]],
+                                 constant_values="O")
+        begins = tf.logical_or(tf.equal(prefix, "B"), tf.equal(prefix, "S"))
+        after_same = tf.logical_and(tf.equal(previous_kind, kind),
+                                    tf.not_equal(previous_prefix, "O"))
+        inside = tf.strings.join(["I-", kind])
+        return tf.where(tf.equal(prefix, "O"), tf.constant("O"),
+                        tf.where(tf.logical_and(begins, after_same),
+                                 tf.strings.join(["B-", kind]), inside))
+
+    def _tagger(self):
+        import tensorflow as tf
+
+        if self._decode is None:
+            self._decode = tf.function(
+                self.tag_tokens, autograph=False, reduce_retracing=True,
+                input_signature=[tf.TensorSpec((None, None), tf.string)])
+        return self._decode
+
+    def predict_tags(self, sentences, batch_size=128):
+        """Tags (data scheme) of token lists, sorted by length and padded
+        per batch; sentences over ``--max-length`` are tagged O beyond
+        it."""
+        import tensorflow as tf
+
+        limit = self.config["max_length"]
+        result = [None] * len(sentences)
+        order = np.argsort([len(s) for s in sentences], kind="stable")
+        for start in range(0, len(order), batch_size):
+            index = order[start:start + batch_size]
+            width = max([min(len(sentences[i]), limit) for i in index] + [1])
+            padded = [sentences[i][:limit] + [""] * (
+                width - min(len(sentences[i]), limit)) for i in index]
+            tags = self._tagger()(tf.constant(padded)).numpy()
+            for row, i in enumerate(index):
+                n = len(sentences[i])
+                result[i] = [t.decode() for t in tags[row, :min(n, limit)]] \
+                    + ["O"] * max(0, n - limit)
+        return result
+
+    @staticmethod
+    def tokenize(lines):
+        """Token lists of raw sentences (:func:`word_tokenize`), and each
+        token's character offsets."""
+        tokens = [[t.decode("utf-8") for t in row]
+                  for row in word_tokenize(list(lines)).to_list()]
+        offsets = []
+        for line, row in zip(lines, tokens):
+            position, found = 0, []
+            for token in row:
+                start = line.find(token, position)
+                start = position if start < 0 else start
+                found.append((start, start + len(token)))
+                position = start + len(token)
+            offsets.append(found)
+        return tokens, offsets
+
+    def predict_stream(self, lines, chunk=1024, **options):
+        """Records for an iterable of lines; with the ``input_format``
+        option ``conll``, the lines are a token per line (first column),
+        blank lines between sentences."""
+        if isinstance(lines, str):
+            raise TypeError("predict_stream takes an iterable of strings; "
+                            "use predict() for one text")
+        if options:
+            self.options.update(merge(self.predict_settings, None, options,
+                                      source="options"))
+        if self.options.get("input_format") != "conll":
+            yield from super().predict_stream(lines, chunk)
+            return
+        sentence, batch = [], []
+        for line in itertools.chain(lines, [""]):
+            fields = line.split()
+            if fields and fields[0] != "-DOCSTART-":
+                sentence.append(fields[0])
+                continue
+            if sentence:
+                batch.append(sentence)
+                sentence = []
+            if len(batch) >= chunk:
+                yield from self.records(batch, None)
+                batch = []
+        if batch:
+            yield from self.records(batch, None)
+
+    def predict_lines(self, lines):
+        tokens, offsets = self.tokenize(lines)
+        yield from self.records(tokens, offsets, lines)
+
+    def records(self, sentences, offsets, texts=None):
+        """Records of token lists: the text, tokens, tags and entities
+        (with character offsets into the text: ``offsets`` per token, or,
+        when ``None``, the tokens joined by spaces)."""
+        self.warn_long(sentences, None, "tagged O beyond it")
+        all_tags = self.predict_tags(sentences)
+        for index, (tokens, tags) in enumerate(zip(sentences, all_tags)):
+            text = texts[index] if texts is not None else " ".join(tokens)
+            where = offsets[index] if offsets is not None else list(
+                _joined_offsets(tokens))
+            entities = [{
+                "type": kind, "text": text[where[start][0]:where[end - 1][1]],
+                "start": where[start][0], "end": where[end - 1][1],
+                "token_start": start, "token_end": end,
+            } for kind, start, end in spans(tags)]
+            yield {"text": text, "tokens": tokens, "tags": tags,
+                   "entities": entities}
+
+    def format_record(self, record, output_format="text"):
+        if output_format == "conll":
+            return "".join(f"{token}\t{tag}\n" for token, tag in
+                           zip(record["tokens"], record["tags"]))
+        starts = {e["token_start"]: e for e in record["entities"]}
+        parts, index = [], 0
+        tokens = record["tokens"]
+        while index < len(tokens):
+            entity = starts.get(index)
+            if entity:
+                inner = " ".join(tokens[index:entity["token_end"]])
+                parts.append(f"[{entity['type']} {inner}]")
+                index = entity["token_end"]
+            else:
+                parts.append(tokens[index])
+                index += 1
+        return " ".join(parts)
+
+    # -- evaluation ------------------------------------------------------------
+
+    def evaluate_data(self, data):
+        known = set(entity_types(self.tags))
+        for number, tags in enumerate(data.tags):
+            unknown = set(entity_types(tags)) - known
+            if unknown:
+                line = data.lines[number] if data.lines else 0
+                where = f"{data.source}:{line}" if line else data.source
+                raise NlpseqError(
+                    f"{where}: entity type {sorted(unknown)[0]} is unknown to "
+                    f"the model (its types: {', '.join(sorted(known))})")
+        self.truncate(data.tokens, data.source)
+        predicted = self.predict_tags(data.tokens)
+        gold = [convert(tags, self.config["tag_scheme"]) for tags in data.tags]
+        return entity_scores(gold, predicted)
+
+    def format_metrics(self, metrics):
+        return format_scores(metrics)
+
+    def headline(self, metrics):
+        return (f"validation F1 {metrics['f1']:.2f} (precision "
+                f"{metrics['precision']:.2f}, recall {metrics['recall']:.2f})")
+
+    # -- serving ---------------------------------------------------------------
+
+    def serving_layers(self):
+        return [self.preprocessor.encoder]
+
+    def serving_functions(self):
+        """``serving_default``: raw sentences (``text``) -> ``tokens`` and
+        ``tags``; ``tokens``: token strings (``""`` pads) -> ``tags``."""
+        import tensorflow as tf
+
+        limit = self.config["max_length"]
+
+        def from_text(text):
+            tokens = word_tokenize(text)[:, :limit].to_tensor("")
+            return {"tokens": tokens, "tags": self.tag_tokens(tokens)}
+
+        def from_tokens(tokens):
+            return {"tags": self.tag_tokens(tokens)}
+
+        return {
+            "serving_default": (from_text, [
+                tf.TensorSpec((None,), tf.string, name="text")]),
+            "tokens": (from_tokens, [
+                tf.TensorSpec((None, None), tf.string, name="tokens")]),
+        }
+
+
+def word_tokenize(texts):
+    """Raw sentences to tokens (a ragged string tensor), in the graph:
+    split on whitespace, and punctuation at the edges of a word becomes a
+    token of its own, while punctuation inside one stays (``U.S``,
+    ``1996-08-22``, ``3.5``, ``O'Neill``), and a possessive ``'s`` is split
+    off, as in CoNLL data."""
+    import tensorflow as tf
+
+    texts = tf.convert_to_tensor(texts, tf.string)
+    # the possessive is a token of its own, as in CoNLL: Germany 's
+    texts = tf.strings.regex_replace(texts, r"(\pL)('[sS])(\s|$)",
+                                     r"\1 \2\3")
+    for _ in range(3):  # up to three marks in a row: ."), ("...
+        texts = tf.strings.regex_replace(texts, r"([^\pL\pN\s])(\s|$)",
+                                         r" \1\2")
+        # (an apostrophe opening a word stays: 's, '90s)
+        texts = tf.strings.regex_replace(texts, r"(^|\s)([^\pL\pN\s'])",
+                                         r"\1\2 ")
+    return tf.strings.split(texts)
+
+
+def _joined_offsets(tokens):
+    position = 0
+    for token in tokens:
+        yield position, position + len(token)
+        position += len(token) + 1
+
+
+def read_vectors(path, words, normalize=None):
+    """A ``[len(words), dim]`` matrix: the vectors of a GloVe or word2vec
+    text file for the words it has, small random values for the others.
+    ``normalize`` maps the file's words to the vocabulary's form (the first
+    vector of a form wins: the files list frequent words first); a word may
+    contain spaces (the last ``dim`` fields are the vector).
+
+    Raises:
+        NlpseqError: missing file, or ``FILE:LINE`` with the wrong number of
+            values or a value that is not a number.
+    """
+    from nlpseq.data._files import iter_lines
+
+    if not Path(path).is_file():
+        raise NlpseqError(f"--embeddings: file not found: {path}")
+    index = {w: i for i, w in enumerate(words)}
+    matrix, dim, found = None, None, set()
+    for number, line in enumerate(iter_lines(path, str(path)), start=1):
+        fields = line.rstrip().split(" ")
+        if number == 1 and len(fields) == 2 and all(
+                f.isdigit() for f in fields):
+            continue  # word2vec header: count and dimension
+        if len(fields) < 2:
+            continue
+        if dim is None:
+            dim = len(fields) - 1
+            rng = np.random.default_rng(0)
+            matrix = rng.uniform(-0.05, 0.05, (len(words), dim)).astype(
+                "float32")
+            matrix[0] = 0.0
+        if len(fields) - 1 < dim:
+            raise NlpseqError(f"{path}:{number}: {len(fields) - 1} values, "
+                              f"expected {dim} (as on the first vector)")
+        word = " ".join(fields[:-dim])
+        word = normalize(word) if normalize else word
+        row = index.get(word)
+        if row is not None and row not in found:
+            try:
+                matrix[row] = [float(v) for v in fields[-dim:]]
+            except ValueError:
+                raise NlpseqError(f"{path}:{number}: not a vector of "
+                                  "numbers") from None
+            found.add(row)
+    if matrix is None:
+        raise NlpseqError(f"{path}: no vectors")
+    LOG.info("Pretrained vectors: %s of %s words found in %s (%d "
+             "dimensions)", f"{len(found):,}", f"{len(words) - 2:,}", path,
+             dim)
+    return matrix
+
+
+__all__ = ["MODEL_SCHEME", "SETTINGS", "TaggerPreprocessor", "TaggerTask",
+           "read_vectors", "word_tokenize"]
