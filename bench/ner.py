@@ -1,4 +1,4 @@
-"""Tagging throughput of the NER pipeline's exported SavedModel.
+"""Tagging throughput of the NER app's exported SavedModel.
 
 Builds the ``apps/configs/ner_conll2003.toml`` model (character BiLSTM,
 word BiLSTM 100, CRF) with the CoNLL-2003 training vocabulary, exports it,
@@ -48,15 +48,16 @@ def main(argv=None):
     cls = APPS.get("ner")
     config = cls.effective_config(
         {}, ROOT / "apps" / "configs" / "ner_conll2003.toml")
-    pipeline = cls(config)
-    pipeline.prepare(pipeline.read_data(str(data / "train.txt.gz"), "train"))
-    valid = pipeline.read_data(str(data / "valid.txt"), "valid")
+    task = cls(config)
+    task.preprocessor = cls.preprocessor_class.fit(
+        task.read_data(str(data / "train.txt.gz"), "train"), config)
+    valid = task.read_data(str(data / "valid.txt"), "valid")
     keras.utils.set_random_seed(0)
-    pipeline.model = pipeline.build_model()
+    task.model = task.build_model()
     sentences = valid.tokens
     rows = {}
     with tempfile.TemporaryDirectory() as folder:
-        path = pipeline.export(Path(folder), 1)
+        path = task.export(Path(folder), 1)
         served = tf.saved_model.load(str(path))
         by_tokens = served.signatures["tokens"]
         by_text = served.signatures["serving_default"]

@@ -1,4 +1,4 @@
-"""Speed of the sentiment pipeline against a reference built from Keras' LSTM.
+"""Speed of the sentiment app against a reference built from Keras' LSTM.
 
 In one process: the same sentiment model (embedding -> LSTM -> masked max
 pooling -> dense) is built twice, once with nlpseq's LSTM and once with
@@ -56,13 +56,13 @@ def main(argv=None):
     config = cls.effective_config({"cell": "lstm", "units": 64,
                                    "embedding_dim": 64, "max_length": 400,
                                    "batch_size": 32})
-    pipeline = cls(config)
-    train = pipeline.read_data(str(data / "train.csv.gz"), "train")
-    valid = pipeline.read_data(str(data / "valid.csv.gz"), "valid")
+    task = cls(config)
+    train = task.read_data(str(data / "train.csv.gz"), "train")
+    valid = task.read_data(str(data / "valid.csv.gz"), "valid")
     train.texts = train.texts[:args.train_reviews]
     train.labels = train.labels[:args.train_reviews]
-    pipeline.prepare(train)
-    x, y = pipeline.encode(train)
+    task.preprocessor = cls.preprocessor_class.fit(train, config)
+    x, y = task.encode(train)
     n_batches = batches_per_epoch(len(x), config["batch_size"])
 
     rows = {}
@@ -71,9 +71,9 @@ def main(argv=None):
         for name, layer_class in (("nlpseq", None),
                                   ("keras", keras.layers.LSTM)):
             keras.utils.set_random_seed(0)
-            model = pipeline.build_model(layer_class=layer_class)
+            model = task.build_model(layer_class=layer_class)
             model.compile(optimizer=keras.optimizers.Adam(1e-3),
-                          jit_compile=False, **pipeline.compile_arguments())
+                          jit_compile=False, **task.compile_arguments())
             models[name] = model
         # training: one warm-up epoch, then timed epochs, alternating
         train_times = {name: [] for name in models}
@@ -89,8 +89,8 @@ def main(argv=None):
         # prediction: export each, serve raw strings
         served = {}
         for name, model in models.items():
-            pipeline.model = model
-            path = pipeline.export(Path(folder) / name, 1)
+            task.model = model
+            path = task.export(Path(folder) / name, 1)
             served[name] = tf.saved_model.load(str(path)).signatures[
                 "serving_default"]
         texts = valid.texts

@@ -85,8 +85,9 @@ APPS = Registry(
     "app",
     {
         "sentiment": "nlpseq.apps.sentiment:Sentiment",
-        "next-word": "nlpseq.apps.next_word:NextWordPipeline",
-        "ner": "nlpseq.apps.ner:NerPipeline",
-        "translation": "nlpseq.apps.translation:TranslationPipeline",
+        "next-word": "nlpseq.apps.next_word:NextWord",
+        "ner": "nlpseq.apps.ner:Ner",
+        "translation": "nlpseq.apps.translation:Translation",
+        "topic": "nlpseq.apps.topic:Topic",
     },
 )

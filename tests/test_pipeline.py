@@ -57,6 +57,22 @@ def _write_sentiment(folder):
     return path
 
 
+def _write_topics(folder):
+    rng = np.random.default_rng(0)
+    topics = {"sport": ["goal", "match", "coach"],
+              "food": ["soup", "bread", "chef"],
+              "tech": ["chip", "phone", "robot"]}
+    path = Path(folder) / "headlines.csv"
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["headline", "topic"])
+        for i in range(60):
+            topic = list(topics)[i % 3]
+            writer.writerow([f"the {' and the '.join(rng.choice(topics[topic], 2))}",
+                             topic])
+    return path
+
+
 def _check_sentiment_served(outputs, records):
     labels = [x.decode() for x in outputs["label"].numpy()]
     assert labels == [r["label"] for r in records]
@@ -146,6 +162,13 @@ CASES = {
         metric="accuracy",
         bad_setting=(["--max-length", "0"],
                      "Error: --max-length: max_length must be >= 1, got 0")),
+    "topic": AppCase(
+        "topic", _write_topics, ["the goal and the coach", "the chef", ""],
+        TINY, answer=lambda record: record["label"],
+        check_served=_check_sentiment_served, served_key="label",
+        metric="macro_f1",
+        bad_setting=(["--bigram-dim", "0"],
+                     "Error: --bigram-dim: bigram_dim must be >= 1, got 0")),
     "next-word": AppCase(
         "next-word", _write_corpus, ["on sunday i eat", "on", ""],
         TINY + ["--layers", "1", "--sequence-length", "10"],
@@ -169,10 +192,9 @@ CASES = {
         answer=lambda record: record["translation"],
         check_served=_check_translation_served, served_key="translation",
         metric="bleu",
-        bad_setting=(["--units", "3"],
-                     "Error: --units 3: a bidirectional encoder splits the "
-                     "units between its two directions; give an even "
-                     "number")),
+        bad_setting=(["--label-smoothing", "0.95"],
+                     "Error: --label-smoothing: label_smoothing must be <= "
+                     "0.9, got 0.95")),
 }
 
 

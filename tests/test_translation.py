@@ -9,19 +9,16 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from click.testing import CliRunner
-from nlpseq.apps.translation import (
-    END_ID,
-    START_ID,
-    TranslationPipeline,
-)
+from nlpseq.apps.translation import Translation
 
 from nlpseq.cli import cli
 from nlpseq.data.parallel import ParallelTexts, read_parallel
 from nlpseq.errors import NlpseqError
 from nlpseq.layers import Attention
 from nlpseq.models import Translator, masked_cross_entropy
+from nlpseq.tasks.seq2seq import END_ID, START_ID, Seq2SeqPreprocessor
 
-SAMPLE = TranslationPipeline.default_data
+SAMPLE = Translation.default_data
 
 
 def run(*args, input=None):
@@ -158,15 +155,15 @@ def test_masked_cross_entropy_with_label_smoothing():
 def sample_model(tmp_path_factory):
     folder = tmp_path_factory.mktemp("translation") / "model"
     result = run("translation", "train", "--model-dir", folder, "--epochs",
-                 "8", "--units", "64", "--embedding-dim", "32",
+                 "8", "--units", "32", "--embedding-dim", "32",
                  "--learning-rate", "0.005", "--dropout", "0.1", "--seed",
                  "1")
     assert result.exit_code == 0, result.output
-    return folder, TranslationPipeline.load(folder)
+    return folder, Translation.load(folder)
 
 
 def test_sample_model_translates_unseen_sentences(sample_model):
-    folder, pipeline = sample_model
+    folder, task = sample_model
     metrics = json.loads((folder / "metrics.json").read_text())
     assert metrics["bleu"] > 90, metrics
     lines = [line.split("\t") for line in
@@ -175,18 +172,18 @@ def test_sample_model_translates_unseen_sentences(sample_model):
     unseen = ["Ein alter Arbeiter singt ein Lied am Strand.",
               "Zwei alte Hunde schlafen neben dem Fluss."]
     assert not seen & set(unseen)
-    translations, _ = pipeline.translate_lines(unseen)
+    translations, _ = task.translate_lines(unseen)
     assert [t[0] for t in translations] == [
         "An old worker is singing a song on the beach.",
         "Two old dogs are sleeping next to the river."]
 
 
 def test_beam_width_one_equals_greedy(sample_model):
-    _, pipeline = sample_model
+    _, task = sample_model
     lines = ["Ein Mann liest ein Buch.", "Drei Frauen trinken Kaffee.",
              "Hund Hund Hund", "Strand"]
-    ids, scores, _ = pipeline._function("greedy")(tf.constant(lines))
-    beam_ids, beam_scores = tf.function(pipeline.beam_search)(
+    ids, scores, _ = task.decoder_function("greedy")(tf.constant(lines))
+    beam_ids, beam_scores = tf.function(task.beam_search)(
         tf.constant(lines), tf.constant(1), tf.constant(0.0), tf.constant(1))
     width = ids.shape[1]
     np.testing.assert_array_equal(beam_ids[:, 0, :width], ids)
@@ -194,16 +191,16 @@ def test_beam_width_one_equals_greedy(sample_model):
 
 
 def test_padding_in_the_source_never_changes_a_translation(sample_model):
-    _, pipeline = sample_model
+    _, task = sample_model
     short = "Ein Hund läuft."
     long = "Vier große Arbeiter spielen Fußball vor einem Gebäude."
-    alone, alone_scores = pipeline.translate_lines([short], beam_width=3)
-    padded, padded_scores = pipeline.translate_lines([short, long],
+    alone, alone_scores = task.translate_lines([short], beam_width=3)
+    padded, padded_scores = task.translate_lines([short, long],
                                                      beam_width=3)
     assert padded[0] == alone[0]
     np.testing.assert_allclose(padded_scores[0], alone_scores[0], rtol=1e-4)
-    memory, _, mask, states = pipeline.encode_source(tf.constant([short]))
-    memory2, _, mask2, states2 = pipeline.encode_source(
+    memory, _, mask, states = task.encode_source(tf.constant([short]))
+    memory2, _, mask2, states2 = task.encode_source(
         tf.constant([short, long]))
     n = int(mask.numpy().sum())
     np.testing.assert_allclose(memory2[0, :n], memory[0, :n], atol=1e-5)
@@ -212,24 +209,25 @@ def test_padding_in_the_source_never_changes_a_translation(sample_model):
 
 
 def test_n_best_are_ranked_and_distinct(sample_model):
-    _, pipeline = sample_model
-    translations, scores = pipeline.translate_lines(
+    _, task = sample_model
+    translations, scores = task.translate_lines(
         ["Ein Mädchen singt ein Lied."], beam_width=4, n_best=3)
     assert len(set(translations[0])) == 3
     assert scores[0] == sorted(scores[0], reverse=True)
     with pytest.raises(NlpseqError, match="--n-best 5 is more than "
                        "--beam-width 4"):
-        pipeline.translate_lines(["x"], beam_width=4, n_best=5)
+        task.translate_lines(["x"], beam_width=4, n_best=5)
 
 
 def test_detokenize_joins_punctuation():
-    pipeline = TranslationPipeline(TranslationPipeline.effective_config({}))
-    pipeline.prepare(ParallelTexts(["a"], ["A man ( tall ) , sits !"], "x"))
-    vocabulary = pipeline.target_encoder.vocabulary
+    config = Translation.effective_config({})
+    task = Translation(config, Seq2SeqPreprocessor.fit(
+        ParallelTexts(["a"], ["A man ( tall ) , sits !"], "x"), config))
+    vocabulary = task.target_encoder.vocabulary
     words = "A man ( tall ) , sits !".split()
     ids = [vocabulary.index(w) for w in words] + [END_ID, vocabulary.index(
         "man")]
-    text = pipeline.detokenize(tf.constant([ids]))
+    text = task.detokenize(tf.constant([ids]))
     assert text.numpy()[0].decode() == "A man (tall), sits!"
 
 
@@ -240,25 +238,25 @@ def test_beam_search_finds_the_best_sequence(tmp_path):
     import keras
 
     keras.utils.set_random_seed(5)
-    config = TranslationPipeline.effective_config(
-        {"units": 6, "embedding_dim": 4, "vocab_size": 7, "dropout": 0.0})
-    pipeline = TranslationPipeline(config)
-    pipeline.prepare(ParallelTexts(["a b", "b c"], ["x y z", "z y"], "t"))
-    assert pipeline.target_encoder.vocabulary_size == 7
-    pipeline.model = pipeline.build_model()
+    config = Translation.effective_config(
+        {"units": 3, "embedding_dim": 4, "vocab_size": 7, "dropout": 0.0})
+    task = Translation(config, Seq2SeqPreprocessor.fit(
+        ParallelTexts(["a b", "b c"], ["x y z", "z y"], "t"), config))
+    assert task.target_encoder.vocabulary_size == 7
+    task.model = task.build_model()
     # strong random weights: the best sequence is not the greedy one
-    for weight in pipeline.model.weights:
+    for weight in task.model.weights:
         weight.assign(weight * 3.0)
     limit = 3
-    pipeline.max_steps = lambda mask: limit
+    task.max_steps = lambda mask: limit
     source = tf.constant(["a b"])
-    memory, keys, mask, states = pipeline.encode_source(source)
+    memory, keys, mask, states = task.encode_source(source)
     words = [4, 5, 6]
 
     def score(sequence):
         token, total, current = START_ID, 0.0, states
         for next_token in sequence:
-            log_probs, current, _ = pipeline.decode_step(
+            log_probs, current, _ = task.decode_step(
                 tf.constant([token]), current, memory, keys, mask)
             total += float(log_probs[0, next_token])
             token = next_token
@@ -268,12 +266,12 @@ def test_beam_search_finds_the_best_sequence(tmp_path):
                   for p in itertools.product(words, repeat=n)]
     candidates += list(itertools.product(words, repeat=limit))
     best = max(candidates, key=score)
-    ids, scores = pipeline.beam_search(source, tf.constant(64),
+    ids, scores = task.beam_search(source, tf.constant(64),
                                        tf.constant(0.0), tf.constant(1))
     found = tuple(int(i) for i in ids[0, 0] if i != 0)
     assert found == best
     assert float(scores[0, 0]) == pytest.approx(score(best), abs=1e-4)
-    greedy_ids, greedy_score, _ = pipeline.greedy(source)
+    greedy_ids, greedy_score, _ = task.greedy(source)
     assert float(greedy_score[0]) <= score(best) + 1e-5
 
 
@@ -305,8 +303,8 @@ def test_translation_commands_on_the_sample_model(sample_model, tmp_path):
 
 
 def test_translation_warnings(sample_model, tmp_path):
-    folder, pipeline = sample_model
-    limit = pipeline.config["max_length"]
+    folder, task = sample_model
+    limit = task.config["max_length"]
     long = " ".join(["Hund"] * (limit + 5))
     result = CliRunner().invoke(
         cli, ["translation", "predict", "--model-dir", str(folder), long,
@@ -329,7 +327,7 @@ def test_training_data_warnings_and_errors(tmp_path):
     data.write_text("\n".join(rows) + "\n", encoding="utf-8")
     result = CliRunner().invoke(
         cli, ["translation", "train", "--data", str(data), "--model-dir",
-              str(tmp_path / "m"), "--max-length", "5", "--units", "4",
+              str(tmp_path / "m"), "--max-length", "5", "--units", "2",
               "--embedding-dim", "4", "--epochs", "1"])
     assert result.exit_code == 0, result.output
     assert f"warning: {data}: skipped 1 pairs with an empty side" in \
@@ -344,17 +342,30 @@ def test_training_data_warnings_and_errors(tmp_path):
     assert result.output == (
         f"Error: {tmp_path}/x.de has 2 lines but {tmp_path}/x.en has 1; "
         "aligned files need one line per sentence on both sides\n")
-    result = run("translation", "train", "--units", "5", "--model-dir",
-                 tmp_path / "o")
-    assert result.exit_code == 1
-    assert result.output == (
-        "Error: --units 5: a bidirectional encoder splits the units between "
-        "its two directions; give an even number\n")
+
+
+@pytest.mark.parametrize("bidirectional", [True, False])
+def test_units_are_per_direction(bidirectional):
+    # --units 5 is the size of each encoder direction (odd numbers are fine);
+    # the decoder, started from the directions' states side by side, has
+    # units x directions
+    config = Translation.effective_config(
+        {"units": 5, "embedding_dim": 4, "bidirectional": bidirectional})
+    task = Translation(config, Seq2SeqPreprocessor.fit(
+        ParallelTexts(["a b"], ["x y"], "t"), config))
+    model = task.build_model()
+    encoder = model.get_layer("encoder_1")
+    directions = [encoder.forward_layer, encoder.backward_layer] \
+        if bidirectional else [encoder]
+    assert [layer.units for layer in directions] == [5] * len(directions)
+    assert model.get_layer("decoder_1").units == 5 * len(directions)
+    assert task.decoder_cells[0].units == 5 * len(directions)
+    assert task.attentional.units == 5 * len(directions)
 
 
 def test_attention_plot(sample_model, tmp_path):
-    folder, pipeline = sample_model
-    source, target, weights = pipeline.attention_matrix("Ein Hund läuft.")
+    folder, task = sample_model
+    source, target, weights = task.attention_matrix("Ein Hund läuft.")
     assert source == ["Ein", "Hund", "läuft", "."]
     assert target[-1] == "</s>"
     assert weights.shape == (len(target), len(source))
@@ -370,12 +381,12 @@ def test_attention_plot(sample_model, tmp_path):
 def test_translator_keeps_label_smoothing(tmp_path):
     import keras
 
-    config = TranslationPipeline.effective_config(
-        {"units": 4, "embedding_dim": 4, "label_smoothing": 0.2,
+    config = Translation.effective_config(
+        {"units": 2, "embedding_dim": 4, "label_smoothing": 0.2,
          "attention": "bahdanau"})
-    pipeline = TranslationPipeline(config)
-    pipeline.prepare(ParallelTexts(["a b"], ["x y"], "t"))
-    model = pipeline.build_model()
+    task = Translation(config, Seq2SeqPreprocessor.fit(
+        ParallelTexts(["a b"], ["x y"], "t"), config))
+    model = task.build_model()
     path = tmp_path / "m.keras"
     model.save(path)
     loaded = keras.saving.load_model(path)
