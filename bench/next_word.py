@@ -1,4 +1,4 @@
-"""Speed of the next-word pipeline against a reference built from Keras' LSTM.
+"""Speed of the next-word app against a reference built from Keras' LSTM.
 
 In one process, on Penn Treebank text: the same language model (tied
 embedding 200 -> 2 LSTM layers of 200 units -> logits over the vocabulary,
@@ -54,11 +54,11 @@ def main(argv=None):
     cls = APPS.get("next-word")
     config = cls.effective_config(
         {}, ROOT / "apps" / "configs" / "next_word_ptb.toml")
-    pipeline = cls(config)
-    corpus = pipeline.read_data(str(data / "ptb.valid.txt"), "train")
-    pipeline.prepare(pipeline.read_data(str(data / "ptb.train.txt.gz"),
-                                        "train"))
-    x, y = pipeline.encode(corpus)
+    task = cls(config)
+    corpus = task.read_data(str(data / "ptb.valid.txt"), "train")
+    task.preprocessor = cls.preprocessor_class.fit(
+        task.read_data(str(data / "ptb.train.txt.gz"), "train"), config)
+    x, y = task.encode(corpus)
     batch = config["batch_size"]
     n = min(len(x) // batch, args.train_batches) * batch
     x, y = x[:n], y[:n]
@@ -67,9 +67,9 @@ def main(argv=None):
     models = {}
     for name, layer_class in (("nlpseq", None), ("keras", keras.layers.LSTM)):
         keras.utils.set_random_seed(0)
-        model = pipeline.build_model(layer_class=layer_class)
+        model = task.build_model(layer_class=layer_class)
         model.compile(optimizer=keras.optimizers.Adam(1e-3),
-                      jit_compile=False, **pipeline.compile_arguments())
+                      jit_compile=False, **task.compile_arguments())
         models[name] = model
     train_times = {name: [] for name in models}
     for repeat in range(args.repeats + 1):  # the first is a warm-up
@@ -85,13 +85,13 @@ def main(argv=None):
     ratio = round(rows["nlpseq"]["train_tokens_per_s"]
                   / rows["keras"]["train_tokens_per_s"], 3)
 
-    pipeline.model = models["nlpseq"]
+    task.model = models["nlpseq"]
     generation = {}
     prompts = [" ".join(line.split()[:5]) for line in corpus.lines[:32]]
     for strategy in ("greedy", "beam"):
         for count in (1, 32):
             texts = tf.constant(prompts[:count])
-            function = pipeline._function("generate")
+            function = task.graph_function("generate")
 
             def generate():
                 return function(texts, np.int32(args.generate_length),
@@ -110,7 +110,7 @@ def main(argv=None):
 
     print(f"next-word model: tied embedding {config['embedding_dim']} -> "
           f"{config['layers']} x LSTM {config['units']} -> "
-          f"{pipeline.encoder.vocabulary_size} logits; {tokens} training "
+          f"{task.preprocessor.encoder.vocabulary_size} logits; {tokens} training "
           f"tokens in windows of {config['sequence_length']}, batch {batch};"
           f" median of {args.repeats}")
     print(f"{'':<26}{'nlpseq':>10}{'keras LSTM':>12}{'ratio':>8}")

@@ -2,10 +2,12 @@
 
 Layout of ``saved_models/<name>/``::
 
-    config.json      app, pipeline class, effective config, class names,
-                     nlpseq version (human-readable)
-    model.keras      the Keras model (token ids in, predictions out)
-    vocabulary.txt   one token per line (and other app files)
+    config.json        app, task class, effective config, nlpseq version
+    preprocessor.json  what the task learned besides the weights:
+                       vocabularies, class names or tags (one JSON file)
+    model.keras        the Keras model (token ids in, predictions out);
+                       nlpseq rebuilds the model from config.json and
+                       preprocessor.json and loads these weights
     metrics.json     validation metrics of the final model
     history.csv      per-epoch loss and metrics
     checkpoints/     last.keras (model + optimizer), best.weights.h5,
@@ -171,11 +173,11 @@ class ModelFolder:
             shutil.rmtree(self._backup, ignore_errors=True)
 
 
-def folder_config(app, pipeline_class, config, **extra) -> dict:
+def folder_config(app, task_class, config, **extra) -> dict:
     """The content of ``config.json``."""
     return {
         "app": app,
-        "class": f"{pipeline_class.__module__}.{pipeline_class.__qualname__}",
+        "class": f"{task_class.__module__}.{task_class.__qualname__}",
         "nlpseq_version": nlpseq.__version__,
         "config": config,
         **extra,

@@ -27,7 +27,6 @@ Example:
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 
 import keras
 import tensorflow as tf
@@ -62,38 +61,6 @@ def build_vocabulary(token_lists, max_size=None, min_count=1):
     if max_size is not None:
         ranked = ranked[:max(0, max_size - 2)]
     return [PADDING, UNKNOWN] + ranked
-
-
-def save_vocabulary(path, vocabulary):
-    """Write a vocabulary's words (without the padding and unknown entries)
-    as a JSON list, atomically."""
-    import json
-
-    from nlpseq.folder import write_text_atomic
-
-    write_text_atomic(path, json.dumps(list(vocabulary[2:]),
-                                       ensure_ascii=False, indent=0) + "\n")
-
-
-def load_vocabulary(path):
-    """The vocabulary written by :func:`save_vocabulary`, with its padding
-    and unknown entries.
-
-    Raises:
-        NlpseqError: unreadable, or not a JSON list of strings.
-    """
-    import json
-
-    from nlpseq.errors import NlpseqError
-
-    try:
-        words = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise NlpseqError(f"{path}: corrupted ({error})") from None
-    if not isinstance(words, list) or not all(
-            isinstance(w, str) for w in words):
-        raise NlpseqError(f"{path}: corrupted (not a list of words)")
-    return [PADDING, UNKNOWN] + words
 
 
 @keras.saving.register_keras_serializable(package="nlpseq")

@@ -502,3 +502,20 @@ def test_model_folder_errors(command, trained, tmp_path):
     assert result.exit_code == 1
     assert result.output.startswith(f"Error: {damaged}: corrupted model (")
     assert "\n" not in result.output.rstrip("\n")
+    # the preprocessor: missing, cut short, or of the wrong shape
+    for name_, content in (("missing", None), ("cut", b'{"class": '),
+                           ("shape", b'{"class": "X", "state": []}')):
+        folder = tmp_path / f"preprocessor_{name_}"
+        folder.mkdir()
+        for item in model_dir.iterdir():
+            if item.is_file() and item.name != "preprocessor.json":
+                (folder / item.name).write_bytes(item.read_bytes())
+        if content is not None:
+            (folder / "preprocessor.json").write_bytes(content)
+        result = run(name, command, "--model-dir", folder, *extra)
+        assert result.exit_code == 1, result.output
+        expected = (f"Error: {folder}: corrupted (missing preprocessor.json)"
+                    if content is None else
+                    f"Error: {folder / 'preprocessor.json'}: corrupted (")
+        assert result.output.startswith(expected), result.output
+        assert "\n" not in result.output.rstrip("\n")

@@ -213,18 +213,3 @@ def test_bad_truncate(truncate):
         TextEncoder(VOCABULARY, truncate=truncate)
     assert str(caught.value) == (
         f"truncate must be 'pre' or 'post', got {truncate!r}")
-
-
-def test_vocabulary_file_round_trip_and_damage(tmp_path):
-    from nlpseq.errors import NlpseqError
-    from nlpseq.text import load_vocabulary, save_vocabulary
-
-    path = tmp_path / "vocabulary.json"
-    save_vocabulary(path, ["", "[UNK]", "über", "a"])
-    assert load_vocabulary(path) == ["", "[UNK]", "über", "a"]
-    path.write_text('{"words": []}', encoding="utf-8")
-    with pytest.raises(NlpseqError, match="corrupted \\(not a list of words\\)"):
-        load_vocabulary(path)
-    path.write_text("[1", encoding="utf-8")
-    with pytest.raises(NlpseqError, match=f"{path}: corrupted"):
-        load_vocabulary(path)

@@ -182,7 +182,7 @@ def test_beam_width_one_equals_greedy(sample_model):
     _, task = sample_model
     lines = ["Ein Mann liest ein Buch.", "Drei Frauen trinken Kaffee.",
              "Hund Hund Hund", "Strand"]
-    ids, scores, _ = task.decoder_function("greedy")(tf.constant(lines))
+    ids, scores, _ = task.graph_function("greedy")(tf.constant(lines))
     beam_ids, beam_scores = tf.function(task.beam_search)(
         tf.constant(lines), tf.constant(1), tf.constant(0.0), tf.constant(1))
     width = ids.shape[1]

@@ -58,14 +58,17 @@ class EchoHandler(logging.Handler):
     """Prints the library's progress (``nlpseq`` logger): information on
     standard output, warnings on standard error as ``warning: ...``.
     Records marked ``progress`` (``extra={"progress": True}``) go to
-    standard error, and only when it is a terminal, so that the output of a
-    command stays what it documents."""
+    standard error, and only when it is a terminal, and those marked
+    ``stderr`` go to standard error, so that the output of a command stays
+    what it documents."""
 
     def emit(self, record):
         message = self.format(record)
         if getattr(record, "progress", False):
             if _stderr_is_terminal():
                 click.echo(message, err=True)
+        elif getattr(record, "stderr", False):
+            click.echo(message, err=True)
         elif record.levelno >= logging.WARNING:
             click.echo(f"warning: {message}", err=True)
         else:

@@ -195,6 +195,26 @@ class Task:
         input_signature)}``."""
         raise NotImplementedError
 
+    def graph_functions(self) -> dict:
+        """*Family hook*: the graph functions that prediction runs compiled,
+        ``{name: (function, input_signature)}`` (see :meth:`graph_function`)."""
+        return {}
+
+    def graph_function(self, name):
+        """The ``tf.function`` of :meth:`graph_functions`' entry ``name``,
+        traced once for the current model."""
+        import tensorflow as tf
+
+        model, cache = getattr(self, "_graph_cache", (None, {}))
+        if model is not self.model:
+            cache = {}
+            self._graph_cache = (self.model, cache)
+        if name not in cache:
+            function, signature = self.graph_functions()[name]
+            cache[name] = tf.function(function, input_signature=signature,
+                                      autograph=False)
+        return cache[name]
+
     @classmethod
     def add_commands(cls, group):
         """*Family hook*: add commands of its own to ``nlpseq <app>``."""
@@ -475,19 +495,24 @@ class Task:
 
     def predict_stream(self, lines, chunk=1024, **options):
         """Records for an iterable of strings, ``chunk`` at a time: input
-        of any size in constant memory."""
+        of any size in constant memory. ``options`` (the ``predict``
+        options) apply to this call only."""
         if isinstance(lines, str):
             raise TypeError("predict_stream takes an iterable of strings; "
                             "use predict() for one text")
+        saved = self.options
         if options:
-            self.options.update(merge(self.predict_settings, None, options,
-                                      source="options"))
+            self.options = dict(saved, **merge(
+                self.predict_settings, None, options, source="options"))
         lines = iter(lines)
-        while True:
-            block = list(itertools.islice(lines, chunk))
-            if not block:
-                return
-            yield from self.predict_lines(block)
+        try:
+            while True:
+                block = list(itertools.islice(lines, chunk))
+                if not block:
+                    return
+                yield from self.predict_lines(block)
+        finally:
+            self.options = saved
 
     def evaluate(self, data):
         """The metrics of the model on ``data``: a data SPEC (a path,

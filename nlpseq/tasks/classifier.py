@@ -15,7 +15,7 @@ import numpy as np
 from nlpseq.config import Setting
 from nlpseq.data import LabelledTexts, encode_labels, read_labelled_texts
 from nlpseq.errors import NlpseqError
-from nlpseq.tasks.base import LOG, Preprocessor, Task
+from nlpseq.tasks.base import Preprocessor, Task
 from nlpseq.tasks.settings import encoder_settings, vocabulary_settings
 
 POOLING = ("last", "max", "mean", "max_mean")
@@ -110,10 +110,6 @@ class ClassifierTask(Task):
                  "(plain or .gz) with text and label columns, a folder with "
                  "a sub-folder of .txt files per label, or tfds:NAME[:SPLIT]")
     data_example = "reviews.csv"
-
-    def __init__(self, config, preprocessor=None):
-        super().__init__(config, preprocessor)
-        self._forward = None
 
     # -- data ------------------------------------------------------------------
 
@@ -223,29 +219,17 @@ class ClassifierTask(Task):
 
     # -- prediction ------------------------------------------------------------
 
-    def predict_probabilities(self, texts, batch_size=256):
-        """Class probabilities ``[len(texts), classes]`` (NumPy)."""
+    def predict_probabilities(self, texts, chunk=1024):
+        """Class probabilities ``[len(texts), classes]`` (NumPy), computed
+        by the same graph function as the exported ``serving_default``."""
         import tensorflow as tf
 
-        from nlpseq.training import pad
-
-        if self._forward is None:
-            model = self.model
-
-            @tf.function(autograph=False, input_signature=[
-                tf.TensorSpec((None, None), tf.int32)], reduce_retracing=True)
-            def forward(ids):
-                return self.probabilities(model(ids, training=False))
-
-            self._forward = forward
-        sequences = self.encode_texts(list(texts))
-        order = np.argsort([len(s) for s in sequences], kind="stable")
-        result = np.zeros((len(sequences), len(self.class_names)), "float32")
-        for start in range(0, len(order), batch_size):
-            index = order[start:start + batch_size]
-            result[index] = self._forward(
-                pad([sequences[i] for i in index])).numpy()
-        return result
+        serve = self.graph_function("serving_default")
+        parts = [serve(tf.constant(list(texts[i:i + chunk]),
+                                           tf.string))["probabilities"].numpy()
+                 for i in range(0, len(texts), chunk)]
+        return np.concatenate(parts) if parts else np.zeros(
+            (0, len(self.class_names)), "float32")
 
     def predict_lines(self, lines):
         probabilities = self.predict_probabilities(lines)
@@ -286,6 +270,9 @@ class ClassifierTask(Task):
     def serving_layers(self):
         return [self.preprocessor.encoder]
 
+    def graph_functions(self):
+        return self.serving_functions()
+
     def serving_functions(self):
         import tensorflow as tf
 
@@ -313,4 +300,4 @@ class ClassifierTask(Task):
             tf.TensorSpec((None,), tf.string, name="text")])}
 
 
-__all__ = ["ClassifierPreprocessor", "ClassifierTask", "LOG"]
+__all__ = ["ClassifierPreprocessor", "ClassifierTask"]

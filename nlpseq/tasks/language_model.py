@@ -182,7 +182,6 @@ class LanguageModelTask(Task):
         self.output_layer = None
         self._step_model = None
         self._copies = []
-        self._functions = {}
 
     # -- data ------------------------------------------------------------------
 
@@ -290,7 +289,7 @@ class LanguageModelTask(Task):
         else:
             self.output_layer = keras.layers.Dense(vocabulary, name="logits")
             logits = self.output_layer(x)
-        self._step_model, self._copies, self._functions = None, [], {}
+        self._step_model, self._copies = None, []
         return keras.Model(ids, logits, name="next_word")
 
     def compile_arguments(self):
@@ -463,28 +462,23 @@ class LanguageModelTask(Task):
         text = tf.strings.reduce_join(tokens, axis=-1, separator=" ")
         return tf.strings.regex_replace(text, r" ?<eos> ?", "\n")
 
-    def graph_function(self, name):
-        """The compiled :meth:`next_tokens` (``"next"``) or
-        :meth:`generate_ids` (``"generate"``), traced once."""
+    def graph_functions(self):
         import tensorflow as tf
 
+        scalar = tf.TensorSpec
+        return {
+            "next": (self.next_tokens, [tf.TensorSpec((None,), tf.string),
+                                        scalar((), tf.int32)]),
+            "generate": (self.generate_ids, [
+                tf.TensorSpec((None,), tf.string),
+                scalar((), tf.int32), scalar((), tf.string),
+                scalar((), tf.float32), scalar((), tf.int32),
+                scalar((), tf.int32), scalar((), tf.int32)]),
+        }
+
+    def graph_function(self, name):
         self.step_model()  # (built eagerly: it copies weights)
-        if name not in self._functions:
-            scalar = tf.TensorSpec
-            specs = {
-                "next": (self.next_tokens, [
-                    tf.TensorSpec((None,), tf.string),
-                    scalar((), tf.int32)]),
-                "generate": (self.generate_ids, [
-                    tf.TensorSpec((None,), tf.string),
-                    scalar((), tf.int32), scalar((), tf.string),
-                    scalar((), tf.float32), scalar((), tf.int32),
-                    scalar((), tf.int32), scalar((), tf.int32)]),
-            }
-            function, signature = specs[name]
-            self._functions[name] = tf.function(
-                function, input_signature=signature, autograph=False)
-        return self._functions[name]
+        return super().graph_function(name)
 
     # -- prediction and generation -------------------------------------------
 

@@ -168,7 +168,6 @@ class Seq2SeqTask(Task):
         self.attention = None
         self.attentional = None
         self.logits_layer = None
-        self._functions = {}
         self._characters = None
         self._plotted = False
 
@@ -304,7 +303,6 @@ class Seq2SeqTask(Task):
         self.encoder_model = keras.Model(
             source, [memory] + [s for states in starts for s in states],
             name="encoder")
-        self._functions = {}
         return model
 
     def compile_arguments(self):
@@ -428,24 +426,16 @@ class Seq2SeqTask(Task):
         ids, scores = tf.cond(tf.equal(beam_width, 1), by_greedy, by_beam)
         return self.detokenize(ids), scores
 
-    def decoder_function(self, name):
-        """The ``tf.function`` of :meth:`translate` or :meth:`greedy`,
-        traced once."""
+    def graph_functions(self):
         import tensorflow as tf
 
-        if name not in self._functions:
-            text = tf.TensorSpec((None,), tf.string)
-            specs = {
-                "translate": (self.translate, [
-                    text, tf.TensorSpec((), tf.int32),
-                    tf.TensorSpec((), tf.float32),
-                    tf.TensorSpec((), tf.int32)]),
-                "greedy": (self.greedy, [text]),
-            }
-            function, signature = specs[name]
-            self._functions[name] = tf.function(
-                function, input_signature=signature, autograph=False)
-        return self._functions[name]
+        text = tf.TensorSpec((None,), tf.string)
+        return {
+            "translate": (self.translate, [
+                text, tf.TensorSpec((), tf.int32),
+                tf.TensorSpec((), tf.float32), tf.TensorSpec((), tf.int32)]),
+            "greedy": (self.greedy, [text]),
+        }
 
     # -- prediction ------------------------------------------------------------
 
@@ -483,7 +473,7 @@ class Seq2SeqTask(Task):
         if n_best > beam_width:
             raise NlpseqError(f"--n-best {n_best} is more than --beam-width "
                               f"{beam_width}")
-        texts, scores = self.decoder_function("translate")(
+        texts, scores = self.graph_function("translate")(
             tf.constant(lines), np.int32(beam_width),
             np.float32(o["length_penalty"] if length_penalty is None
                        else length_penalty),
@@ -519,7 +509,7 @@ class Seq2SeqTask(Task):
         greedy translation of one sentence."""
         import tensorflow as tf
 
-        ids, _, attention = self.decoder_function("greedy")(tf.constant([line]))
+        ids, _, attention = self.graph_function("greedy")(tf.constant([line]))
         ids, attention = ids.numpy()[0], attention.numpy()[0]
         vocabulary = self.target_encoder.vocabulary
         words = []
@@ -559,7 +549,8 @@ class Seq2SeqTask(Task):
             plt.close(figure)
         # (not INFO: the command line prints INFO on standard output, where
         # the predictions go)
-        LOG.debug("Attention of %r drawn in %s", line[:40], path)
+        LOG.info("Attention of %r drawn in %s", line[:40], path,
+                 extra={"stderr": True})
 
     # -- evaluation ------------------------------------------------------------
 

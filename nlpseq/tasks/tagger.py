@@ -184,7 +184,6 @@ class TaggerTask(Task):
         super().__init__(config, preprocessor)
         #: The model's CRF layer (``None`` with ``--no-crf``), once built.
         self.crf = None
-        self._decode = None
 
     @property
     def tags(self):
@@ -329,7 +328,6 @@ class TaggerTask(Task):
         if c["crf"]:
             self.crf = CRF(len(self.tags), name="crf")
             scores = self.crf(scores)
-        self._decode = None
         return Tagger([words, chars], scores, name=self.name or self.family)
 
     # -- prediction ------------------------------------------------------------
@@ -391,14 +389,11 @@ class TaggerTask(Task):
                         tf.where(tf.logical_and(begins, after_same),
                                  tf.strings.join(["B-", kind]), inside))
 
-    def _tagger(self):
+    def graph_functions(self):
         import tensorflow as tf
 
-        if self._decode is None:
-            self._decode = tf.function(
-                self.tag_tokens, autograph=False, reduce_retracing=True,
-                input_signature=[tf.TensorSpec((None, None), tf.string)])
-        return self._decode
+        return {"tag": (self.tag_tokens,
+                        [tf.TensorSpec((None, None), tf.string)])}
 
     def predict_tags(self, sentences, batch_size=128):
         """Tags (data scheme) of token lists, sorted by length and padded
@@ -414,7 +409,7 @@ class TaggerTask(Task):
             width = max([min(len(sentences[i]), limit) for i in index] + [1])
             padded = [sentences[i][:limit] + [""] * (
                 width - min(len(sentences[i]), limit)) for i in index]
-            tags = self._tagger()(tf.constant(padded)).numpy()
+            tags = self.graph_function("tag")(tf.constant(padded)).numpy()
             for row, i in enumerate(index):
                 n = len(sentences[i])
                 result[i] = [t.decode() for t in tags[row, :min(n, limit)]] \
@@ -632,7 +627,7 @@ def read_vectors(path, words, normalize=None):
         raise NlpseqError(f"{path}: no vectors")
     LOG.info("Pretrained vectors: %s of %s words found in %s (%d "
              "dimensions)", f"{len(found):,}", f"{len(words) - 2:,}", path,
-             dim)
+             dim, extra={"stderr": True})
     return matrix
 
 
