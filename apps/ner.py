@@ -23,6 +23,7 @@ class Ner(TaggerTask):
 
     name = "ner"
     default_data = DATA / "ner_sample.conll"
+    default_valid = DATA / "ner_valid.conll"
     data_example = "train.conll"
     predict_example = "Peter Blackburn visited Brussels ."
     common_defaults = {"epochs": 30, "batch_size": 16, "patience": 4}

@@ -24,5 +24,6 @@ class NextWord(LanguageModelTask):
 
     name = "next-word"
     default_data = DATA / "next_word_sample.txt"
+    default_valid = DATA / "next_word_valid.txt"
     data_example = "corpus.txt"
     predict_example = "on sunday i want to eat"

@@ -24,6 +24,7 @@ class Translation(Seq2SeqTask):
 
     name = "translation"
     default_data = DATA / "translation_sample.tsv"
+    default_valid = DATA / "translation_valid.tsv"
     data_example = "pairs.tsv"
     predict_example = "Ein alter Arbeiter singt ein Lied am Strand."
     common_defaults = {"epochs": 20, "batch_size": 64, "patience": 3}

@@ -77,10 +77,13 @@ def main():
     for _ in range(400):
         rows = sentence(rng)
         blocks.append("".join(f"{w} - - {t}\n" for w, t in rows))
-    path = Path(__file__).with_name("ner_sample.conll")
-    path.write_text("-DOCSTART- -X- -X- O\n\n" + "\n".join(blocks),
-                    encoding="utf-8")
-    print(f"wrote {path}: {len(blocks)} sentences")
+    # the last 40 sentences are the held-out validation sample
+    for name, part in (("ner_sample.conll", blocks[:360]),
+                       ("ner_valid.conll", blocks[360:])):
+        path = Path(__file__).with_name(name)
+        path.write_text("-DOCSTART- -X- -X- O\n\n" + "\n".join(part),
+                        encoding="utf-8")
+        print(f"wrote {path}: {len(part)} sentences")
 
 
 if __name__ == "__main__":

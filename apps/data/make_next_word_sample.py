@@ -74,10 +74,21 @@ def sentences(rng):
 def main():
     rng = random.Random(2026)
     lines = [sentences(rng) for _ in range(6000)]
-    path = Path(__file__).with_name("next_word_sample.txt")
-    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-    print(f"wrote {path}: {len(lines)} lines, "
-          f"{sum(len(line.split()) for line in lines)} words")
+    # the last lines holding 10 % of the characters are the held-out
+    # validation sample
+    total, kept, cut = sum(len(line) + 1 for line in lines), 0, len(lines)
+    for index, line in enumerate(lines):
+        if kept >= 0.9 * total:
+            cut = index
+            break
+        kept += len(line) + 1
+    for name, part in (("next_word_sample.txt", lines[:cut]),
+                       ("next_word_valid.txt", lines[cut:])):
+        path = Path(__file__).with_name(name)
+        path.write_text("".join(line + "\n" for line in part),
+                        encoding="utf-8")
+        print(f"wrote {path}: {len(part)} lines, "
+              f"{sum(len(line.split()) for line in part)} words")
 
 
 if __name__ == "__main__":

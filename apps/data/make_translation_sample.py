@@ -10,6 +10,8 @@ make_translation_sample.py`` rewrites the same file.
 import random
 from pathlib import Path
 
+import numpy as np
+
 # (German singular with "ein/eine", English singular, German plural, English
 # plural, gender)
 NOUNS = [
@@ -90,9 +92,15 @@ def main(count=4000, seed=7):
         if german not in seen:
             seen.add(german)
             rows.append(f"{german}\t{english}")
-    path = Path(__file__).with_name("translation_sample.tsv")
-    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
-    print(f"wrote {len(rows)} pairs to {path}")
+    # a seeded 10 % is the held-out validation sample
+    order = np.random.default_rng(0).permutation(len(rows))
+    rows = [rows[i] for i in order]
+    cut = len(rows) - len(rows) // 10
+    for name, part in (("translation_sample.tsv", rows[:cut]),
+                       ("translation_valid.tsv", rows[cut:])):
+        path = Path(__file__).with_name(name)
+        path.write_text("\n".join(part) + "\n", encoding="utf-8")
+        print(f"wrote {len(part)} pairs to {path}")
 
 
 if __name__ == "__main__":
