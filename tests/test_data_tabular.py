@@ -123,7 +123,7 @@ def test_missing_default_column_says_what_was_looked_for(tmp_path):
         read_tabular(path)
     assert str(caught.value) == (
         f"{path}: no text column (looked for text, review, sentence, content, "
-        "document); available columns: 'body', 'label'; choose one with "
+        "document, headline); available columns: 'body', 'label'; choose one with "
         "--text-column")
 
 

@@ -124,12 +124,12 @@ class LanguageModelPreprocessor(Preprocessor):
     def token_rows(self, lines, chunk=4096):
         """The tokens of each line (lists of ``str``), end-of-line token
         included; the word level skips lines without words."""
-        for start in range(0, len(lines), chunk):
-            for row in self.encoder.tokenize(
-                    lines[start:start + chunk]).to_list():
-                if self.level == "word" and not row:
-                    continue
-                yield [t.decode("utf-8") for t in row] + [self.end_of_line]
+        from nlpseq.tasks.encoder import token_rows
+
+        for row in token_rows(self.encoder, lines, chunk):
+            if self.level == "word" and not row:
+                continue
+            yield row + [self.end_of_line]
 
     @classmethod
     def fit(cls, data, config):
