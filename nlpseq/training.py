@@ -229,7 +229,8 @@ class RunState(keras.callbacks.Callback):
     def summary(self) -> str:
         """One line: why training stopped and which epoch's weights were
         kept (epochs counted from 1, as Keras prints them)."""
-        if self.stopped_early:
+        total = (getattr(self, "params", None) or {}).get("epochs")
+        if self.stopped_early and (total is None or self.epochs_done < total):
             why = (f"Stopped early after epoch {self.epochs_done}: no lower "
                    f"{self.monitor} for {self.patience} epoch(s)")
         else:

@@ -2,6 +2,7 @@
 
 import math
 
+import keras
 import numpy as np
 import pytest
 
@@ -288,3 +289,28 @@ def test_run_state_refuses_an_unknown_keep(tmp_path):
 
     with pytest.raises(ValueError, match="`keep`.*'first'"):
         RunState(tmp_path, keep="first")
+
+
+@pytest.mark.parametrize("losses, patience, epochs, keep, expected", [
+    ([1.0, 2.0, 3.0], 2, 5, "best",
+     "Stopped early after epoch 3: no lower val_loss for 2 epoch(s); kept "
+     "epoch 1, the lowest val_loss (1.0000)"),
+    # patience runs out on the last epoch: that is not stopping early
+    ([1.0, 2.0, 3.0], 2, 3, "best",
+     "Trained 3 epoch(s); kept epoch 1, the lowest val_loss (1.0000)"),
+    ([3.0, 2.0, 1.5], 0, 3, "best",
+     "Trained 3 epoch(s); kept epoch 3, the lowest val_loss (1.5000)"),
+    ([1.0, 2.0], 0, 2, "last", "Trained 2 epoch(s); kept the last epoch (2)"),
+])
+def test_run_state_says_why_training_stopped_and_what_it_kept(
+        tmp_path, losses, patience, epochs, keep, expected):
+    from nlpseq.training import RunState
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    state = RunState(tmp_path, patience=patience, keep=keep)
+    state.set_model(model)
+    state.set_params({"epochs": epochs})
+    for epoch, val_loss in enumerate(losses):
+        state.on_epoch_begin(epoch)
+        state.on_epoch_end(epoch, {"val_loss": val_loss})
+    assert state.summary() == expected
