@@ -5,6 +5,8 @@
 - :class:`GRUCell` / :class:`GRU` — gated recurrent unit
 - :class:`RNN` — the time loop that runs any cell
 - :class:`Bidirectional` — forward + backward layer
+- :func:`from_keras` / :func:`to_keras` — conversion from and to Keras'
+  recurrent layers (a layer or every recurrent layer of a model)
 - :class:`TiedEmbedding` — embedding shared with the output layer
 - :class:`CharacterFeatures` — per-word features from its characters
 - :class:`CRF` — linear-chain CRF: forward-algorithm NLL, Viterbi decoding
@@ -18,6 +20,7 @@ from nlpseq.layers.attention import Attention
 from nlpseq.layers.base import RecurrentCell
 from nlpseq.layers.bidirectional import Bidirectional
 from nlpseq.layers.char_features import CharacterFeatures
+from nlpseq.layers.convert import from_keras, to_keras
 from nlpseq.layers.crf import CRF
 from nlpseq.layers.embedding import TiedEmbedding
 from nlpseq.layers.gru import GRU, GRUCell
@@ -32,5 +35,5 @@ __all__ = [
     "Attention", "Bidirectional", "CRF", "CharacterFeatures", "GRU", "GRUCell",
     "HashedBigrams", "LSTM", "LSTMCell", "RNN", "RareWordDropout",
     "RecurrentCell", "SequencePooling", "SimpleRNN", "SimpleRNNCell",
-    "TiedEmbedding",
+    "TiedEmbedding", "from_keras", "to_keras",
 ]

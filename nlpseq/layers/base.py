@@ -232,9 +232,13 @@ class RecurrentCell(keras.layers.Layer):
         kernel_regularizer=None,
         recurrent_regularizer=None,
         bias_regularizer=None,
+        kernel_constraint=None,
+        recurrent_constraint=None,
+        bias_constraint=None,
         dropout=0.0,
         recurrent_dropout=0.0,
         seed=None,
+        implementation=2,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -250,6 +254,16 @@ class RecurrentCell(keras.layers.Layer):
         self.recurrent_regularizer = keras.regularizers.get(
             recurrent_regularizer)
         self.bias_regularizer = keras.regularizers.get(bias_regularizer)
+        self.kernel_constraint = keras.constraints.get(kernel_constraint)
+        self.recurrent_constraint = keras.constraints.get(
+            recurrent_constraint)
+        self.bias_constraint = keras.constraints.get(bias_constraint)
+        # Keras' choice between two ways of computing the same step (fewer
+        # large products or more small ones). nlpseq's cells have one way
+        # (``per_gate_products`` decides by size); the value is kept and
+        # serialized, so that Keras configs load unchanged.
+        self.implementation = check_choice(
+            "implementation", implementation, (0, 1, 2))
         self.dropout = check_rate("dropout", dropout)
         self.recurrent_dropout = check_rate(
             "recurrent_dropout", recurrent_dropout)
@@ -288,12 +302,14 @@ class RecurrentCell(keras.layers.Layer):
             name="kernel",
             initializer=self.kernel_initializer,
             regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
         )
         self.recurrent_kernel = self.add_weight(
             shape=(self.units, width),
             name="recurrent_kernel",
             initializer=self.recurrent_initializer,
             regularizer=self.recurrent_regularizer,
+            constraint=self.recurrent_constraint,
         )
         if self.use_bias:
             self.bias = self.add_weight(
@@ -301,6 +317,7 @@ class RecurrentCell(keras.layers.Layer):
                 name="bias",
                 initializer=self.bias_initializer_for_build(),
                 regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint,
             )
         else:
             self.bias = None
@@ -442,9 +459,16 @@ class RecurrentCell(keras.layers.Layer):
                     self.recurrent_regularizer),
                 "bias_regularizer": keras.regularizers.serialize(
                     self.bias_regularizer),
+                "kernel_constraint": keras.constraints.serialize(
+                    self.kernel_constraint),
+                "recurrent_constraint": keras.constraints.serialize(
+                    self.recurrent_constraint),
+                "bias_constraint": keras.constraints.serialize(
+                    self.bias_constraint),
                 "dropout": self.dropout,
                 "recurrent_dropout": self.recurrent_dropout,
                 "seed": self.seed,
+                "implementation": self.implementation,
             }
         )
         return config

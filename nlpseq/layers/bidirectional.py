@@ -1,12 +1,19 @@
 """Bidirectional wrapper: a forward and a backward recurrent layer."""
 
 import keras
+import numpy as np
 from keras import ops
 
 from nlpseq.layers.base import check_choice
-from nlpseq.layers.rnn import RNN
 
 MERGE_MODES = ("concat", "sum", "ave", "mul", None)
+
+
+def _is_recurrent_layer(layer):
+    """A layer Bidirectional can run both ways (Keras' criteria)."""
+    return isinstance(layer, keras.layers.Layer) and all(
+        hasattr(layer, name)
+        for name in ("go_backwards", "return_sequences", "return_state"))
 
 
 @keras.saving.register_keras_serializable(package="nlpseq")
@@ -21,17 +28,27 @@ class Bidirectional(keras.layers.Layer):
     direction starts at each sequence's last real token) and output zeros.
 
     Args:
-        layer: an nlpseq ``SimpleRNN``, ``LSTM``, ``GRU`` or ``RNN``; it is
-            used as a template (from its config) for both directions.
+        layer: a recurrent layer: nlpseq's ``SimpleRNN``, ``LSTM``, ``GRU``
+            or ``RNN``, or Keras' (or any layer with ``go_backwards``,
+            ``return_sequences`` and ``return_state`` attributes and a
+            config); it is used as a template (from its config) for both
+            directions.
         merge_mode: ``"concat"`` (default), ``"sum"``, ``"ave"``, ``"mul"``,
             or ``None`` to return ``[forward, backward]``.
+        weights: optional initial weights, the forward layer's then the
+            backward layer's (as ``get_weights()`` lists them), set when the
+            layer is built.
         backward_layer: optional explicit backward layer; it must have
             ``go_backwards`` opposite to ``layer`` and the same
-            ``return_sequences`` / ``return_state``.
+            ``return_sequences`` / ``return_state`` / ``stateful``.
 
     With ``return_state`` the layer returns
     ``[output, *forward_states, *backward_states]`` and ``initial_state`` takes
-    the forward states followed by the backward ones.
+    the forward states followed by the backward ones. With a ``stateful``
+    layer both directions carry their states between batches;
+    ``reset_state()`` resets both. The outputs come in the wrapper's
+    compute dtype (``dtype="mixed_float16"`` over float32 layers returns
+    float16, as in Keras).
 
     Example:
 
@@ -42,44 +59,47 @@ class Bidirectional(keras.layers.Layer):
     TensorShape([2, 7, 6])
     """
 
-    def __init__(self, layer, merge_mode="concat", backward_layer=None,
-                 **kwargs):
+    def __init__(self, layer, merge_mode="concat", weights=None,
+                 backward_layer=None, **kwargs):
         if isinstance(layer, dict):
             layer = keras.saving.deserialize_keras_object(layer)
         if isinstance(backward_layer, dict):
             backward_layer = keras.saving.deserialize_keras_object(
                 backward_layer)
-        if not isinstance(layer, RNN):
+        if not _is_recurrent_layer(layer):
             raise ValueError(
-                "Received an invalid value for argument `layer`, expected an "
-                f"nlpseq recurrent layer (SimpleRNN, LSTM, GRU, RNN), got "
-                f"{layer!r}."
+                "Received an invalid value for argument `layer`, expected a "
+                "recurrent layer (nlpseq's or Keras' SimpleRNN, LSTM, GRU, "
+                "RNN: a layer with `go_backwards`, `return_sequences` and "
+                f"`return_state`), got {layer!r}."
             )
         check_choice("merge_mode", merge_mode, MERGE_MODES)
         super().__init__(**kwargs)
         self.merge_mode = merge_mode
         self.return_sequences = layer.return_sequences
         self.return_state = layer.return_state
+        self.stateful = bool(getattr(layer, "stateful", False))
         self.forward_layer = self._copy(layer, layer.go_backwards, "forward")
         if backward_layer is None:
             self.backward_layer = self._copy(
                 layer, not layer.go_backwards, "backward")
             self._explicit_backward = False
         else:
-            if not isinstance(backward_layer, RNN):
+            if not _is_recurrent_layer(backward_layer):
                 raise ValueError(
                     "Received an invalid value for argument `backward_layer`, "
-                    f"expected an nlpseq recurrent layer, got "
+                    "expected a recurrent layer, got "
                     f"{backward_layer!r}."
                 )
-            for attribute in ("return_sequences", "return_state"):
-                if getattr(backward_layer, attribute) != getattr(
-                        layer, attribute):
+            for attribute in ("return_sequences", "return_state",
+                              "stateful"):
+                if getattr(backward_layer, attribute, False) != getattr(
+                        layer, attribute, False):
                     raise ValueError(
                         f"`backward_layer.{attribute}` must equal "
                         f"`layer.{attribute}` "
-                        f"({getattr(layer, attribute)}), got "
-                        f"{getattr(backward_layer, attribute)}."
+                        f"({getattr(layer, attribute, False)}), got "
+                        f"{getattr(backward_layer, attribute, False)}."
                     )
             if backward_layer.go_backwards == layer.go_backwards:
                 raise ValueError(
@@ -89,22 +109,59 @@ class Bidirectional(keras.layers.Layer):
                 )
             self.backward_layer = backward_layer
             self._explicit_backward = True
+        # Keras' use_cudnn is not in Keras' configs: carried over by hand.
+        if hasattr(layer, "use_cudnn"):
+            self.forward_layer.use_cudnn = layer.use_cudnn
+            self.backward_layer.use_cudnn = layer.use_cudnn
         for direction in (self.forward_layer, self.backward_layer):
-            if self.return_sequences:
+            if (self.return_sequences
+                    and hasattr(direction, "zero_output_for_mask")):
                 direction.zero_output_for_mask = True
+        self._initial_weights = (None if weights is None
+                                 else [np.asarray(w) for w in weights])
         self.supports_masking = True
 
     @staticmethod
     def _copy(layer, go_backwards, prefix):
         config = layer.get_config()
         config["go_backwards"] = go_backwards
-        config["name"] = f"{prefix}_{config['name']}"
+        name = config["name"]
+        for other in ("forward_", "backward_"):
+            if name.startswith(other):
+                name = name[len(other):]
+        config["name"] = f"{prefix}_{name}"
         return layer.__class__.from_config(config)
+
+    @property
+    def states(self):
+        """The carried states of stateful layers (forward then backward),
+        or ``None``."""
+        forward = getattr(self.forward_layer, "states", None)
+        backward = getattr(self.backward_layer, "states", None)
+        if forward and backward:
+            return tuple(list(forward) + list(backward))
+        return None
+
+    def reset_state(self):
+        """Reset the carried states of both (stateful) directions."""
+        if not self.stateful:
+            raise AttributeError("Layer must be stateful.")
+        self.forward_layer.reset_state()
+        self.backward_layer.reset_state()
+
+    def reset_states(self):
+        """Alias of :meth:`reset_state` (Keras 2's name)."""
+        self.reset_state()
 
     def build(self, sequences_shape, initial_state_shape=None):
         for direction in (self.forward_layer, self.backward_layer):
             if not direction.built:
                 direction.build(sequences_shape)
+        if self._initial_weights is not None:
+            weights, self._initial_weights = self._initial_weights, None
+            half = len(weights) // 2
+            self.forward_layer.set_weights(weights[:half])
+            self.backward_layer.set_weights(weights[half:])
 
     def _merged_shape(self, shape):
         if self.merge_mode == "concat":
@@ -163,6 +220,8 @@ class Bidirectional(keras.layers.Layer):
         if self.return_state:
             forward, forward_states = forward[0], list(forward[1:])
             backward, backward_states = backward[0], list(backward[1:])
+        forward = ops.cast(forward, self.compute_dtype)
+        backward = ops.cast(backward, self.compute_dtype)
         if self.return_sequences:
             backward = ops.flip(backward, axis=1)
         if self.merge_mode == "concat":

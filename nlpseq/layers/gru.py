@@ -287,3 +287,4 @@ class GRU(CellLayer):
     """
 
     cell_class = GRUCell
+    takes_use_cudnn = True

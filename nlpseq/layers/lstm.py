@@ -155,3 +155,4 @@ class LSTM(CellLayer):
     """
 
     cell_class = LSTMCell
+    takes_use_cudnn = True

@@ -52,15 +52,23 @@ def _mask_reader(mask):
 
 
 def _over_steps(step, first, loop_vars, count, static_count, down=False,
-                unroll=1):
+                unroll=1, python_loop=False):
     """Run ``step(t, *loop_vars) -> (next t, *loop_vars)`` for ``count``
     time steps, ``t`` counting up from ``first`` (or down with ``down``).
 
     With ``unroll``, the loop body runs that many steps, so that the loop's
     own bookkeeping (several operations per loop variable and iteration) is
     paid once for them; a second loop runs the remaining steps one at a
-    time. Returns the final loop variables (without ``t``).
+    time. With ``python_loop`` (``unroll=True`` of the layers; the number
+    of steps must be static) the steps are unrolled in Python instead: no
+    ``tf.while_loop``, one copy of the step per time step in the graph.
+    Returns the final loop variables (without ``t``).
     """
+    if python_loop and static_count is not None:
+        t = first
+        for _ in range(static_count):
+            t, *loop_vars = step(t, *loop_vars)
+        return tuple(loop_vars)
     sign = -1 if down else 1
     end = first + sign * count  # the first step not to run
 
@@ -94,7 +102,7 @@ def _buffers(count, dtype, steps):
 
 
 def _forward(cell, projected, states, weights, mask, recurrent_mask,
-             return_sequences, save, project=False):
+             return_sequences, save, project=False, unroll=False):
     """The forward time loop: the final states and, with
     ``return_sequences``, the first state (``h``) after every step; with
     ``save``, also what the backward needs. Masked steps carry the states
@@ -144,7 +152,7 @@ def _forward(cell, projected, states, weights, mask, recurrent_mask,
 
     final_states, buffers = _over_steps(
         body, tf.constant(0), (list(states), buffers), steps, static_steps,
-        unroll=cell.steps_per_iteration)
+        unroll=cell.steps_per_iteration, python_loop=unroll)
     stacked = [b.stack() for b in buffers]
     if save:
         outputs = stacked[0][1:] if return_sequences else None
@@ -228,7 +236,7 @@ def _backward(cell, saved, weights, mask, recurrent_mask, d_outputs,
 
 def time_loop(cell, projected, states, mask=None, recurrent_mask=None,
               return_sequences=True, zero_output_for_mask=False,
-              manual_gradient=True, project=False):
+              manual_gradient=True, project=False, unroll=False):
     """Run ``cell.step`` over time-major ``projected`` inputs.
 
     Args:
@@ -249,6 +257,9 @@ def time_loop(cell, projected, states, mask=None, recurrent_mask=None,
         project: ``projected`` holds the raw inputs ``[time, batch,
             features]``, and each step computes its own projection inside
             the loop (without ``manual_gradient`` only).
+        unroll: run the forward steps as a Python loop (one copy of the step
+            per time step in the graph) rather than a ``tf.while_loop``;
+            needs a static number of steps (else the while loop runs).
 
     Returns:
         ``(last_output, outputs, final_states)``; ``last_output`` is the output
@@ -267,7 +278,7 @@ def time_loop(cell, projected, states, mask=None, recurrent_mask=None,
             weights = list(tensors[n_states:])
             outputs, final_states, saved = _forward(
                 cell, projected, states, weights, mask, recurrent_mask,
-                return_sequences, save=True)
+                return_sequences, save=True, unroll=unroll)
 
             def grad(*upstream):
                 upstream = list(upstream)
@@ -289,7 +300,7 @@ def time_loop(cell, projected, states, mask=None, recurrent_mask=None,
     else:
         outputs, final_states, _ = _forward(
             cell, projected, states, weights, mask, recurrent_mask,
-            return_sequences, save=False, project=project)
+            return_sequences, save=False, project=project, unroll=unroll)
 
     # The loop carries the states through masked steps; what a masked step
     # outputs follows from the mask alone: zeros with zero_output_for_mask,
@@ -311,18 +322,107 @@ def _zeros_if_none(gradient, like):
     return tf.zeros_like(like) if gradient is None else gradient
 
 
+class _CellStep:
+    """Any Keras cell (``call(inputs, states)`` and ``state_size``) as the
+    time loop's cell: its input projection is the input itself, it has no
+    recurrent weights of its own for the loop and no hand-written backward
+    (the loop runs without ``manual_gradient``: TensorFlow differentiates
+    it). Its loop states are ``[output, *cell states flattened]``: carrying
+    the output as a state lets the loop treat masked steps, the last output
+    and the output sequence as for nlpseq's cells, whose output is their
+    first state."""
+
+    cache_size = 0
+    steps_per_iteration = 1
+    project_per_step = False
+
+    def __init__(self, cell, structure, training):
+        self.cell = cell
+        self.structure = structure
+        self.call = cell if callable(cell) else cell.call
+        self.kwargs = {}
+        if _call_has_training(cell):
+            self.kwargs["training"] = training
+
+    def project_inputs(self, inputs):
+        return inputs
+
+    def recurrent_weights(self, dtype=None):
+        return []
+
+    def step(self, inputs, states, weights, recurrent_mask=None):
+        cell_states = keras.tree.pack_sequence_as(self.structure, states[1:])
+        output, new_states = self.call(inputs, cell_states, **self.kwargs)
+        new_states = keras.tree.flatten(new_states)
+        return output, [output] + new_states, []
+
+
+def _call_has_training(cell):
+    call = getattr(cell, "call", None)
+    if call is None:
+        return False
+    try:
+        return "training" in inspect.signature(call).parameters
+    except (TypeError, ValueError):  # pragma: no cover
+        return False
+
+
+def _configure_dropout(cell, inputs, states):
+    """Draw the dropout masks of Keras' cells (``DropoutRNNCell``) before
+    the loop, as ``keras.layers.RNN`` does, so that every step reuses them;
+    for a stack, each cell's masks from its own inputs."""
+    state = states[0] if isinstance(states, (list, tuple)) else states
+    if hasattr(cell, "get_dropout_mask") and hasattr(
+            cell, "get_recurrent_dropout_mask"):
+        cell.get_dropout_mask(inputs)
+        cell.get_recurrent_dropout_mask(state)
+    if isinstance(cell, keras.layers.StackedRNNCells):
+        for inner, inner_states in zip(cell.cells, states):
+            _configure_dropout(inner, inputs, inner_states)
+            inner_states = (list(inner_states)
+                            if keras.tree.is_nested(inner_states)
+                            else [inner_states])
+            call = inner if callable(inner) else inner.call
+            inputs, _ = call(inputs, inner_states)
+
+
+def _reset_dropout(cell):
+    if hasattr(cell, "reset_dropout_mask"):
+        cell.reset_dropout_mask()
+    if hasattr(cell, "reset_recurrent_dropout_mask"):
+        cell.reset_recurrent_dropout_mask()
+    if isinstance(cell, keras.layers.StackedRNNCells):
+        for inner in cell.cells:
+            _reset_dropout(inner)
+
+
 @keras.saving.register_keras_serializable(package="nlpseq")
 class RNN(keras.layers.Layer):
     """Runs a recurrent cell over a sequence.
 
     Args:
-        cell: a :class:`~nlpseq.layers.base.RecurrentCell`.
+        cell: a :class:`~nlpseq.layers.base.RecurrentCell` (nlpseq's cells:
+            the fast loop with the hand-written backward); or any Keras cell,
+            that is any object with ``call(inputs, states)`` returning
+            ``(output, new_states)`` and a ``state_size`` (``keras.layers.
+            LSTMCell``, your own cell, ...), or a list of cells (stacked as
+            ``keras.layers.StackedRNNCells``): the same loop, differentiated
+            by TensorFlow.
         return_sequences: return the output of every step
             (``[batch, time, units]``) instead of the last one.
         return_state: also return the final states, as
             ``[output, *states]``.
         go_backwards: process the sequence from its last step to its first
             (the outputs then come in that reversed order).
+        stateful: carry the final states of a batch over as the initial
+            states of the next batch (row ``i`` continues row ``i``), as in
+            Keras: a long sequence can be fed in chunks (streaming
+            inference). Needs a static batch size; ``reset_state()`` (or
+            ``reset_states()``) sets the states back to zeros.
+        unroll: unroll the loop in Python (one copy of the step per time
+            step in the graph) instead of a ``tf.while_loop``; needs a known
+            number of steps. The outputs are the same; as in Keras, it can
+            be faster for short sequences and uses more memory.
         zero_output_for_mask: with ``return_sequences``, emit zeros at masked
             steps instead of repeating the last valid output.
 
@@ -337,25 +437,65 @@ class RNN(keras.layers.Layer):
     """
 
     def __init__(self, cell, return_sequences=False, return_state=False,
-                 go_backwards=False, zero_output_for_mask=False, **kwargs):
+                 go_backwards=False, stateful=False, unroll=False,
+                 zero_output_for_mask=False, **kwargs):
         if isinstance(cell, dict):
             cell = keras.saving.deserialize_keras_object(cell)
-        if not isinstance(cell, RecurrentCell):
+        if isinstance(cell, (list, tuple)):
+            cell = keras.layers.StackedRNNCells(list(cell))
+        if "call" not in dir(cell):
             raise ValueError(
                 "Received an invalid value for argument `cell`, expected an "
-                f"nlpseq RecurrentCell, got {cell!r}."
+                "RNN cell (an object with a `call` method and a `state_size` "
+                f"attribute), got {cell!r}."
+            )
+        if "state_size" not in dir(cell):
+            raise ValueError(
+                "Received an invalid value for argument `cell`, expected an "
+                "RNN cell with a `state_size` attribute (single integer or "
+                f"list of integers, one per state), got {cell!r}."
             )
         super().__init__(**kwargs)
         self.cell = cell
         self.return_sequences = bool(return_sequences)
         self.return_state = bool(return_state)
         self.go_backwards = bool(go_backwards)
+        self.stateful = bool(stateful)
+        self.unroll = bool(unroll)
         self.zero_output_for_mask = bool(zero_output_for_mask)
         self.supports_masking = True
+        # stateful: the states carried between batches (not weights: not
+        # saved, as in Keras)
+        self._state_variables = None
+        self._expected_batch_size = None
+
+    @property
+    def fast(self):
+        """Whether the cell is an nlpseq cell: the fast loop with the
+        hand-written backward (else TensorFlow differentiates the loop)."""
+        return isinstance(self.cell, RecurrentCell)
 
     @property
     def state_size(self):
-        return self.cell.state_size
+        size = self.cell.state_size
+        return list(size) if isinstance(size, (list, tuple)) else [size]
+
+    @property
+    def _flat_state_size(self):
+        return keras.tree.flatten(self.state_size)
+
+    @property
+    def _output_size(self):
+        size = getattr(self.cell, "output_size", None)
+        if size is None:
+            size = self._flat_state_size[0]
+        return size
+
+    @property
+    def states(self):
+        """The carried states of a ``stateful`` layer (variables), or
+        ``None``."""
+        return self._state_variables
 
     def build(self, sequences_shape, initial_state_shape=None):
         if len(sequences_shape) != 3:
@@ -363,32 +503,92 @@ class RNN(keras.layers.Layer):
                 f"{type(self).__name__} expects inputs of shape "
                 f"[batch, time, features], got {tuple(sequences_shape)}."
             )
-        if not self.cell.built:
-            self.cell.build(sequences_shape)
+        if isinstance(self.cell, keras.layers.Layer) and not self.cell.built:
+            if self.fast:
+                self.cell.build(sequences_shape)
+            else:
+                self.cell.build((sequences_shape[0],)
+                                + tuple(sequences_shape[2:]))
+                self.cell.built = True
+        if self.stateful:
+            if self._state_variables is not None:
+                self.reset_state()
+            else:
+                if sequences_shape[0] is None:
+                    raise ValueError(
+                        "When using `stateful=True` in a RNN, the batch size "
+                        "must be static. Found dynamic batch size: "
+                        f"sequence.shape={tuple(sequences_shape)}"
+                    )
+                self._create_state_variables(sequences_shape[0])
+
+    def _create_state_variables(self, batch_size):
+        # (assigned past Keras' attribute tracking: the states are not
+        # weights of the layer, as in keras.layers.RNN)
+        structure = self.get_initial_state(batch_size)
+        states = keras.tree.flatten(structure)
+        variables = [
+            keras.Variable(state, trainable=False,
+                           dtype=keras.backend.standardize_dtype(state.dtype),
+                           name="rnn_state")
+            for state in states
+        ]
+        object.__setattr__(self, "_state_variables", variables)
+        object.__setattr__(self, "_state_structure", structure)
+        object.__setattr__(self, "_expected_batch_size", int(batch_size))
+
+    def reset_state(self):
+        """Set the carried states of a ``stateful`` layer back to zeros."""
+        if self._state_variables is not None:
+            for variable in self._state_variables:
+                variable.assign(ops.zeros_like(variable.value))
+
+    def reset_states(self):
+        """Alias of :meth:`reset_state` (Keras 2's name)."""
+        self.reset_state()
 
     def compute_output_shape(self, sequences_shape, initial_state_shape=None):
         batch, steps = sequences_shape[0], sequences_shape[1]
-        units = self.cell.output_size
+        units = self._output_size
         output = ((batch, steps, units) if self.return_sequences
                   else (batch, units))
         if not self.return_state:
             return output
-        return [output] + [(batch, size) for size in self.cell.state_size]
+        states = []
+        for size in self.state_size:
+            if isinstance(size, (list, tuple)):
+                states.append([(batch, s) for s in size])
+            else:
+                states.append((batch, size))
+        return [output] + states
 
     def compute_mask(self, sequences, mask=None):
         if isinstance(mask, (list, tuple)):
             mask = mask[0]
         if not self.return_sequences or mask is None:
-            return [None] * (1 + len(self.cell.state_size)) \
+            return [None] * (1 + len(self.state_size)) \
                 if self.return_state else None
         if self.go_backwards:
             mask = ops.flip(mask, axis=1)
         if self.return_state:
-            return [mask] + [None] * len(self.cell.state_size)
+            return [mask] + [None] * len(self.state_size)
         return mask
 
     def get_initial_state(self, batch_size):
-        return self.cell.get_initial_state(batch_size)
+        if self.fast:
+            return self.cell.get_initial_state(batch_size)
+        get_initial_state = getattr(self.cell, "get_initial_state", None)
+        if get_initial_state is None:
+            dtype = getattr(self.cell, "compute_dtype", self.compute_dtype)
+            return [ops.zeros((batch_size, size), dtype=dtype)
+                    for size in self.state_size]
+        states = get_initial_state(batch_size=batch_size)
+        if not keras.tree.is_nested(states):
+            states = [states]
+        return list(states)
+
+    def _cell_dtype(self):
+        return getattr(self.cell, "compute_dtype", self.compute_dtype)
 
     def call(self, sequences, initial_state=None, mask=None, training=False,
              sequences_mask=None):
@@ -398,7 +598,52 @@ class RNN(keras.layers.Layer):
             mask = sequences_mask
         if isinstance(mask, (list, tuple)):
             mask = mask[0]
-        sequences = ops.convert_to_tensor(sequences, dtype=self.compute_dtype)
+        if self.unroll and sequences.shape[1] is None:
+            raise ValueError(
+                "Cannot unroll a RNN if the time dimension is undefined. "
+                "Pass `unroll=False`, or give the time dimension to the "
+                "model's `Input()` (its `shape` or `batch_shape`)."
+            )
+        if self.stateful:
+            batch = sequences.shape[0]
+            if (self._expected_batch_size is not None and batch is not None
+                    and batch != self._expected_batch_size):
+                raise ValueError(
+                    "If an RNN is stateful, the batch size of the input "
+                    "sequences must be the same as the batch size of the "
+                    "initial state. \n- Expected batch size: "
+                    f"{self._expected_batch_size}\n- Received batch size: "
+                    f"{batch}"
+                )
+            if initial_state is None:
+                initial_state = keras.tree.pack_sequence_as(
+                    self._state_structure,
+                    [v.value for v in self._state_variables])
+        # The cell computes in its own dtype (the layer's unless the cell was
+        # given another); the results come out in the layer's.
+        sequences = ops.convert_to_tensor(sequences, dtype=self._cell_dtype())
+        if mask is not None:
+            mask = ops.transpose(ops.cast(mask, "bool"), (1, 0))
+        if self.fast:
+            output, final_states = self._run_cell(
+                sequences, initial_state, mask, training)
+        else:
+            output, final_states = self._run_keras_cell(
+                sequences, initial_state, mask, training)
+        if self.stateful:
+            for variable, state in zip(self._state_variables,
+                                       keras.tree.flatten(final_states)):
+                variable.assign(ops.cast(state, variable.dtype))
+        output = ops.cast(output, self.compute_dtype)
+        if self.return_state:
+            final_states = keras.tree.map_structure(
+                lambda s: ops.cast(s, self.compute_dtype), final_states)
+            return [output] + list(final_states)
+        return output
+
+    def _run_cell(self, sequences, initial_state, mask, training):
+        """An nlpseq cell: the fast loop (hand-written backward in
+        training)."""
         cell = self.cell
         batch = ops.shape(sequences)[0]
         if initial_state is None:
@@ -434,8 +679,6 @@ class RNN(keras.layers.Layer):
         projected = ops.transpose(sequences, (1, 0, 2))
         if not per_step:
             projected = cell.project_inputs(projected)
-        if mask is not None:
-            mask = ops.transpose(ops.cast(mask, "bool"), (1, 0))
         if self.go_backwards:
             projected = ops.flip(projected, axis=0)
             if mask is not None:
@@ -447,13 +690,50 @@ class RNN(keras.layers.Layer):
             cell, projected, states, mask=mask, recurrent_mask=recurrent_mask,
             return_sequences=self.return_sequences,
             zero_output_for_mask=self.zero_output_for_mask,
-            manual_gradient=bool(training), project=per_step)
+            manual_gradient=bool(training), project=per_step,
+            unroll=self.unroll)
 
         output = (ops.transpose(outputs, (1, 0, 2)) if self.return_sequences
                   else last_output)
-        if self.return_state:
-            return [output] + final_states
-        return output
+        return output, final_states
+
+    def _run_keras_cell(self, sequences, initial_state, mask, training):
+        """Any other cell: the same loop over ``cell(x_t, states)``,
+        differentiated by TensorFlow."""
+        cell = self.cell
+        dtype = sequences.dtype
+        batch = ops.shape(sequences)[0]
+        if initial_state is None:
+            initial_state = self.get_initial_state(batch)
+        elif not keras.tree.is_nested(initial_state):
+            initial_state = [initial_state]
+        structure = list(initial_state)
+        flat = keras.tree.flatten(structure)
+        if len(flat) != len(self._flat_state_size):
+            raise ValueError(
+                f"`initial_state` of {self.name} must hold "
+                f"{len(self._flat_state_size)} tensor(s), got {len(flat)}."
+            )
+        flat = [ops.convert_to_tensor(s, dtype=dtype) for s in flat]
+        structure = keras.tree.pack_sequence_as(structure, flat)
+        _configure_dropout(cell, sequences[:, 0, :], structure)
+        step = _CellStep(cell, structure, training)
+        zeros = ops.zeros((batch, self._output_size), dtype=dtype)
+        inputs = ops.transpose(sequences, (1, 0, 2))
+        if self.go_backwards:
+            inputs = ops.flip(inputs, axis=0)
+            if mask is not None:
+                mask = ops.flip(mask, axis=0)
+        last_output, outputs, final_states = time_loop(
+            step, inputs, [zeros] + flat, mask=mask,
+            return_sequences=self.return_sequences,
+            zero_output_for_mask=self.zero_output_for_mask,
+            manual_gradient=False, unroll=self.unroll)
+        _reset_dropout(cell)
+        output = (ops.transpose(outputs, (1, 0, 2)) if self.return_sequences
+                  else last_output)
+        return output, keras.tree.pack_sequence_as(structure,
+                                                   final_states[1:])
 
     def get_config(self):
         config = super().get_config()
@@ -463,10 +743,15 @@ class RNN(keras.layers.Layer):
                 "return_sequences": self.return_sequences,
                 "return_state": self.return_state,
                 "go_backwards": self.go_backwards,
+                "stateful": self.stateful,
+                "unroll": self.unroll,
                 "zero_output_for_mask": self.zero_output_for_mask,
             }
         )
         return config
+
+
+_CELL_ARGUMENTS = {}
 
 
 class CellLayer(RNN):
@@ -477,9 +762,14 @@ class CellLayer(RNN):
     """
 
     cell_class = None
+    #: whether the layer takes Keras' ``use_cudnn`` (``LSTM``, ``GRU``)
+    takes_use_cudnn = False
 
     def __init__(self, units, return_sequences=False, return_state=False,
-                 go_backwards=False, zero_output_for_mask=False, **kwargs):
+                 go_backwards=False, stateful=False, unroll=False,
+                 zero_output_for_mask=False, **kwargs):
+        use_cudnn = kwargs.pop("use_cudnn", "auto") \
+            if self.takes_use_cudnn else None
         cell_kwargs = {
             key: kwargs.pop(key) for key in list(kwargs)
             if key in self.cell_arguments()
@@ -489,19 +779,46 @@ class CellLayer(RNN):
         super().__init__(
             cell, return_sequences=return_sequences,
             return_state=return_state, go_backwards=go_backwards,
+            stateful=stateful, unroll=unroll,
             zero_output_for_mask=zero_output_for_mask, **kwargs)
+        if self.takes_use_cudnn:
+            # Accepted as in Keras. nlpseq's loop is its own on every
+            # device: on a CPU this changes nothing, and on a GPU nlpseq
+            # does not call cuDNN (``to_keras`` converts a model to Keras'
+            # layers, which do).
+            if use_cudnn not in ("auto", True, False):
+                raise ValueError(
+                    "Received an invalid value for argument `use_cudnn`, "
+                    "expected one of 'auto', True, False, got "
+                    f"{use_cudnn!r}."
+                )
+            self.use_cudnn = use_cudnn
 
     @classmethod
     def cell_arguments(cls):
         """The cell's constructor arguments (besides ``units``)."""
-        names = set()
-        for klass in cls.cell_class.__mro__:
-            if klass is keras.layers.Layer:
-                break
-            init = klass.__dict__.get("__init__")
-            if init is not None:
-                names.update(inspect.signature(init).parameters)
-        return names - {"self", "units", "kwargs"}
+        names = _CELL_ARGUMENTS.get(cls.cell_class)
+        if names is None:
+            names = set()
+            for klass in cls.cell_class.__mro__:
+                if klass is keras.layers.Layer:
+                    break
+                init = klass.__dict__.get("__init__")
+                if init is not None:
+                    names.update(inspect.signature(init).parameters)
+            names = frozenset(names - {"self", "units", "kwargs"})
+            _CELL_ARGUMENTS[cls.cell_class] = names
+        return names
+
+    def __getattr__(self, name):
+        # The cell's arguments read as the layer's (``layer.units``,
+        # ``layer.kernel_constraint``, ...), as in Keras.
+        if name != "cell" and name in type(self).cell_arguments():
+            cell = self.__dict__.get("cell")
+            if cell is not None:
+                return getattr(cell, name)
+        raise AttributeError(
+            f"'{type(self).__name__}' object has no attribute '{name}'")
 
     @property
     def units(self):
@@ -526,4 +843,6 @@ class CellLayer(RNN):
             cell_config.pop(key, None)
         config.pop("cell")
         config.update(cell_config)
+        if self.takes_use_cudnn:
+            config["use_cudnn"] = self.use_cudnn
         return config
