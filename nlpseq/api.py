@@ -49,7 +49,7 @@ def load(path):
 
 
 def train(app, data=None, valid=None, model_dir=None, config=None,
-          resume=False, verbose=0, **settings):
+          resume=False, verbose=0, overwrite=False, **settings):
     """Train a model of ``app`` and publish it in ``model_dir``.
 
     Settings are the ``train`` command's options as keywords (``epochs=5``,
@@ -61,6 +61,8 @@ def train(app, data=None, valid=None, model_dir=None, config=None,
         data, valid: data SPECs (default: the built-in sample).
         model_dir: the model folder (default: ``saved_models/<app>``).
         resume: continue the interrupted run in ``model_dir``.
+        overwrite: replace another app's model in ``model_dir``, or discard
+            the interrupted run there (otherwise both are refused).
         verbose: Keras' progress output (0: none, 1: bar, 2: a line per
             epoch). Progress messages go to the ``nlpseq`` logger.
 
@@ -70,8 +72,6 @@ def train(app, data=None, valid=None, model_dir=None, config=None,
     Raises:
         NlpseqError: an unknown setting, a bad value, bad data.
     """
-    from nlpseq.runtime import import_tensorflow
-
     cls = task_class(app)
     known = {s.name for s in cls.all_settings()}
     unknown = sorted(set(settings) - known)
@@ -81,10 +81,10 @@ def train(app, data=None, valid=None, model_dir=None, config=None,
     flags = dict(settings, data=None if data is None else str(data),
                  valid=None if valid is None else str(valid))
     effective = cls.effective_config(flags, config)
-    import_tensorflow()
+    # (Task.train starts TensorFlow once the data is read and checked)
     return cls.train(effective, Path(model_dir or f"saved_models/{app}"),
                      resume=resume, epochs=settings.get("epochs") if resume
-                     else None, verbose=verbose)
+                     else None, verbose=verbose, overwrite=overwrite)
 
 
 def read_model_config(path) -> dict:

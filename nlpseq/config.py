@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,6 +70,9 @@ class Setting:
             raise NlpseqError(
                 f"{where}: {self.name} must be {_type_name(expected)}, "
                 f"got {value!r}")
+        if expected is float and not math.isfinite(value):
+            raise NlpseqError(
+                f"{where}: {self.name} must be a finite number, got {value!r}")
         if self.choices and value not in self.choices:
             raise NlpseqError(
                 f"{where}: {self.name} must be one of "
@@ -138,8 +142,25 @@ def read_config_file(path) -> dict:
     return values
 
 
+class Config(dict):
+    """An effective configuration (a ``dict``), which also knows which
+    settings were given (by a config file, a flag or a keyword) rather than
+    left at their defaults.
+
+    Attributes:
+        given: ``{name: where}`` of the settings given (``where``: the flag,
+            e.g. ``--units``, or the config file).
+    """
+
+    given: dict
+
+    def __init__(self, *args, given=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.given = dict(given or {})
+
+
 def merge(settings, file_values=None, flags=None, source="config file",
-          section=None) -> dict:
+          section=None) -> Config:
     """The effective configuration: defaults, then file values, then flags.
 
     Args:
@@ -152,13 +173,26 @@ def merge(settings, file_values=None, flags=None, source="config file",
             (and other top-level tables are ignored, so one file can hold the
             settings of several apps).
 
+    Returns:
+        A :class:`Config`: the settings, and which of them were given.
+
     Raises:
-        NlpseqError: an unknown name in the file (listing the known ones), or
-            a value of the wrong type or out of range.
+        NlpseqError: an unknown name in the file (listing the known ones), a
+            value of the wrong type or out of range (NaN and infinities
+            included), or a file whose only tables are other apps' (with
+            ``section``).
     """
     by_name = {s.name: s for s in settings}
-    config = {s.name: s.default for s in settings}
+    config = Config({s.name: s.default for s in settings})
     values = dict(file_values or {})
+    if section is not None and section not in values:
+        tables = [name for name, value in values.items()
+                  if isinstance(value, dict)]
+        if tables and len(tables) == len(values):
+            raise NlpseqError(
+                f"{source}: no settings for {section}: its only tables are "
+                f"{', '.join(f'[{name}]' for name in tables)} (other apps' "
+                f"settings); add a [{section}] table or top-level settings")
     if section is not None and isinstance(values.get(section), dict):
         nested = values.pop(section)
         values = {k: v for k, v in values.items() if not isinstance(v, dict)}
@@ -172,7 +206,9 @@ def merge(settings, file_values=None, flags=None, source="config file",
                 f"{source}: unknown setting '{name}'; known settings: "
                 f"{', '.join(sorted(by_name))}")
         config[key] = by_name[key].check(value, source)
+        config.given[key] = source
     for name, value in (flags or {}).items():
         if value is not None and name in by_name:
             config[name] = by_name[name].check(value, by_name[name].option)
+            config.given[name] = by_name[name].option
     return config

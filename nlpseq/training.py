@@ -14,8 +14,11 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import math
+import os
+import shutil
 import time
 from pathlib import Path
 
@@ -23,7 +26,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from nlpseq.folder import save_atomic, write_json_atomic
+from nlpseq.folder import (
+    fault_point,
+    recover_folder,
+    replace_folder,
+    write_json_atomic,
+    write_text_atomic,
+)
 
 STATE = "state.json"
 LAST = "last.keras"
@@ -164,6 +173,13 @@ class EpochSeeds(keras.callbacks.Callback):
 class RunState(keras.callbacks.Callback):
     """Checkpoint every epoch, stop early, keep the best weights, resume.
 
+    An epoch's checkpoint (``last.keras``, ``best.weights.h5`` and
+    ``state.json``) is one unit: the three files are written into a new
+    folder that replaces ``checkpoints/`` whole (:func:`replace_folder`), so
+    a crash leaves the last epoch's or the one before, never a mix. An epoch
+    whose loss (or validation loss) is not finite is not checkpointed:
+    training stops, and :attr:`non_finite` says why.
+
     Args:
         folder: the ``checkpoints/`` folder.
         patience: epochs without improvement of the monitored loss before
@@ -183,7 +199,10 @@ class RunState(keras.callbacks.Callback):
                 f"'best' or 'last', got {keep!r}.")
         self.keep = keep
         self.folder = Path(folder)
+        recover_folder(self.folder)
         self.folder.mkdir(parents=True, exist_ok=True)
+        #: ``(epoch, name, value)`` of a loss that was not finite, or None.
+        self.non_finite = None
         self.patience = patience
         self.monitor = monitor
         state = state or {}
@@ -198,27 +217,47 @@ class RunState(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self._started = time.perf_counter()
+        if epoch > 0:
+            fault_point("epoch")
 
     def on_epoch_end(self, epoch, logs=None):
         if self._started is not None:
             self.seconds += time.perf_counter() - self._started
-        current = (logs or {}).get(self.monitor)
-        if current is not None and current < self.best:
+        logs = logs or {}
+        for name in ("loss", "val_loss"):
+            value = logs.get(name)
+            if value is not None and not math.isfinite(float(value)):
+                # (like keras.callbacks.TerminateOnNaN, and no checkpoint)
+                self.non_finite = (epoch, name, float(value))
+                self.model.stop_training = True
+                return
+        current = logs.get(self.monitor)
+        improved = current is not None and current < self.best
+        if improved:
             self.best, self.best_epoch, self.wait = float(current), epoch, 0
-            save_atomic(self.folder / BEST, self.model.save_weights)
         else:
             self.wait += 1
         self.epochs_done = epoch + 1
         if self.patience and self.wait >= self.patience:
             self.model.stop_training = True
             self.stopped_early = True
-        save_atomic(self.folder / LAST, self.model.save)
-        write_json_atomic(self.folder / STATE, {
+        state = {
             "epochs_done": epoch + 1, "monitor": self.monitor,
             "best": self.best, "best_epoch": self.best_epoch,
             "wait": self.wait, "stopped_early": self.stopped_early,
             "training_seconds": round(self.seconds, 1),
-        })
+        }
+
+        def fill(new):
+            if improved:
+                self.model.save_weights(new / BEST)
+            elif (self.folder / BEST).is_file():
+                _link_or_copy(self.folder / BEST, new / BEST)
+            fault_point("checkpoint-files")
+            self.model.save(new / LAST)
+            write_json_atomic(new / STATE, state)
+
+        replace_folder(self.folder, fill)
 
     def on_train_end(self, logs=None):
         # (with keep="last" the model already holds the last epoch)
@@ -239,6 +278,40 @@ class RunState(keras.callbacks.Callback):
             return f"{why}; kept the last epoch ({self.epochs_done})"
         return (f"{why}; kept epoch {self.best_epoch + 1}, the lowest "
                 f"{self.monitor} ({self.best:.4f})")
+
+
+def _link_or_copy(source, target):
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
+def trim_history(path, epochs_done):
+    """Drop the rows of ``history.csv`` for epochs after the checkpoint's
+    (``epochs_done`` epochs): an epoch cut off after its row was written
+    runs again when the run resumes, and is listed once."""
+    path = Path(path)
+    if not path.is_file():
+        return
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    if not lines:
+        return
+    header = next(csv.reader(lines[:1]))
+    if "epoch" not in header:
+        return
+    column = header.index("epoch")
+    kept = lines[:1]
+    for line in lines[1:]:
+        row = next(csv.reader([line]), [])
+        try:
+            if int(row[column]) >= epochs_done:
+                continue
+        except (IndexError, ValueError):
+            continue
+        kept.append(line)
+    if kept != lines:
+        write_text_atomic(path, "".join(kept))
 
 
 def restore_ema_swap(swap, resumed):

@@ -284,3 +284,68 @@ def test_not_utf8(tmp_path):
     with pytest.raises(NlpseqError) as caught:
         read_config_file(path)
     assert str(caught.value) == f"{path}: not UTF-8 text (byte 11)"
+
+
+# -- NaN and infinities; other apps' tables; what was given -------------------
+
+
+@pytest.mark.parametrize("value, shown", [
+    (float("nan"), "nan"), (float("inf"), "inf"), (float("-inf"), "-inf")])
+@pytest.mark.parametrize("name", ["dropout", "learning_rate"])
+def test_float_settings_refuse_nan_and_infinities(name, value, shown):
+    assert error_of(flags={name: value}) == (
+        f"--{name.replace('_', '-')}: {name} must be a finite number, got "
+        f"{shown}")
+    assert error_of(file_values={name: value}, source="c.toml") == (
+        f"c.toml: {name} must be a finite number, got {shown}")
+
+
+@pytest.mark.parametrize("text, shown", [
+    ("learning_rate = nan\n", "nan"), ("learning_rate = inf\n", "inf"),
+    ("learning_rate = -inf\n", "-inf")])
+def test_toml_nan_and_infinities(tmp_path, text, shown):
+    path = tmp_path / "run.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(NlpseqError) as caught:
+        merge(SETTINGS, read_config_file(path), source=str(path))
+    assert str(caught.value) == (
+        f"{path}: learning_rate must be a finite number, got {shown}")
+
+
+@pytest.mark.parametrize("text, shown", [
+    ("dropout: .nan\n", "nan"), ("dropout: .inf\n", "inf"),
+    ("sentiment:\n  dropout: -.inf\n", "-inf")])
+def test_yaml_nan_and_infinities(tmp_path, text, shown):
+    path = tmp_path / "run.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(NlpseqError) as caught:
+        merge(SETTINGS, read_config_file(path), source=str(path),
+              section="sentiment")
+    assert str(caught.value) == (
+        f"{path}: dropout must be a finite number, got {shown}")
+
+
+def test_a_file_of_other_apps_tables_only_is_an_error():
+    message = error_of(file_values={"ner": {"units": 8}, "topic": {}},
+                       source="run.toml", section="sentiment")
+    assert message == (
+        "run.toml: no settings for sentiment: its only tables are [ner], "
+        "[topic] (other apps' settings); add a [sentiment] table or "
+        "top-level settings")
+    # with the app's own table, or top-level settings, it is fine; and an
+    # empty file sets nothing
+    assert merge(SETTINGS, {"ner": {"units": 8}, "sentiment": {"units": 2}},
+                 section="sentiment")["units"] == 2
+    assert merge(SETTINGS, {"ner": {"units": 8}, "units": 3},
+                 section="sentiment")["units"] == 3
+    assert merge(SETTINGS, {}, section="sentiment") == DEFAULTS
+
+
+def test_merge_records_which_settings_were_given():
+    config = merge(SETTINGS, file_values={"units": 32, "dropout": 0.5},
+                   flags={"units": 8, "cell": None, "seed": 0},
+                   source="run.toml")
+    assert config == {**DEFAULTS, "units": 8, "dropout": 0.5}
+    assert config.given == {"units": "--units", "dropout": "run.toml",
+                            "seed": "--seed"}
+    assert merge(SETTINGS).given == {}

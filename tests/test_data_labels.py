@@ -85,3 +85,57 @@ def test_shuffled_is_deterministic_and_keeps_pairs():
                                                           first.labels))
     assert (first.source, first.skipped_empty) == ("toy", 4)
     assert data.labels == list(range(50))  # the original is unchanged
+
+
+# -- the stratified held-out split ----------------------------------------------
+
+
+def _split(labels, fraction, seed=0):
+    from nlpseq.tasks.classifier import ClassifierTask
+
+    data = LabelledTexts([f"text {i}" for i in range(len(labels))], labels,
+                         "x.csv")
+    task = ClassifierTask({"seed": seed})
+    return task.split_data(data, fraction)
+
+
+def test_split_keeps_each_class_fraction_in_validation():
+    labels = ["a"] * 500 + ["b"] * 300 + ["c"] * 200
+    train, valid = _split(np.random.default_rng(0).permutation(labels)
+                          .tolist(), 0.1)
+    counts = {name: valid.labels.count(name) for name in "abc"}
+    assert counts == {"a": 50, "b": 30, "c": 20}
+    assert len(train) == 900
+    assert sorted(train.texts + valid.texts) == sorted(
+        f"text {i}" for i in range(1000))
+
+
+def test_split_of_many_small_classes_never_holds_a_whole_class_out():
+    # 1000 classes x 3 examples: 300 classes give one example each
+    labels = [f"c{i}" for i in range(1000) for _ in range(3)]
+    train, valid = _split(labels, 0.1)
+    assert len(valid) == 300
+    assert set(train.labels) == set(labels)  # every class trains
+    assert max(valid.labels.count(name) for name in set(valid.labels)) == 1
+
+
+def test_split_keeps_a_single_example_class_in_training():
+    labels = ["a"] * 9 + ["b"] * 9 + ["rare"]
+    train, valid = _split(labels, 0.3)
+    assert "rare" in train.labels and "rare" not in valid.labels
+    assert valid.labels.count("a") == valid.labels.count("b") == 3
+
+
+def test_split_is_seeded_and_deterministic():
+    labels = [f"c{i % 7}" for i in range(100)]
+    first = _split(labels, 0.25, seed=1)[1].texts
+    assert _split(labels, 0.25, seed=1)[1].texts == first
+    assert len(first) == 25
+
+
+def test_split_with_only_single_example_classes_is_an_error():
+    with pytest.raises(NlpseqError) as caught:
+        _split(["a", "b", "c", "d"], 0.5)
+    assert str(caught.value) == (
+        "x.csv: every class has a single text; none can be held out for "
+        "validation (--valid-split 0.5); give --valid")

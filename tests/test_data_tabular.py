@@ -205,6 +205,29 @@ def test_missing_label_names_the_line_after_multiline_rows(tmp_path):
     assert str(caught.value) == f"{path}:8: missing label in column 'label'"
 
 
+@pytest.mark.parametrize("cell", ["NaN", "nan", "None", "null", " NAN "])
+@pytest.mark.parametrize("kind", ["csv", "tsv", "jsonl"])
+def test_label_written_as_a_missing_value_is_an_error(tmp_path, cell, kind):
+    # (pandas writes a missing label as NaN: it is not a class of its own)
+    rows = [("good", "pos"), ("bad", "neg"), ("fine", cell)]
+    if kind == "jsonl":
+        content = "".join(json.dumps({"text": t, "label": v}) + "\n"
+                          for t, v in rows)
+    else:
+        sep = "," if kind == "csv" else "\t"
+        content = f"text{sep}label\n" + "".join(
+            f"{t}{sep}{v}\n" for t, v in rows)
+    path = _write(tmp_path / f"r.{kind}", content)
+    with pytest.raises(NlpseqError) as caught:
+        read_tabular(path)
+    assert str(caught.value) == (
+        f"{path}:4: missing label in column 'label' (it holds "
+        f"{cell.strip()!r}, which is how a missing value is written)"
+        if kind != "jsonl" else
+        f"{path}:3: missing label in column 'label' (it holds "
+        f"{cell.strip()!r}, which is how a missing value is written)")
+
+
 def test_missing_label_in_jsonl_names_the_line(tmp_path):
     path = _write(tmp_path / "r.jsonl",
                   '{"text": "a", "label": 1}\n\n{"text": "b"}\n')

@@ -185,10 +185,17 @@ def test_not_downloaded(tmp_path):
 
 
 def test_download_failure_is_one_line(tmp_path):
+    # (offline: the dataset is not prepared and cannot be downloaded; the
+    # message says how to prepare it)
     with pytest.raises(NlpseqError) as caught:
         read_tfds("nlpseq_toy_offline", data_dir=str(tmp_path))
     assert str(caught.value) == (
-        "tfds:nlpseq_toy_offline:train: Network is unreachable")
+        "tfds:nlpseq_toy_offline:train: the dataset is not prepared in "
+        f"{tmp_path}/nlpseq_toy_offline/1.0.0 and cannot be downloaded and "
+        "prepared here (Network is unreachable); prepare it where the "
+        "network is reachable (tfds build nlpseq_toy_offline --data_dir DIR)"
+        f" and copy DIR to {tmp_path}, or set TFDS_DATA_DIR to a prepared "
+        "copy")
 
 
 def test_unknown_dataset_through_the_dispatcher():

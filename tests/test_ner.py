@@ -135,6 +135,25 @@ def test_conll_errors(tmp_path, content, message):
     assert str(error.value) == message.format(path=path)
 
 
+@pytest.mark.parametrize("content, line", [
+    ("Anna\nBerg\n\nOslo\n", 1),  # a token per line, no tag column
+    ("-DOCSTART-\n\nAnna\n", 3),
+])
+def test_conll_without_a_tag_column_is_an_error(tmp_path, content, line):
+    # (the default columns, first and last, would be the same one: the
+    # tokens would be read as their own tags)
+    path = tmp_path / "tokens.conll"
+    path.write_text(content)
+    with pytest.raises(NlpseqError) as error:
+        read_tagged(path)
+    assert str(error.value) == (
+        f"{path}:{line}: 1 column(s), and the token and the tag would both "
+        "be column 1; tagged data needs a token column and a tag column "
+        "(choose them with --token-column / --tag-column)")
+    # untagged input (prediction) still reads a token per line
+    assert read_conll(path, tagged=False).tokens[-1] in (["Anna"], ["Oslo"])
+
+
 def test_read_jsonl_and_its_errors(tmp_path):
     path = tmp_path / "a.jsonl"
     path.write_text('{"tokens": ["Oslo", "is"], "tags": ["B-LOC", "O"]}\n\n'
@@ -269,6 +288,20 @@ def test_learns_the_sample_and_prints_inline_entities(model_dir):
     conll = run("ner", "predict", "--model-dir", model_dir, "--format",
                 "conll", "Tom met Oslo").output
     assert conll == "Tom\tB-PER\nmet\tO\nOslo\tB-LOC\n\n"
+
+
+def test_pretokenized_input_tags_the_sentences_before_a_bad_line(
+        model_dir, tmp_path):
+    # (line 6 is not UTF-8: the two sentences before it are written first)
+    path = tmp_path / "in.conll"
+    path.write_bytes(b"Anna X\nBerg X\n\nOslo X\n\nbad \xff\nTom X\n")
+    result = run("ner", "predict", "--model-dir", model_dir, "--input", path,
+                 "--input-format", "conll", "--format", "jsonl")
+    assert result.exit_code == 1
+    assert [json.loads(line)["tokens"] for line in
+            result.stdout.splitlines()] == [["Anna", "Berg"], ["Oslo"]]
+    assert result.stderr == (
+        f"Error: {path}:6: not UTF-8 text (byte 0xff at column 5)\n")
 
 
 def test_pretokenized_input_and_its_signature(model_dir, tmp_path):
@@ -447,8 +480,11 @@ def test_one_word_and_empty_sentences(model_dir, tmp_path):
     result = run("ner", "predict", "--model-dir", model_dir, "--format",
                  "jsonl", "Oslo", "", "Anna")
     assert result.exit_code == 0, result.output
-    records = [json.loads(line) for line in result.output.splitlines()]
+    records = [json.loads(line) for line in result.stdout.splitlines()]
     assert [len(r["tags"]) for r in records] == [1, 0, 1]
+    assert result.stderr == (
+        "warning: input 2 is empty: its record has an empty result (no "
+        "prediction), as has every empty input\n")
     run("ner", "export", "--model-dir", model_dir, "--output", tmp_path)
     served = tf.saved_model.load(str(tmp_path / "1"))
     outputs = served.signatures["serving_default"](text=tf.constant(["", ""]))

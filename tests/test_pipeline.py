@@ -9,6 +9,7 @@ model-folder errors and prediction formats.
 import csv
 import io
 import json
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -198,6 +199,22 @@ CASES = {
 }
 
 
+#: The record of an empty input, per app: an empty result, without running
+#: the model (``None``: an empty input is predicted like any other; for the
+#: language model, the tokens that start a line).
+EMPTY_RECORDS = {
+    "sentiment": {"text": "", "label": None, "probability": None,
+                  "probabilities": {}},
+    "topic": {"text": "", "label": None, "probability": None,
+              "probabilities": {}},
+    "next-word": None,
+    "ner": {"text": "", "tokens": [], "tags": [], "entities": []},
+    "translation": {"text": "", "translation": "", "score": None},
+}
+EMPTY_WARNING = ("warning: input {n} is empty: its record has an empty "
+                 "result (no prediction), as has every empty input\n")
+
+
 def run(*args, input=None):
     result = CliRunner().invoke(cli, [str(a) for a in args], input=input,
                                 catch_exceptions=False)
@@ -244,8 +261,16 @@ def test_predict_export_and_serving_agree(trained, tmp_path):
     result = run(case.name, "predict", "--model-dir", model_dir,
                  "--format", "jsonl", *case.inputs)
     assert result.exit_code == 0, result.output
-    records = [json.loads(line) for line in result.output.splitlines()]
+    records = [json.loads(line) for line in result.stdout.splitlines()]
     assert [r["text"] for r in records] == case.inputs
+    # (the last input is empty: an empty result, which serving, run on
+    # every input as it comes, does not give)
+    assert case.inputs[-1] == ""
+    if EMPTY_RECORDS[case.name] is not None:
+        assert records[-1] == EMPTY_RECORDS[case.name]
+        records, inputs = records[:-1], case.inputs[:-1]
+    else:
+        inputs = case.inputs
 
     result = run(case.name, "export", "--model-dir", model_dir,
                  "--output", tmp_path / "serving")
@@ -259,8 +284,31 @@ def test_predict_export_and_serving_agree(trained, tmp_path):
 
     served = tf.saved_model.load(str(version))
     outputs = served.signatures["serving_default"](
-        text=tf.constant(case.inputs))
+        text=tf.constant(inputs))
     case.check_served(outputs, records)
+
+
+def test_empty_inputs_give_empty_results_and_one_warning(trained):
+    case, _, model_dir, _ = trained
+    inputs = ["", "  ", case.inputs[0], ""]
+    result = run(case.name, "predict", "--model-dir", model_dir,
+                 "--format", "jsonl", *inputs)
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["text"] for r in records] == inputs
+    empty = EMPTY_RECORDS[case.name]
+    if empty is None:  # the language model: what starts a line
+        assert result.stderr == ""
+        assert all(r["next"] for r in records)
+        assert records[0]["next"] == records[1]["next"] == records[3]["next"]
+    else:
+        assert result.stderr == EMPTY_WARNING.format(n=1)
+        for index in (0, 1, 3):
+            assert records[index] == dict(empty, text=inputs[index])
+        assert records[2] != dict(empty, text=inputs[2])
+    # the text format keeps a line per input
+    text = run(case.name, "predict", "--model-dir", model_dir, *inputs)
+    assert len(text.stdout.split("\n")) == len(inputs) + 1
 
 
 def test_saved_model_cli_runs_on_raw_text(trained, tmp_path):
@@ -519,3 +567,20 @@ def test_model_folder_errors(command, trained, tmp_path):
                     f"Error: {folder / 'preprocessor.json'}: corrupted (")
         assert result.output.startswith(expected), result.output
         assert "\n" not in result.output.rstrip("\n")
+    # an empty vocabulary (every family's)
+    folder = tmp_path / "preprocessor_empty"
+    shutil.copytree(model_dir, folder)
+    saved = json.loads((folder / "preprocessor.json").read_text())
+    emptied = [key for key in saved["state"]
+               if "vocabulary" in key or key == "words"]
+    assert emptied
+    for key in emptied:
+        saved["state"][key] = []
+    (folder / "preprocessor.json").write_text(json.dumps(saved))
+    result = run(name, command, "--model-dir", folder, *extra)
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith(
+        f"Error: {folder / 'preprocessor.json'}: corrupted (ValueError: "
+        "empty "), result.output
+    assert "vocabulary" in result.output
+    assert "\n" not in result.output.rstrip("\n")

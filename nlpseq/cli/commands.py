@@ -81,13 +81,12 @@ def build_command_group(cls):
         pass
 
     # train ---------------------------------------------------------------
-    def train(config_file, model_dir, resume, **flags):
-        from nlpseq.runtime import import_tensorflow
-
+    def train(config_file, model_dir, resume, overwrite, **flags):
+        # (Task.train starts TensorFlow once the data is read and checked)
         config = cls.effective_config(flags, config_file)
-        import_tensorflow()
         cls.train(config, model_dir, resume=resume,
-                  epochs=flags.get("epochs") if resume else None)
+                  epochs=flags.get("epochs") if resume else None,
+                  overwrite=overwrite)
 
     train.__doc__ = (
         f"Train a {name} model and save it in a model folder.\n\n"
@@ -102,6 +101,9 @@ def build_command_group(cls):
     train = click.option("--resume", is_flag=True,
                          help="continue the interrupted run in --model-dir "
                               "from its last checkpoint")(train)
+    train = click.option("--overwrite", is_flag=True,
+                         help="replace another app's model in --model-dir, "
+                              "or discard the interrupted run there")(train)
     train = model_dir_option(cls)(train)
     train = click.option("--config", "config_file",
                          type=click.Path(dir_okay=False),
@@ -174,16 +176,37 @@ def build_command_group(cls):
                   help="base folder [default: <model-dir>/export]")
     @click.option("--version", type=click.IntRange(min=1),
                   help="version number [default: next free]")
-    def export(model_dir, output, version):
+    @click.option("--format", "export_format",
+                  type=click.Choice(["savedmodel", "onnx"]),
+                  default="savedmodel", show_default=True,
+                  help="savedmodel (raw strings in) or onnx (token ids in, "
+                       "with preprocessor.json; needs pip install "
+                       "'nlpseq[onnx]')")
+    def export(model_dir, output, version, export_format):
+        if export_format == "onnx":
+            from nlpseq.onnx_export import check_format
+
+            check_format(export_format)  # (before loading the model)
         task = load(cls, model_dir)
-        path = task.export(output, version)
+        path = task.export(output, version, format=export_format)
+        if export_format == "onnx":
+            from nlpseq.onnx_export import output_names
+
+            click.echo(f"Exported {path} (ONNX: model.onnx, "
+                       f"preprocessor.json; inputs: "
+                       f"{', '.join(t.name for t in task.model.inputs)}; "
+                       f"outputs: {', '.join(output_names(task))})")
+            return
         names = ", ".join(task.serving_functions())
         click.echo(f"Exported {path} (signatures: {names})")
 
     export.help = (
         f"Export a saved {name} model as a TensorFlow Serving SavedModel "
-        f"(<output>/<version>/saved_model.pb), taking raw strings.\n\n\b\n"
-        f"Example:\n    nlpseq {name} export --model-dir {default_dir}")
+        f"(<output>/<version>/saved_model.pb), taking raw strings; or, with "
+        f"--format onnx, as <output>/<version>/model.onnx (token ids in) "
+        f"beside preprocessor.json (see docs/onnx.md).\n\n\b\n"
+        f"Example:\n    nlpseq {name} export --model-dir {default_dir}\n"
+        f"    nlpseq {name} export --model-dir {default_dir} --format onnx")
     cls.add_commands(group)
     return group
 

@@ -30,8 +30,8 @@ from pathlib import Path
 
 from nlpseq.data._files import iter_lines
 from nlpseq.data.tfds import (
-    _reason,
     is_tfds_spec,
+    load_failure,
     open_builder,
     parse_tfds_spec,
 )
@@ -113,6 +113,13 @@ def read_conll(path, token_column=0, tag_column=-1, shown=None,
                     f"{'tag' if tagged else 'token'} column is number "
                     f"{needed}; choose columns with --token-column / "
                     "--tag-column")
+            if tagged and token_column % columns == tag_column % columns:
+                raise NlpseqError(
+                    f"{shown}:{number}: {columns} column(s), and the token "
+                    f"and the tag would both be column "
+                    f"{token_column % columns + 1}; tagged data needs a "
+                    "token column and a tag column (choose them with "
+                    "--token-column / --tag-column)")
         elif len(fields) != columns:
             raise NlpseqError(
                 f"{shown}:{number}: expected {columns} columns (as on the "
@@ -193,7 +200,8 @@ def read_tfds_tagged(name, split="train", data_dir=None, download=True):
                             download=download, shuffle_files=False)
         examples = list(tfds.as_numpy(dataset))
     except Exception as error:
-        raise NlpseqError(f"{source}: {_reason(error)}") from None
+        raise load_failure(builder, name, source, error, download,
+                           data_dir) from None
     tokens, tags = [], []
     for number, example in enumerate(examples, start=1):
         words = [w.decode("utf-8", errors="replace")

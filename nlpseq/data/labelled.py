@@ -163,3 +163,50 @@ def encode_labels(labels, class_names, source: str | None = None) -> np.ndarray:
             f"{prefix}labels not among the training classes: {', '.join(shown)}; "
             f"the classes are: {', '.join(class_names)}")
     return codes
+
+
+def stratified_split(labels, count: int, seed: int = 0) -> set:
+    """The positions of about ``count`` examples to hold out for validation,
+    the same fraction of each class (a stratified split).
+
+    Each class gives ``count / len(labels)`` of its examples, rounded down;
+    the examples still missing come from the classes with the largest
+    remainders (ties in a seeded random order). A class keeps at least one
+    example in training, so a class with a single example is never held
+    out. A class gives its last examples in ``labels``' order (already
+    shuffled by the readers). The same labels, ``count`` and ``seed`` give
+    the same positions.
+
+    Args:
+        labels: the raw labels, in the data's order.
+        count: how many examples to hold out in all.
+        seed: the seed of the tie-breaking order.
+
+    Example:
+        >>> sorted(stratified_split(["a", "a", "b", "b", "b", "b", "c"], 3))
+        [1, 4, 5]
+    """
+    by_class = {}
+    for index, label in enumerate(labels):
+        by_class.setdefault(label_name(label), []).append(index)
+    names = class_names(labels)
+    fraction = count / max(1, len(labels))
+    quotas, remainders = {}, {}
+    for name in names:
+        size = len(by_class[name])
+        share = size * fraction
+        quotas[name] = min(int(share), size - 1)
+        remainders[name] = share - int(share)
+    missing = count - sum(quotas.values())
+    order = np.random.default_rng(seed).permutation(len(names))
+    ranked = sorted(range(len(names)),
+                    key=lambda i: (-remainders[names[i]], order[i]))
+    for position in ranked:
+        if missing <= 0:
+            break
+        name = names[position]
+        if quotas[name] < len(by_class[name]) - 1:
+            quotas[name] += 1
+            missing -= 1
+    return {index for name in names if quotas[name]
+            for index in by_class[name][-quotas[name]:]}

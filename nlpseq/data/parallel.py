@@ -109,7 +109,7 @@ def _read_tfds(spec: str, source_lang: str, target_lang: str):
                 f"{', '.join(keys) or 'none'} (set --source-lang and "
                 "--target-lang)")
     return read_tfds_strings(tfds, name, split, (source_lang, target_lang),
-                             shown)
+                             shown, builder=builder)
 
 
 def read_parallel(spec, source_lang: str = "de", target_lang: str = "en",

@@ -10,10 +10,12 @@ sentiment, labels, class, target, polarity`` (names compared ignoring case);
 ``text_column`` / ``label_column`` choose others.
 
 Rows whose text is empty or whitespace-only are skipped and counted; a row
-with text but no label is an error naming its line. Label values keep their
-type: JSON and Parquet say it themselves; in CSV and TSV a label column whose
-values are all integers becomes ``int`` and one of all ``true``/``false``
-becomes ``bool``, otherwise labels are strings (stripped of spaces).
+with text but no label (an empty cell, JSON ``null``, a NaN, or the strings
+``NaN``, ``None``, ``null`` in any case) is an error naming its line. Label
+values keep their type: JSON and Parquet say it themselves; in CSV and TSV a
+label column whose values are all integers becomes ``int`` and one of all
+``true``/``false`` becomes ``bool``, otherwise labels are strings (stripped of
+spaces).
 
 Formats:
     - ``.csv``: comma-separated, first row is the header, ``"`` quotes fields
@@ -61,6 +63,9 @@ LABEL_COLUMNS = ("label", "sentiment", "labels", "class", "target", "polarity",
                  "topic", "category")
 
 _INTEGER = re.compile(r"[+-]?\d+")
+#: Label cells that mean "no value" (as pandas and others write it),
+#: compared lower-cased: an error, like an empty cell.
+MISSING_LABELS = ("nan", "none", "null")
 
 
 def supported_extensions() -> str:
@@ -213,6 +218,10 @@ def _as_label(value, where, column):
     if value is None or value == "" or (isinstance(value, float)
                                         and value != value):
         raise NlpseqError(f"{where}: missing label in column {column!r}")
+    if isinstance(value, str) and value.lower() in MISSING_LABELS:
+        raise NlpseqError(
+            f"{where}: missing label in column {column!r} (it holds "
+            f"{value!r}, which is how a missing value is written)")
     if isinstance(value, (dict, list, tuple)):
         raise NlpseqError(
             f"{where}: column {column!r} holds a {type(value).__name__}, "

@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 import re
 
 import numpy as np
@@ -139,7 +140,10 @@ def open_builder(name: str, split: str, data_dir: str | None = None):
     ValueError, OSError, TensorFlow's); all mean "this dataset cannot be
     read".
     """
+    from nlpseq.runtime import import_tensorflow
+
     source = f"{PREFIX}{name}:{split}"
+    import_tensorflow()  # (quietly, before TensorFlow Datasets imports it)
     try:
         import tensorflow_datasets as tfds
     except ImportError:
@@ -151,6 +155,28 @@ def open_builder(name: str, split: str, data_dir: str | None = None):
     except Exception as error:
         raise NlpseqError(f"{source}: {_reason(error)}") from None
     return tfds, builder, source
+
+
+def load_failure(builder, name, source, error, download=True,
+                 data_dir=None):
+    """The one-line :class:`NlpseqError` of a failed ``tfds.load``: a
+    dataset that is not prepared locally and could not be downloaded and
+    prepared here says so, and how to prepare it."""
+    reason = _reason(error)
+    try:
+        prepared = builder.is_prepared()
+    except Exception:  # noqa: BLE001 (then the reason is all there is)
+        prepared = True
+    if prepared or not download:
+        return NlpseqError(f"{source}: {reason}")
+    root = data_dir or os.environ.get("TFDS_DATA_DIR") or \
+        "~/tensorflow_datasets"
+    return NlpseqError(
+        f"{source}: the dataset is not prepared in {builder.data_dir} and "
+        f"cannot be downloaded and prepared here ({reason}); prepare it "
+        "where the network is reachable (tfds build "
+        f"{name.split(':')[0]} --data_dir DIR) and copy DIR to {root}, or "
+        "set TFDS_DATA_DIR to a prepared copy")
 
 
 def read_tfds(name: str, split: str = "train", text_column: str | None = None,
@@ -194,7 +220,8 @@ def read_tfds(name: str, split: str = "train", text_column: str | None = None,
                                              example[label_key])).batch(1024)
         batches = list(tfds.as_numpy(pairs))
     except Exception as error:
-        raise NlpseqError(f"{source}: {_reason(error)}") from None
+        raise load_failure(builder, name, source, error, download,
+                           data_dir) from None
 
     to_name = (label_feature.int2str
                if isinstance(label_feature, tfds.features.ClassLabel) else None)
@@ -260,11 +287,11 @@ def read_tfds_texts(name: str, split: str = "train",
             raise NlpseqError(
                 f"{source}: no text feature; features: {_describe(features)}")
     return read_tfds_strings(tfds, name, split, (key,), source, data_dir,
-                             download)[0]
+                             download, builder)[0]
 
 
 def read_tfds_strings(tfds, name, split, keys, source, data_dir=None,
-                      download=True):
+                      download=True, builder=None):
     """The text features ``keys`` of a split, decoded: one list per key, in
     stored order (``tfds`` and ``source`` as :func:`open_builder` gives).
 
@@ -277,7 +304,10 @@ def read_tfds_strings(tfds, name, split, keys, source, data_dir=None,
         batches = list(tfds.as_numpy(dataset.map(
             lambda example: tuple(example[k] for k in keys)).batch(1024)))
     except Exception as error:
-        raise NlpseqError(f"{source}: {_reason(error)}") from None
+        if builder is None:
+            raise NlpseqError(f"{source}: {_reason(error)}") from None
+        raise load_failure(builder, name, source, error, download,
+                           data_dir) from None
     columns = [[] for _ in keys]
     for batch in batches:
         for key, column, values in zip(keys, columns, batch):

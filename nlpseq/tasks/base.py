@@ -22,10 +22,13 @@ unless the caller configures logging, printed by the command line.
 
 from __future__ import annotations
 
+import errno
 import itertools
 import json
 import logging
+import os
 import shutil
+import tempfile
 from pathlib import Path
 
 from nlpseq.config import merge, read_config_file
@@ -34,6 +37,7 @@ from nlpseq.folder import (
     CONFIG,
     MODEL,
     ModelFolder,
+    fault_point,
     folder_config,
     write_json_atomic,
 )
@@ -72,19 +76,34 @@ class Preprocessor:
     def from_config(cls, state, config):
         raise NotImplementedError
 
+    @staticmethod
+    def require(entries, what):
+        """``entries`` as a list, when it holds something; for
+        :meth:`from_config`: an empty vocabulary is a damaged file.
+
+        Raises:
+            ValueError: ``empty <what>`` (:meth:`load` reports the file as
+                corrupted).
+        """
+        if not isinstance(entries, list) or not entries:
+            raise ValueError(f"empty {what}")
+        return entries
+
     def save(self, path):
         write_json_atomic(path, {"class": type(self).__name__,
                                  "state": self.get_config()})
 
     @classmethod
-    def load(cls, path, config):
-        """The preprocessor saved in ``path``.
+    def load(cls, path, config, data=None):
+        """The preprocessor saved in ``path`` (or read from there already:
+        ``data``, its bytes).
 
         Raises:
             NlpseqError: missing or damaged file.
         """
         try:
-            saved = json.loads(Path(path).read_text(encoding="utf-8"))
+            saved = json.loads(Path(path).read_text(encoding="utf-8")
+                               if data is None else data.decode("utf-8"))
             return cls.from_config(saved["state"], config)
         except NlpseqError:
             raise
@@ -181,6 +200,15 @@ class Task:
         """*Family hook*: records (dicts) for a list of input strings."""
         raise NotImplementedError
 
+    def empty_record(self, text):
+        """*Family hook*: the record of an empty or whitespace-only input
+        ``text``: the family's empty result (no label, no tags, no
+        translation), given without running the model; ``None`` when an
+        empty input has a meaning of its own for the family and is
+        predicted like any other (the language model: the tokens that
+        start a line)."""
+        return None
+
     def format_record(self, record, output_format="text") -> str:
         """*Family hook*: a record as text (``--format text``, or another of
         :attr:`output_formats`)."""
@@ -243,10 +271,29 @@ class Task:
 
     @classmethod
     def effective_config(cls, flags=None, config_file=None) -> dict:
-        """Defaults < ``config_file`` < ``flags``, checked."""
+        """Defaults < ``config_file`` < ``flags``, checked (a
+        :class:`~nlpseq.config.Config`, which knows the settings given).
+
+        Raises:
+            NlpseqError: a bad value, or ``valid_split`` given together with
+                ``valid`` (which would make the split meaningless).
+        """
         file_values = read_config_file(config_file) if config_file else None
-        return merge(cls.all_settings(), file_values, flags,
-                     source=str(config_file), section=cls.name)
+        config = merge(cls.all_settings(), file_values, flags,
+                       source=str(config_file), section=cls.name)
+        if "valid_split" in config.given and config["valid"] is not None:
+            raise NlpseqError(
+                f"{config.given['valid_split']}: valid_split "
+                f"{config['valid_split']} cannot be used with --valid "
+                f"{config['valid']} (the validation data is given); drop "
+                "one of them")
+        if "valid_split" in config.given and config["data"] is None and \
+                cls.default_valid is not None:
+            raise NlpseqError(
+                f"{config.given['valid_split']}: the built-in sample has its "
+                f"own validation file ({Path(cls.default_valid).name}); "
+                "--valid-split splits the data given with --data")
+        return config
 
     # -- training ------------------------------------------------------------
 
@@ -272,26 +319,53 @@ class Task:
 
     @classmethod
     def train(cls, config, model_dir, resume=False, epochs=None,
-              verbose=None):
+              verbose=None, overwrite=False):
         """Train a model and publish it in ``model_dir``.
 
         With ``resume``, the interrupted run in ``model_dir``'s staging folder
         continues from its last checkpoint, with its own saved settings;
         ``epochs``, if given, changes its number of epochs.
 
+        The folder's writer lock is held throughout (a second run into it is
+        refused). Refused before anything on disk changes: a folder nlpseq
+        did not write; another app's model, and an interrupted run that a
+        fresh run would discard, unless ``overwrite``. A fresh run that
+        fails removes its staging folder unless it left a checkpoint to
+        resume from.
+
         Returns:
             The trained task.
         """
-        import keras
-
         folder = ModelFolder(model_dir)
-        staging = folder.start(resume=resume)
+        folder.check_training(cls.name, resume, overwrite)
+        with folder.lock():
+            folder.check_training(cls.name, resume, overwrite, locked=True)
+            try:
+                return cls._train(config, folder, resume, epochs, verbose)
+            except BaseException:
+                if not resume:
+                    folder.discard_failed()
+                raise
+
+    @classmethod
+    def _train(cls, config, folder, resume, epochs, verbose):
+        """The steps of :meth:`train`, the folder's lock held."""
+        from nlpseq.runtime import import_tensorflow
+
         state = None
         if resume:
-            config, state = cls._resumed(staging, epochs)
+            staging = folder.start(resume=True)  # (changes nothing on disk)
+            config, state = cls._resumed(staging, epochs, config)
         task = cls(config)
-        keras.utils.set_random_seed(config["seed"])
+        # the data is read and checked before TensorFlow starts and before
+        # anything on disk changes
         train, valid = task.training_data()
+        import_tensorflow()
+        import keras
+
+        if not resume:
+            staging = folder.start()
+        keras.utils.set_random_seed(config["seed"])
         if resume:
             task.preprocessor = cls.preprocessor_class.load(
                 staging / PREPROCESSOR, config)
@@ -306,15 +380,34 @@ class Task:
         return task
 
     @classmethod
-    def _resumed(cls, staging, epochs):
+    def _resumed(cls, staging, epochs, given=None):
         """The configuration and state of the interrupted run in
-        ``staging``."""
+        ``staging``.
+
+        Raises:
+            NlpseqError: a run of another app, or settings in ``given`` (a
+                :class:`~nlpseq.config.Config` of the settings given) other
+                than ``epochs`` that differ from the run's own.
+        """
         from nlpseq.training import read_state
 
         saved = json.loads((staging / CONFIG).read_text("utf-8"))
         if saved.get("app") != cls.name:
             raise NlpseqError(f"--resume: {staging} holds a run of the "
                               f"'{saved.get('app')}' app")
+        changed = [
+            f"{name} {given[name]!r} (from {where}; the run has "
+            f"{saved['config'].get(name)!r})"
+            for name, where in getattr(given, "given", {}).items()
+            if name != "epochs" and given[name] != saved["config"].get(name)]
+        if epochs is None and "epochs" in getattr(given, "given", {}):
+            epochs = given["epochs"]  # (from a config file)
+        if changed:
+            raise NlpseqError(
+                f"--resume: the interrupted run continues with its own "
+                f"settings, but these differ: {'; '.join(changed)}; drop them"
+                " (only --epochs may change), or train again without "
+                "--resume")
         config = dict(saved["config"],
                       epochs=epochs or saved["config"]["epochs"])
         state = read_state(staging / "checkpoints")
@@ -385,11 +478,14 @@ class Task:
             batches_per_epoch,
             kept_checkpoint,
             padded_batches,
+            trim_history,
         )
 
         config = self.config
         checkpoints = staging / "checkpoints"
         first_epoch = state["epochs_done"] if state else 0
+        if state is not None:
+            trim_history(staging / "history.csv", first_epoch)
         if state is not None and (state["stopped_early"]
                                   or first_epoch >= config["epochs"]):
             self.model.load_weights(kept_checkpoint(checkpoints,
@@ -422,10 +518,22 @@ class Task:
                                           None),
                 verbose=verbose, shuffle=False)
         except KeyboardInterrupt:
+            if not run_state.epochs_done:
+                raise NlpseqError(
+                    f"interrupted before the first checkpoint; the previous "
+                    f"model in {folder} is untouched; nothing to resume") \
+                    from None
             raise NlpseqError(
                 f"interrupted; the previous model in {folder} is untouched; "
                 f"continue with: nlpseq {self.name} train --model-dir "
                 f"{folder} --resume") from None
+        if run_state.non_finite is not None:
+            epoch, name, value = run_state.non_finite
+            raise NlpseqError(
+                f"training stopped: the {name} became {value} in epoch "
+                f"{epoch + 1}; nothing was published (the previous model in "
+                f"{folder} is untouched); try a lower --learning-rate or a "
+                "--clip-norm")
         LOG.info("%s", run_state.summary())
         return run_state.seconds
 
@@ -437,6 +545,7 @@ class Task:
         self.model.save(staging / MODEL)
         metrics["model_bytes"] = (staging / MODEL).stat().st_size
         write_json_atomic(staging / "metrics.json", metrics)
+        fault_point("before-publish")
         folder.publish()
         self.folder = folder
         LOG.info("Saved %s (%s; %s parameters, trained in %.0f s)", folder,
@@ -453,9 +562,14 @@ class Task:
         Raises:
             NlpseqError: folder missing, of another app, or corrupted.
         """
+        import zipfile
+
+        from nlpseq.folder import _KerasFile
+
         folder = ModelFolder(model_dir)
-        entries = folder.read_config(app=cls.name)
-        model_path = folder.file(MODEL)
+        # (one model's files, even while another one is being published)
+        entries, files = folder.read(app=cls.name,
+                                     names=(MODEL, PREPROCESSOR))
         try:
             config = merge(cls.all_settings(),
                            {k: v for k, v in entries.get("config", {}).items()
@@ -465,12 +579,22 @@ class Task:
             raise NlpseqError(f"{folder.path / CONFIG}: corrupted "
                               f"({error})") from None
         task = cls(config, cls.preprocessor_class.load(
-            folder.path / PREPROCESSOR, config))
+            folder.path / PREPROCESSOR, config, files[PREPROCESSOR]))
+        weights = _KerasFile(files.pop(MODEL))
+        if not zipfile.is_zipfile(weights):
+            raise NlpseqError(
+                f"{folder}: corrupted model ({MODEL} is damaged: not a whole "
+                ".keras file, e.g. cut short; train or copy the model "
+                "again)")
         try:
             task.model = task.build_model()
-            task.model.load_weights(model_path)
+            task.model.load_weights(weights)
         except NlpseqError:
             raise
+        except zipfile.BadZipFile as error:
+            raise NlpseqError(
+                f"{folder}: corrupted model ({MODEL} is damaged: {error}; "
+                "train or copy the model again)") from None
         except Exception as error:  # noqa: BLE001 (any damage to the files)
             reason = str(error).splitlines()[0] if str(error) else ""
             if len(reason) > 200:
@@ -505,14 +629,49 @@ class Task:
             self.options = dict(saved, **merge(
                 self.predict_settings, None, options, source="options"))
         lines = iter(lines)
+        done, self._warned_empty = 0, False
         try:
             while True:
-                block = list(itertools.islice(lines, chunk))
-                if not block:
+                block, error = [], None
+                try:
+                    for line in itertools.islice(lines, chunk):
+                        block.append(line)
+                except Exception as caught:  # noqa: BLE001 (re-raised below)
+                    # (a bad line: what came before it is predicted first)
+                    error = caught
+                yield from self._predict_block(block, done)
+                done += len(block)
+                if error is not None:
+                    raise error
+                if len(block) < chunk:
                     return
-                yield from self.predict_lines(block)
         finally:
             self.options = saved
+
+    def _predict_block(self, block, done):
+        """Records of the inputs ``block`` (``done`` inputs came before
+        them): empty inputs get :meth:`empty_record`, with one warning per
+        call, and the others :meth:`predict_lines`."""
+        empty = [index for index, line in enumerate(block)
+                 if not line.strip()]
+        records = {index: self.empty_record(block[index])
+                   for index in empty}
+        if not any(record is not None for record in records.values()):
+            if block:
+                yield from self.predict_lines(block)
+            return
+        first = next(i for i in empty if records[i] is not None)
+        if not self._warned_empty:
+            self._warned_empty = True
+            LOG.warning("input %d is empty: its record has an empty result "
+                        "(no prediction), as has every empty input",
+                        done + first + 1)
+        rest = [line for index, line in enumerate(block)
+                if records.get(index) is None]
+        predicted = iter(self.predict_lines(rest) if rest else ())
+        for index in range(len(block)):
+            record = records.get(index)
+            yield record if record is not None else next(predicted)
 
     def evaluate(self, data):
         """The metrics of the model on ``data``: a data SPEC (a path,
@@ -523,48 +682,90 @@ class Task:
                  extra={"progress": True})
         return self.evaluate_data(data)
 
-    def export(self, output=None, version=None):
-        """Write a SavedModel for TensorFlow Serving: ``<output>/<version>/``.
+    def export(self, output=None, version=None, format="savedmodel"):
+        """Write a SavedModel for TensorFlow Serving, or the model as ONNX
+        (``format="onnx"``: ``model.onnx`` and ``preprocessor.json``, see
+        :mod:`nlpseq.onnx_export`), in ``<output>/<version>/``.
 
         Args:
             output: the base folder (default: ``<model dir>/export``).
             version: the version number (default: one above the highest
                 there, or 1).
+            format: ``"savedmodel"`` or ``"onnx"`` (needs the ``onnx``
+                extra).
 
         Returns:
             The path written.
         """
         import keras
 
+        from nlpseq.folder import EXPORT, FolderLock
+        from nlpseq.onnx_export import check_format
+
+        check_format(format)
         if output is None and self.folder is None:
             raise NlpseqError("export: give an output folder (this model "
                               "was not loaded from a model folder)")
-        output = Path(output) if output else self.folder.path / "export"
+        output = Path(output) if output else self.folder.path / EXPORT
         if output.exists() and not output.is_dir():
             raise NlpseqError(f"--output {output}: not a folder")
+        # One export at a time into a base folder, and none into a model
+        # folder while a new model is swapped in for it (which carries its
+        # export/ versions over): the lock waits for the other one.
+        if self.folder is not None and os.path.abspath(output) == \
+                os.path.abspath(self.folder.path / EXPORT):
+            lock = self.folder.export_lock()
+        else:
+            named = Path(os.path.abspath(output))
+            lock = FolderLock(named.with_name(f".{named.name}.lock"),
+                              output).acquire(wait=True)
+        with lock:
+            return self._export_locked(keras, output, version, format)
+
+    def _export_locked(self, keras, output, version, format="savedmodel"):
         output.mkdir(parents=True, exist_ok=True)
+        for stale in output.glob(".*.partial*"):  # (of a killed export)
+            shutil.rmtree(stale, ignore_errors=True)
         if version is None:
             numbers = [int(p.name) for p in output.iterdir()
                        if p.is_dir() and p.name.isdigit()]
             version = max(numbers, default=0) + 1
         target = output / str(version)
+        exists = NlpseqError(
+            f"--version {version}: {target} exists already; give another "
+            "version number")
         if target.exists():
-            raise NlpseqError(
-                f"--version {version}: {target} exists already; give another "
-                "version number")
+            raise exists
+        partial = Path(tempfile.mkdtemp(prefix=f".{version}.partial-",
+                                        dir=output))
+        temporary = partial / str(version)
+        try:
+            if format == "onnx":
+                from nlpseq.onnx_export import write_onnx
+
+                temporary.mkdir()
+                write_onnx(self, temporary)
+            else:
+                self._saved_model_archive(keras).write_out(str(temporary),
+                                                           verbose=False)
+            fault_point("export")
+            try:
+                os.rename(temporary, target)
+            except OSError as error:
+                if error.errno in (errno.EEXIST, errno.ENOTEMPTY):
+                    raise exists from None
+                raise
+        finally:
+            shutil.rmtree(partial, ignore_errors=True)
+        return target
+
+    def _saved_model_archive(self, keras):
+        """The SavedModel of :meth:`export`: the model, the serving layers
+        and the family's signatures."""
         archive = keras.export.ExportArchive()
         archive.track(self.model)
         for layer in self.serving_layers():
             archive.track(layer)
         for name, (function, signature) in self.serving_functions().items():
             archive.add_endpoint(name, function, input_signature=signature)
-        temporary = output / f".{version}.partial"
-        if temporary.exists():
-            shutil.rmtree(temporary)
-        try:
-            archive.write_out(str(temporary), verbose=False)
-            temporary.rename(target)
-        finally:
-            if temporary.exists():
-                shutil.rmtree(temporary)
-        return target
+        return archive

@@ -10,10 +10,13 @@ Parquet, a folder per label, ``tfds:``).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from nlpseq.config import Setting
 from nlpseq.data import LabelledTexts, encode_labels, read_labelled_texts
+from nlpseq.data.labelled import stratified_split
 from nlpseq.errors import NlpseqError
 from nlpseq.tasks.base import Preprocessor, Task
 from nlpseq.tasks.settings import encoder_settings, vocabulary_settings
@@ -84,6 +87,10 @@ class ClassifierPreprocessor(Preprocessor):
         vocabulary = build_vocabulary(
             token_rows(tokenizer, data.texts), max_size=config["vocab_size"],
             min_count=config["min_count"])
+        if len(vocabulary) <= 2:
+            raise NlpseqError(
+                f"{data.source}: no word is seen --min-count "
+                f"{config['min_count']} times in the training texts")
         return cls(config, vocabulary, names)
 
     def get_config(self):
@@ -92,8 +99,8 @@ class ClassifierPreprocessor(Preprocessor):
 
     @classmethod
     def from_config(cls, state, config):
-        return cls(config, ["", "[UNK]"] + list(state["vocabulary"]),
-                   state["class_names"])
+        return cls(config, ["", "[UNK]"] + cls.require(
+            state["vocabulary"], "vocabulary"), state["class_names"])
 
     @property
     def binary(self):
@@ -123,11 +130,26 @@ class ClassifierTask(Task):
         return data
 
     def split_data(self, data, fraction):
+        """Hold out ``fraction`` of each class for validation (a
+        stratified split; see :func:`~nlpseq.data.labelled.stratified_split`).
+        """
         cut = self.held_out_cut(len(data), fraction, data.source, "texts")
-        return (LabelledTexts(data.texts[:cut], data.labels[:cut],
-                              data.source, data.skipped_empty),
-                LabelledTexts(data.texts[cut:], data.labels[cut:],
-                              data.source))
+        held = stratified_split(data.labels, len(data) - cut,
+                                seed=self.config.get("seed", 0))
+        if not held:
+            raise NlpseqError(
+                f"{data.source}: every class has a single text; none can be "
+                f"held out for validation (--valid-split {fraction}); give "
+                "--valid")
+        kept = [i for i in range(len(data)) if i not in held]
+        order = sorted(held)
+
+        def part(indices, skipped=0):
+            return LabelledTexts([data.texts[i] for i in indices],
+                                 [data.labels[i] for i in indices],
+                                 data.source, skipped)
+
+        return part(kept, data.skipped_empty), part(order)
 
     def describe_data(self, data):
         counts = {}
@@ -141,6 +163,20 @@ class ClassifierTask(Task):
     @property
     def class_names(self):
         return self.preprocessor.class_names
+
+    @classmethod
+    def load(cls, model_dir):
+        """The classifier saved in ``model_dir``; a model whose output does
+        not fit the number of class names in ``preprocessor.json`` is
+        reported as corrupted, saying so."""
+        try:
+            return super().load(model_dir)
+        except NlpseqError:
+            mismatch = class_count_mismatch(Path(model_dir))
+            if mismatch is None:
+                raise
+            raise NlpseqError(f"{model_dir}: corrupted ({mismatch})") \
+                from None
 
     def encode_texts(self, texts):
         """Token ids of each text, as a list of 1-D int32 arrays."""
@@ -243,7 +279,13 @@ class ClassifierTask(Task):
                                   for n, p in zip(self.class_names, row)},
             }
 
+    def empty_record(self, text):
+        return {"text": text, "label": None, "probability": None,
+                "probabilities": {}}
+
     def format_record(self, record, output_format="text"):
+        if record["label"] is None:  # an empty input
+            return f"\t\t{record['text']}"
         return (f"{record['label']}\t{record['probability']:.4f}\t"
                 f"{record['text']}")
 
@@ -298,6 +340,33 @@ class ClassifierTask(Task):
 
         return {"serving_default": (serve, [
             tf.TensorSpec((None,), tf.string, name="text")])}
+
+
+def class_count_mismatch(folder):
+    """Why ``preprocessor.json``'s class names do not fit the output layer
+    recorded in the folder's ``model.keras``, or ``None`` (they fit, or the
+    files cannot tell)."""
+    import json
+    import zipfile
+
+    try:
+        state = json.loads((folder / "preprocessor.json").read_text(
+            "utf-8"))["state"]
+        names = len(state["class_names"])
+        with zipfile.ZipFile(folder / "model.keras") as archive:
+            layers = json.loads(archive.read("config.json"))["config"][
+                "layers"]
+        units = next(layer["config"]["units"] for layer in layers
+                     if layer["config"].get("name") == "classes")
+    except Exception:  # noqa: BLE001 (damaged otherwise: not this check's)
+        return None
+    expected = 1 if names == 2 else names
+    if units == expected:
+        return None
+    classes = 2 if units == 1 else units
+    return (f"preprocessor.json has {names} class names, but the model "
+            f"has {units} output{'s' if units != 1 else ''} "
+            f"({classes} classes)")
 
 
 __all__ = ["ClassifierPreprocessor", "ClassifierTask"]

@@ -151,7 +151,9 @@ class LanguageModelPreprocessor(Preprocessor):
     @classmethod
     def from_config(cls, state, config):
         level = state["level"]
-        vocabulary = list(state["vocabulary"])
+        vocabulary = cls.require(state["vocabulary"], "vocabulary")
+        if not set(vocabulary) - {END_OF_LINE[level]}:
+            raise ValueError("empty vocabulary (only the end of line)")
         if END_OF_LINE[level] not in vocabulary:
             raise ValueError(f"not a vocabulary with {END_OF_LINE[level]!r}")
         return cls(config, ["", "[UNK]"] + vocabulary, level)

@@ -131,12 +131,15 @@ class Seq2SeqPreprocessor(Preprocessor):
     def from_config(cls, state, config):
         from nlpseq.text import PADDING, UNKNOWN
 
-        target = [PADDING, UNKNOWN] + list(state["target_vocabulary"])
+        target = [PADDING, UNKNOWN] + cls.require(
+            state["target_vocabulary"], "target vocabulary")
         if target[START_ID:END_ID + 1] != [START, END]:
             raise ValueError(f"the target vocabulary does not start with "
                              f"{START} and {END}")
-        return cls(config, [PADDING, UNKNOWN] + list(state["source_vocabulary"]),
-                   target)
+        if len(target) <= END_ID + 1:
+            raise ValueError("empty target vocabulary (only <s> and </s>)")
+        return cls(config, [PADDING, UNKNOWN] + cls.require(
+            state["source_vocabulary"], "source vocabulary"), target)
 
 
 class Seq2SeqTask(Task):
@@ -498,8 +501,14 @@ class Seq2SeqTask(Task):
                         for t, s in zip(texts, values)]
                 yield record
 
+    def empty_record(self, text):
+        record = {"text": text, "translation": "", "score": None}
+        if self.options["n_best"] > 1:
+            record["n_best"] = []
+        return record
+
     def format_record(self, record, output_format="text"):
-        if "n_best" not in record:
+        if "n_best" not in record or not record["n_best"]:
             return record["translation"]
         return "\n".join(f"{n['score']:.4f}\t{n['translation']}"
                          for n in record["n_best"])

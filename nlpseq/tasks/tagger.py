@@ -151,8 +151,10 @@ class TaggerPreprocessor(Preprocessor):
 
     @classmethod
     def from_config(cls, state, config):
-        return cls(config, ["", "[UNK]"] + list(state["words"]),
-                   ["", "[UNK]"] + list(state["characters"]),
+        return cls(config,
+                   ["", "[UNK]"] + cls.require(state["words"], "vocabulary"),
+                   ["", "[UNK]"] + cls.require(state["characters"],
+                                               "character vocabulary"),
                    state["tags"], state["first_rare_id"])
 
 
@@ -447,7 +449,17 @@ class TaggerTask(Task):
             yield from super().predict_stream(lines, chunk)
             return
         sentence, batch = [], []
-        for line in itertools.chain(lines, [""]):
+        source = itertools.chain(lines, [""])
+        while True:
+            try:
+                line = next(source)
+            except StopIteration:
+                break
+            except Exception:
+                # (a bad line: the sentences before it are tagged first)
+                if batch:
+                    yield from self.records(batch, None)
+                raise
             fields = line.split()
             if fields and fields[0] != "-DOCSTART-":
                 sentence.append(fields[0])
@@ -464,6 +476,9 @@ class TaggerTask(Task):
     def predict_lines(self, lines):
         tokens, offsets = self.tokenize(lines)
         yield from self.records(tokens, offsets, lines)
+
+    def empty_record(self, text):
+        return {"text": text, "tokens": [], "tags": [], "entities": []}
 
     def records(self, sentences, offsets, texts=None):
         """Records of token lists: the text, tokens, tags and entities

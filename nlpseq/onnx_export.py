@@ -1,0 +1,139 @@
+"""``export --format onnx``: the app's Keras model as ONNX, beside its
+preprocessor as JSON.
+
+:meth:`nlpseq.tasks.base.Task.export` calls :func:`write_onnx` into its
+temporary version folder (same versioning, locking and atomic rename as the
+SavedModel). The graph takes the model's token ids (``int32``; the names of
+the Keras model's inputs) and gives the model's outputs, converted by
+``tf2onnx`` from a ``tf.function`` over the model. Tokenization stays out of
+the graph (ONNX has no RE2 regular expressions nor string lookups in its
+standard operators): :mod:`nlpseq.onnx_runtime` reproduces it in pure
+Python from ``preprocessor.json``. See ``docs/onnx.md``.
+"""
+
+from __future__ import annotations
+
+import json
+
+from nlpseq.errors import NlpseqError
+from nlpseq.onnx_runtime import FORMAT, MODEL_FILE, PREPROCESSOR_FILE
+
+#: ``export --format`` choices.
+EXPORT_FORMATS = ("savedmodel", "onnx")
+#: The ONNX operator set written.
+OPSET = 17
+#: The graph's output names where the Keras model's own would mislead (the
+#: language model's tied output layer is named ``embedding``; the tagger's
+#: last layer is the CRF, which passes the emission scores through).
+OUTPUT_NAMES = {"language_model": ["logits"], "tagger": ["tag_scores"]}
+_ENCODER_KEYS = ("vocabulary", "max_length", "truncate", "lowercase",
+                 "strip_html", "split_punctuation", "split", "words",
+                 "characters", "max_word_length", "digits_to_zero")
+
+
+def check_format(export_format):
+    """Refuse an unknown format, and ``onnx`` without its packages (before
+    anything is written)."""
+    if export_format not in EXPORT_FORMATS:
+        raise NlpseqError(f"--format {export_format!r}: choose one of "
+                          f"{', '.join(EXPORT_FORMATS)}")
+    if export_format == "onnx":
+        try:
+            import onnx  # noqa: F401
+            import tf2onnx  # noqa: F401
+        except ImportError as error:
+            raise NlpseqError(
+                f"export --format onnx needs the onnx extra ({error.name} is "
+                "not installed): pip install 'nlpseq[onnx]'") from None
+
+
+def output_names(task):
+    return OUTPUT_NAMES.get(task.family) or list(task.model.output_names)
+
+
+def model_function(task):
+    """``(tf.function, input_signature, output names)``: the model in
+    inference mode, ids in, a dict of its named outputs out."""
+    import tensorflow as tf
+
+    model = task.model
+    names = output_names(task)
+    signature = [tf.TensorSpec(tensor.shape, tf.int32, name=tensor.name)
+                 for tensor in model.inputs]
+
+    def forward(*ids):
+        outputs = model(list(ids) if len(ids) > 1 else ids[0],
+                        training=False)
+        if not isinstance(outputs, (list, tuple)):
+            outputs = [outputs]
+        return dict(zip(names, outputs))
+
+    return tf.function(forward, autograph=False), signature, names
+
+
+def encoders(preprocessor):
+    """The preprocessor's text and token encoders by attribute name."""
+    from nlpseq.text import TextEncoder, TokenEncoder
+
+    return {name: value for name, value in sorted(vars(preprocessor).items())
+            if isinstance(value, (TextEncoder, TokenEncoder))}
+
+
+def preprocessor_json(task, names):
+    """``preprocessor.json`` of an ONNX export: everything that turns raw
+    text into the graph's inputs and its outputs into labels."""
+    found = encoders(task.preprocessor)
+    entries, vocabularies = {}, []
+    for name, encoder in found.items():
+        config = encoder.get_config()
+        entry = {"class": type(encoder).__name__}
+        entry.update({k: config[k] for k in _ENCODER_KEYS if k in config})
+        entries[name] = entry
+        vocabularies += [entry[k][2:] for k in ("vocabulary", "words",
+                                                "characters") if k in entry]
+    # (the vocabularies once, in "encoders"; the rest of the state here)
+    state = {k: v for k, v in task.preprocessor.get_config().items()
+             if not (isinstance(v, list) and v in vocabularies)}
+    return {
+        "format": FORMAT,
+        "version": 1,
+        "app": task.name,
+        "family": task.family,
+        "inputs": [tensor.name for tensor in task.model.inputs],
+        "outputs": names,
+        "encoders": entries,
+        "preprocessor": {"class": type(task.preprocessor).__name__,
+                         "state": state},
+        "config": task.config,
+    }
+
+
+def convert(task, path):
+    """Write the model as ONNX to ``path``; returns the output names."""
+    import tf2onnx
+
+    from nlpseq.tasks.base import LOG
+
+    function, signature, names = model_function(task)
+    LOG.info("Converting the model to ONNX (opset %d)", OPSET,
+             extra={"progress": True})
+    tf2onnx.convert.from_function(function, input_signature=signature,
+                                  opset=OPSET, output_path=str(path))
+    return names
+
+
+def write_onnx(task, folder):
+    """``model.onnx`` and ``preprocessor.json`` into ``folder`` (which
+    exists)."""
+    import logging
+
+    # (tf2onnx logs every step of its optimizer at INFO)
+    logging.getLogger("tf2onnx").setLevel(logging.WARNING)
+    names = convert(task, folder / MODEL_FILE)
+    (folder / PREPROCESSOR_FILE).write_text(
+        json.dumps(preprocessor_json(task, names), ensure_ascii=False),
+        encoding="utf-8")
+
+
+__all__ = ["EXPORT_FORMATS", "check_format", "model_function",
+           "preprocessor_json", "write_onnx"]
