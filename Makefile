@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 install:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
-	$(BIN)/python -m pip install -e '.[test,lint]'
+	$(BIN)/python -m pip install -e '.[test,lint,onnx]'
 
 test:
 	$(BIN)/python -m pytest -m "not slow" -q

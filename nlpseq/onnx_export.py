@@ -13,7 +13,9 @@ Python from ``preprocessor.json``. See ``docs/onnx.md``.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 
 from nlpseq.errors import NlpseqError
 from nlpseq.onnx_runtime import FORMAT, MODEL_FILE, PREPROCESSOR_FILE
@@ -105,7 +107,39 @@ def preprocessor_json(task, names):
         "preprocessor": {"class": type(task.preprocessor).__name__,
                          "state": state},
         "config": task.config,
+        # the tagger's CRF: its decoding runs outside the graph
+        # (nlpseq.onnx_runtime.viterbi)
+        "crf": None if getattr(task, "crf", None) is None else {
+            name: getattr(task.crf, name).numpy().tolist()
+            for name in ("transitions", "start_transitions",
+                         "end_transitions")},
     }
+
+
+@contextlib.contextmanager
+def one_step_per_iteration(model):
+    """Trace every recurrent cell of ``model`` with one time step per
+    ``tf.while_loop`` iteration.
+
+    The SimpleRNN cell runs 4 steps per iteration (``steps_per_iteration``),
+    so its loop body writes 4 ``TensorArray`` entries (at ``t`` ... ``t +
+    3``) and a second loop runs the remainder. tf2onnx turns a
+    ``TensorArrayWriteV3`` inside a while loop into an ONNX ``Loop`` scan
+    output only when it writes at the loop's own iteration index, once per
+    iteration; otherwise it gives up ("While loop couldn't find scan output
+    index for nodes") and writes a model onnxruntime refuses. The
+    arithmetic of a step is the same either way.
+    """
+    changed = []
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        if getattr(layer, "steps_per_iteration", 1) != 1:
+            changed.append(layer)
+            layer.steps_per_iteration = 1  # (an instance attribute)
+    try:
+        yield
+    finally:
+        for layer in changed:
+            del layer.steps_per_iteration
 
 
 def convert(task, path):
@@ -117,18 +151,24 @@ def convert(task, path):
     function, signature, names = model_function(task)
     LOG.info("Converting the model to ONNX (opset %d)", OPSET,
              extra={"progress": True})
-    tf2onnx.convert.from_function(function, input_signature=signature,
-                                  opset=OPSET, output_path=str(path))
+    # (freezing the graph, tf2onnx has TensorFlow warn "Issue encountered
+    # when serializing table_initializer", which is harmless: the graph
+    # has no tables)
+    tf_log = logging.getLogger("tensorflow")
+    level = tf_log.level
+    tf_log.setLevel(logging.ERROR)
+    try:
+        with one_step_per_iteration(task.model):
+            tf2onnx.convert.from_function(function, input_signature=signature,
+                                          opset=OPSET, output_path=str(path))
+    finally:
+        tf_log.setLevel(level)
     return names
 
 
 def write_onnx(task, folder):
     """``model.onnx`` and ``preprocessor.json`` into ``folder`` (which
     exists)."""
-    import logging
-
-    # (tf2onnx logs every step of its optimizer at INFO)
-    logging.getLogger("tf2onnx").setLevel(logging.WARNING)
     names = convert(task, folder / MODEL_FILE)
     (folder / PREPROCESSOR_FILE).write_text(
         json.dumps(preprocessor_json(task, names), ensure_ascii=False),

@@ -204,6 +204,8 @@ class OnnxExport:
         state: the preprocessor's other entries (``class_names``,
             ``tags``, ``level``...).
         config: the model's settings (``config.json``).
+        crf: a tagger's CRF weights (``transitions``, ``start_transitions``,
+            ``end_transitions``) for :func:`viterbi`, or ``None``.
     """
 
     model_path: Path
@@ -214,6 +216,7 @@ class OnnxExport:
     encoders: dict
     state: dict
     config: dict
+    crf: dict = None
 
 
 def read_export(folder):
@@ -227,8 +230,45 @@ def read_export(folder):
                 for name, entry in saved["encoders"].items()}
     return OnnxExport(folder / MODEL_FILE, saved["app"], saved["family"],
                       saved["inputs"], saved["outputs"], encoders,
-                      saved["preprocessor"]["state"], saved["config"])
+                      saved["preprocessor"]["state"], saved["config"],
+                      saved.get("crf"))
+
+
+def viterbi(scores, mask, transitions, start_transitions, end_transitions):
+    """A linear-chain CRF's best tag sequences, in NumPy: the tagger's
+    decoding of the exported ``tag_scores``.
+
+    Args:
+        scores: ``[batch, time, tags]`` emission scores.
+        mask: ``[batch, time]``, true for real tokens (a prefix of each row).
+        transitions: ``[tags, tags]``, from tag ``i`` to tag ``j``.
+        start_transitions, end_transitions: ``[tags]``.
+
+    Returns:
+        ``[batch, time]`` int tag indices; 0 on padded steps.
+    """
+    scores = np.asarray(scores, "float64")
+    transitions = np.asarray(transitions, "float64")
+    start = np.asarray(start_transitions, "float64")
+    end = np.asarray(end_transitions, "float64")
+    mask = np.asarray(mask, bool)
+    out = np.zeros(mask.shape, "int64")
+    for row in range(scores.shape[0]):
+        length = int(mask[row].sum())
+        if not length:
+            continue
+        delta = start + scores[row, 0]
+        pointers = []
+        for t in range(1, length):
+            total = delta[:, None] + transitions
+            pointers.append(total.argmax(axis=0))
+            delta = total.max(axis=0) + scores[row, t]
+        best = [int((delta + end).argmax())]
+        for pointer in reversed(pointers):
+            best.append(int(pointer[best[-1]]))
+        out[row, :length] = best[::-1]
+    return out
 
 
 __all__ = ["MODEL_FILE", "OnnxExport", "PREPROCESSOR_FILE", "TextTokenizer",
-           "TokenTokenizer", "read_export"]
+           "TokenTokenizer", "read_export", "viterbi"]

@@ -247,3 +247,38 @@ def test_export_refuses_an_unknown_format(sentiment, tmp_path):
     with pytest.raises(NlpseqError, match="--format 'tflite': choose one"):
         task.export(tmp_path, format="tflite")
     assert not tmp_path.joinpath("1").exists()
+
+
+def test_onnx_without_the_extra_is_one_clear_error(monkeypatch, tmp_path):
+    import sys
+
+    from nlpseq.onnx_export import check_format
+
+    monkeypatch.setitem(sys.modules, "tf2onnx", None)
+    with pytest.raises(NlpseqError, match=r"needs the onnx extra \(tf2onnx "
+                       r"is not installed\): pip install 'nlpseq\[onnx\]'"):
+        check_format("onnx")
+    check_format("savedmodel")
+
+
+def test_the_taggers_crf_decodes_from_the_export_as_in_the_model(ort,
+                                                                 tmp_path):
+    """The CRF's weights travel in preprocessor.json; NumPy's Viterbi over
+    onnxruntime's tag scores gives the model's own decoding."""
+    from nlpseq.onnx_runtime import viterbi
+
+    task = tiny_task("ner")
+    for weight in (task.crf.transitions, task.crf.start_transitions,
+                   task.crf.end_transitions):  # (not all zeros)
+        weight.assign(np.random.default_rng(3).normal(
+            size=weight.shape).astype("float32"))
+    export = read_export(task.export(tmp_path, format="onnx"))
+    assert export.crf is not None
+    session = ort.InferenceSession(str(export.model_path))
+    words, chars = model_inputs(task, np.random.default_rng(11))
+    scores = session.run(None, dict(zip(export.inputs, [words, chars])))[0]
+    got = viterbi(scores, words > 0, **export.crf)
+    expected = task.crf.decode(tf.constant(scores), tf.constant(words > 0))
+    np.testing.assert_array_equal(got, np.asarray(expected))
+    assert read_export(tiny_task("sentiment").export(
+        tmp_path / "s", format="onnx")).crf is None
