@@ -256,10 +256,21 @@ class FolderLock:
             NlpseqError: the lock is held by another process (without
                 ``wait``).
         """
-        self._make_parents()
+        try:
+            self._make_parents()
+        except OSError as error:
+            raise NlpseqError(f"{self.path.parent}: cannot create a folder "
+                              f"here ({error.strerror})") from None
+        if not self.path.parent.is_dir():
+            raise NlpseqError(f"{self.path.parent}: not a folder")
         waited = False
         while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666 & ~_UMASK)
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT,
+                             0o666 & ~_UMASK)
+            except OSError as error:
+                raise NlpseqError(f"{self.path.parent}: cannot write here "
+                                  f"({error.strerror})") from None
             try:
                 previous = self._read(fd)
                 try:
@@ -355,6 +366,12 @@ class _KerasFile(io.BytesIO):
         return self.name
 
 
+#: What a new model replaces in its folder: the files a training run
+#: writes. Everything else (``export/``, a user's own files) is carried over.
+REPLACED = frozenset({CONFIG, MODEL, "preprocessor.json", "metrics.json",
+                      "history.csv", "checkpoints", "logs"})
+
+
 class ModelFolder:
     """A model folder and its staging sibling.
 
@@ -364,6 +381,9 @@ class ModelFolder:
 
     def __init__(self, path):
         self.path = Path(path)
+        if self.path.is_symlink():
+            # (the link stays; the folder it points to is the model folder)
+            self.path = Path(os.path.realpath(self.path))
         # (a path without a name, like ".", is named by its absolute form)
         named = self.path if self.path.name not in ("", ".", "..") else \
             Path(os.path.abspath(self.path))
@@ -409,9 +429,14 @@ class ModelFolder:
             shutil.rmtree(self._backup)
 
     def _carry_exports(self, old):
-        source, target = old / EXPORT, self.path / EXPORT
-        if source.is_dir() and not target.exists():
-            os.replace(source, target)
+        """Move into the new folder every entry of the old one that the new
+        model does not hold: its ``export/`` versions, and any file or
+        folder a user put there (nlpseq deletes only what it wrote)."""
+        for source in sorted(old.iterdir()):
+            target = self.path / source.name
+            if source.name not in REPLACED and not target.exists() \
+                    and not target.is_symlink():
+                os.replace(source, target)
 
     def read(self, app=None, names=()):
         """``config.json``, checked, and the bytes of the files ``names`` of

@@ -229,6 +229,101 @@ def test_retrain_keeps_the_exported_versions(base, tmp_path):
     only_entries(folder, "model")
 
 
+def test_retrain_keeps_a_users_own_files_in_the_folder(base, tmp_path):
+    folder = copy_model(base, tmp_path)
+    (folder / "notes.txt").write_text("hello\n")
+    (folder / "mine").mkdir()
+    (folder / "mine" / "data.bin").write_bytes(b"\x00\x01")
+    before = hashes(folder)
+    result = run("sentiment", "train", "--data", base["data"],
+                 "--model-dir", folder, *TINY, "--epochs", "2")
+    assert result.exit_code == 0, result.output
+    after = hashes(folder)
+    for name in ("notes.txt", "mine/data.bin"):
+        assert after[name] == before[name]
+    assert after["model.keras"] != before["model.keras"]  # (a new model)
+    only_entries(folder, "model")
+
+
+def test_a_linked_model_folder_is_trained_through_the_link(base, tmp_path):
+    target = copy_model(base, tmp_path, "v3")
+    exported = nlpseq.load(target).export()
+    link = tmp_path / "current"
+    link.symlink_to("v3")
+    result = run("sentiment", "train", "--data", base["data"],
+                 "--model-dir", link, *TINY, "--epochs", "2")
+    assert result.exit_code == 0, result.output
+    assert link.is_symlink() and os.readlink(link) == "v3"
+    assert (exported / "saved_model.pb").is_file()  # (still in the target)
+    assert_same_weights(weights(link), weights(base["straight"]))
+    assert_same_weights(weights(target), weights(base["straight"]))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["current", "v3"]
+
+
+@pytest.mark.parametrize("command", ["train", "export"])
+def test_a_folder_under_a_file_is_one_clean_error(base, tmp_path, command):
+    (tmp_path / "efile").write_text("x")
+    place = tmp_path / "efile" / "sub"
+    if command == "train":
+        args = ["train", "--data", base["data"], "--model-dir", place,
+                *TINY, "--epochs", "1"]
+    else:
+        args = ["export", "--model-dir", copy_model(base, tmp_path),
+                "--output", place]
+    result = CliRunner().invoke(cli, ["sentiment"] + [str(a) for a in args])
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith("Error: "), result.output
+    assert "efile" in result.output and "Traceback" not in result.output
+    assert "\n" not in result.output.rstrip("\n")
+    assert (tmp_path / "efile").read_text() == "x"
+
+
+def test_weights_of_another_model_are_one_line_without_warnings(
+        base, tmp_path):
+    other = tmp_path / "other"
+    result = run("sentiment", "train", "--data", base["data"], "--model-dir",
+                 other, "--units", "6", "--embedding-dim", "6", "--epochs",
+                 "1")
+    assert result.exit_code == 0, result.output
+    folder = copy_model(base, tmp_path)
+    shutil.copy(other / "model.keras", folder / "model.keras")
+    result = CliRunner().invoke(cli, ["sentiment", "predict", "--model-dir",
+                                      str(folder), "a good film"])
+    assert result.exit_code == 1
+    assert result.output.startswith(
+        f"Error: {folder}: corrupted model (model.keras does not hold the "
+        "weights of this sentiment model: ValueError: ")
+    assert "\n" not in result.output.rstrip("\n")
+    assert not result.output.rstrip("\n").endswith(":)")
+
+
+def test_a_refused_resume_starts_no_tensorflow(tmp_path):
+    """The settings of a resume are checked before TensorFlow starts: no
+    start-up noise, and fast."""
+    staging = tmp_path / ".m.training"
+    (staging / "checkpoints").mkdir(parents=True)
+    config = nlpseq.api.task_class("sentiment").effective_config({})
+    (staging / "config.json").write_text(json.dumps(
+        {"app": "sentiment", "config": dict(config)}))
+    (staging / "checkpoints" / "state.json").write_text(json.dumps(
+        {"epochs_done": 1, "stopped_early": False}))
+    (staging / "checkpoints" / "last.keras").write_bytes(b"")
+    code = ("import sys\nfrom nlpseq.cli import main\ntry:\n"
+            "    main(['sentiment', 'train', '--model-dir', 'm', "
+            "'--resume', '--units', '8'])\n"
+            "except SystemExit as exit:\n"
+            "    print('exit', exit.code, 'tensorflow' in sys.modules)\n")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path,
+                            env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.stdout.splitlines()[-1] == "exit 1 False", result.stdout
+    assert result.stderr.startswith("Error: --resume: ")
+    assert "units 8" in result.stderr and config["units"] == 64
+    assert "\n" not in result.stderr.rstrip("\n")
+
+
 # -- 3. an interrupted run: never wiped by a typo, never silently discarded -----
 
 

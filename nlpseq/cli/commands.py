@@ -124,9 +124,10 @@ def build_command_group(cls):
                    else task.format_metrics(metrics))
 
     evaluate.help = (
-        f"Evaluate a saved {name} model on labelled data.\n\n"
+        f"Evaluate a saved {name} model on held-out data.\n\n"
         f"{spec_help(cls)}\n\n\b\nExample:\n    nlpseq {name} evaluate "
-        f"--model-dir {default_dir} --data {cls.data_example}")
+        f"--model-dir {default_dir} --data "
+        f"{cls.data_example.replace('train', 'valid')}")
 
     # predict ---------------------------------------------------------------
     @group.command("predict")
@@ -205,7 +206,7 @@ def build_command_group(cls):
         f"(<output>/<version>/saved_model.pb), taking raw strings; or, with "
         f"--format onnx, as <output>/<version>/model.onnx (token ids in) "
         f"beside preprocessor.json (see docs/onnx.md).\n\n\b\n"
-        f"Example:\n    nlpseq {name} export --model-dir {default_dir}\n"
+        f"Examples:\n    nlpseq {name} export --model-dir {default_dir}\n"
         f"    nlpseq {name} export --model-dir {default_dir} --format onnx")
     cls.add_commands(group)
     return group

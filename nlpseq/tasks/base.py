@@ -29,6 +29,7 @@ import logging
 import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 
 from nlpseq.config import merge, read_config_file
@@ -105,8 +106,8 @@ class Preprocessor:
             saved = json.loads(Path(path).read_text(encoding="utf-8")
                                if data is None else data.decode("utf-8"))
             return cls.from_config(saved["state"], config)
-        except NlpseqError:
-            raise
+        except NlpseqError as error:
+            raise NlpseqError(f"{path}: corrupted ({error})") from None
         except FileNotFoundError:
             raise NlpseqError(f"{Path(path).parent}: corrupted (missing "
                               f"{Path(path).name})") from None
@@ -389,8 +390,6 @@ class Task:
                 :class:`~nlpseq.config.Config` of the settings given) other
                 than ``epochs`` that differ from the run's own.
         """
-        from nlpseq.training import read_state
-
         saved = json.loads((staging / CONFIG).read_text("utf-8"))
         if saved.get("app") != cls.name:
             raise NlpseqError(f"--resume: {staging} holds a run of the "
@@ -410,7 +409,10 @@ class Task:
                 "--resume")
         config = dict(saved["config"],
                       epochs=epochs or saved["config"]["epochs"])
-        state = read_state(staging / "checkpoints")
+        # (the state file of nlpseq.training.RunState, read without
+        # importing TensorFlow: the settings are checked before it starts)
+        state = json.loads((staging / "checkpoints" / "state.json")
+                           .read_text("utf-8"))
         LOG.info("Resuming the run in %s after epoch %d", staging,
                  state["epochs_done"])
         return config, state
@@ -523,10 +525,12 @@ class Task:
                     f"interrupted before the first checkpoint; the previous "
                     f"model in {folder} is untouched; nothing to resume") \
                     from None
+            previous = (f"the previous model in {folder} is untouched"
+                        if folder.path.exists() else
+                        f"no model was published in {folder}")
             raise NlpseqError(
-                f"interrupted; the previous model in {folder} is untouched; "
-                f"continue with: nlpseq {self.name} train --model-dir "
-                f"{folder} --resume") from None
+                f"interrupted; {previous}; continue with: nlpseq {self.name} "
+                f"train --model-dir {folder} --resume") from None
         if run_state.non_finite is not None:
             epoch, name, value = run_state.non_finite
             raise NlpseqError(
@@ -588,7 +592,11 @@ class Task:
                 "again)")
         try:
             task.model = task.build_model()
-            task.model.load_weights(weights)
+            with warnings.catch_warnings():
+                # (Keras warns of each layer whose weights do not fit before
+                # it raises; the error below says it once)
+                warnings.simplefilter("ignore")
+                task.model.load_weights(weights)
         except NlpseqError:
             raise
         except zipfile.BadZipFile as error:
@@ -597,10 +605,12 @@ class Task:
                 "train or copy the model again)") from None
         except Exception as error:  # noqa: BLE001 (any damage to the files)
             reason = str(error).splitlines()[0] if str(error) else ""
+            reason = reason.rstrip(": ")
             if len(reason) > 200:
                 reason = reason[:197] + "..."
             raise NlpseqError(
-                f"{folder}: corrupted model ({type(error).__name__}: "
+                f"{folder}: corrupted model ({MODEL} does not hold the "
+                f"weights of this {cls.name} model: {type(error).__name__}: "
                 f"{reason})") from None
         task.folder = folder
         return task
