@@ -113,11 +113,18 @@ def test_publish_into_new_folder(tmp_path):
     assert sorted(p.name for p in folder.path.parent.iterdir()) == ["m"]
 
 
-def test_publish_replaces_existing_content_completely(tmp_path):
+def test_publish_replaces_what_training_writes_and_keeps_the_rest(
+        tmp_path):
+    """The new model replaces the files a training run writes; files and
+    folders of the user's own are carried over (never deleted), unless the
+    new model has an entry of the same name."""
     folder = ModelFolder(tmp_path / "m")
     write_model(folder.path, old_only="old\n", shared="old\n")
     (folder.path / "sub").mkdir()
     (folder.path / "sub" / "deep.txt").write_text("old", encoding="utf-8")
+    (folder.path / "checkpoints").mkdir()
+    (folder.path / "checkpoints" / "old.keras").write_text("old")
+    (folder.path / "history.csv").write_text("old")
     staging = folder.start()
     write_model(staging, app="tagger", shared="new\n")
     (staging / "checkpoints").mkdir()
@@ -126,7 +133,8 @@ def test_publish_replaces_existing_content_completely(tmp_path):
     folder.publish()
     assert tree(folder.path) == {
         "config.json": '{"app": "tagger"}', "shared": "new\n",
-        "checkpoints/state.json": "{}"}
+        "checkpoints/state.json": "{}", "old_only": "old\n",
+        "sub/deep.txt": "old"}
     # No staging or backup left behind.
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
 

@@ -1,4 +1,4 @@
-"""``nlpseq <app> train|evaluate|predict|export``, built from a task class.
+"""``nlpseq <app> train|evaluate|predict|export|report``, from a task class.
 
 Each command parses its options, calls one library function
 (:meth:`Task.train`, :meth:`Task.load` and then ``evaluate``,
@@ -71,7 +71,8 @@ def spec_help(cls):
 
 
 def build_command_group(cls):
-    """``nlpseq <app>`` with train / evaluate / predict / export."""
+    """``nlpseq <app>`` with train / evaluate / predict / export /
+    report."""
     name = cls.name
     default_dir = f"saved_models/{name}"
 
@@ -208,6 +209,27 @@ def build_command_group(cls):
         f"beside preprocessor.json (see docs/onnx.md).\n\n\b\n"
         f"Examples:\n    nlpseq {name} export --model-dir {default_dir}\n"
         f"    nlpseq {name} export --model-dir {default_dir} --format onnx")
+    # report ------------------------------------------------------------------
+    @group.command("report")
+    @model_dir_option(cls)
+    @click.option("--data", metavar="SPEC",
+                  help="data for the evaluation sections [default: the "
+                       "validation data the model was trained with]")
+    @click.option("--output", type=click.Path(dir_okay=False),
+                  help="the HTML file [default: <model-dir>/report.html]")
+    def report(model_dir, data, output):
+        task = load(cls, model_dir)
+        path = task.report(data, output)
+        click.echo(f"Wrote {path}")
+
+    report.help = (
+        f"Write the HTML report of a saved {name} model: one "
+        f"self-contained, offline file with its settings, data, training "
+        f"curves and evaluation (see docs/report.md). Training writes it "
+        f"into the model folder too.\n\n{spec_help(cls)}\n\n\b\n"
+        f"Examples:\n    nlpseq {name} report --model-dir {default_dir}\n"
+        f"    nlpseq {name} report --model-dir {default_dir} --data "
+        f"{cls.data_example.replace('train', 'valid')} --output report.html")
     cls.add_commands(group)
     return group
 

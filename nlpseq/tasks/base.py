@@ -549,6 +549,11 @@ class Task:
         self.model.save(staging / MODEL)
         metrics["model_bytes"] = (staging / MODEL).stat().st_size
         write_json_atomic(staging / "metrics.json", metrics)
+        # (the model is final: the report changes nothing of it, and an
+        # error in it is a warning, never a failed training)
+        from nlpseq.report import report_after_training
+
+        report_after_training(self, folder, staging, valid, metrics)
         fault_point("before-publish")
         folder.publish()
         self.folder = folder
@@ -691,6 +696,25 @@ class Task:
         LOG.info("Evaluating on %s", self.describe_data(data),
                  extra={"progress": True})
         return self.evaluate_data(data)
+
+    def report(self, data=None, output=None):
+        """Write the HTML report of the model (:mod:`nlpseq.report`): one
+        self-contained, offline file with the settings, data summary,
+        training curves and the family's evaluation on ``data``.
+
+        Args:
+            data: a data SPEC, or data as read by :meth:`read_data`
+                (default: the validation data the model was trained with,
+                when it can be found; otherwise the evaluation sections are
+                skipped with a note).
+            output: the HTML file (default: ``<model dir>/report.html``).
+
+        Returns:
+            The path written.
+        """
+        from nlpseq.report import write_report
+
+        return write_report(self, data=data, output=output)
 
     def export(self, output=None, version=None, format="savedmodel"):
         """Write a SavedModel for TensorFlow Serving, or the model as ONNX
