@@ -116,6 +116,15 @@ def info():
     click.echo("\n".join(lines))
 
 
+def _register_lab():
+    from nlpseq.cli.lab import lab
+
+    cli.add_command(lab)
+
+
+_register_lab()
+
+
 def _stderr_is_terminal():
     try:
         return sys.stderr.isatty()

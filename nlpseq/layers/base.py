@@ -423,6 +423,36 @@ class RecurrentCell(keras.layers.Layer):
             return [grad]
         return list(ops.split(grad, len(weights), axis=1))
 
+    # -- tracing (the lab; never on the training or inference path) ---------
+    #: the names of what :meth:`step_values` returns, in order
+    trace_names = ("h",)
+
+    def trace_step(self, projected, states, weights=None):
+        """One step of :meth:`step`, with its intermediate values named.
+
+        The tracing API: the same ``step`` that training and inference run
+        (no dropout), then :meth:`step_values` reads the gates out of the
+        step's own cache and states. Nothing here is used by the time loop,
+        so tracing costs the fast path nothing.
+
+        Returns:
+            ``(output, new_states, values)``, ``values`` a dict from each of
+            :attr:`trace_names` to a ``[batch, units]`` tensor.
+        """
+        states = list(states)
+        if weights is None:
+            weights = self.recurrent_weights(projected.dtype)
+        output, new_states, cache = self.step(projected, states, weights)
+        values = self.step_values(projected, states, new_states, cache,
+                                  weights)
+        return output, new_states, {name: values[name]
+                                    for name in self.trace_names}
+
+    def step_values(self, projected, states, new_states, cache, weights):
+        """The named values of one step (see :attr:`trace_names`), from
+        what :meth:`step` returned. Default: the new states by name."""
+        return dict(zip(self.state_names, new_states))
+
     def call(self, inputs, states, training=False):
         """One step from raw inputs: ``step(project_inputs(x_t), states)``.
 

@@ -182,6 +182,39 @@ class GRUCell(RecurrentCell):
         h = h_tm1 + z * (candidate - h_tm1)  # z * h~ + (1 - z) * h_{t-1}
         return h, [h], cache
 
+    @property
+    def trace_names(self):
+        if self.reset_gate:
+            return ("update", "reset", "candidate", "h")
+        return ("update", "candidate", "h")
+
+    def step_values(self, projected, states, new_states, cache, weights):
+        # z, r and h~ from the step's cache (values or pre-activations; z
+        # and r, or z and h~, as one tensor with one fused product)
+        units = self.units
+        if self.reset_after:
+            a_z, a_r, a_h = cache[:3]
+        elif self.reset_gate:
+            if len(cache) == 2:
+                a_zr, a_h = cache
+                a_z, a_r = a_zr[..., :units], a_zr[..., units:]
+            else:
+                a_z, a_r, a_h = cache
+        else:
+            a_r = None
+            a_z, a_h = (ops.split(cache[0], 2, axis=-1) if len(cache) == 1
+                        else cache)
+        if self._cache_outputs:
+            z, r, candidate = a_z, a_r, a_h
+        else:
+            sigma = self.recurrent_activation
+            z, candidate = sigma(a_z), self.activation(a_h)
+            r = sigma(a_r) if a_r is not None else None
+        values = {"update": z, "candidate": candidate, "h": new_states[0]}
+        if r is not None:
+            values["reset"] = r
+        return values
+
     def step_backward(self, d_states, states, new_states, cache, weights,
                       transposed, recurrent_mask=None):
         # h_t = z * h~ + (1 - z) * h_{t-1}:

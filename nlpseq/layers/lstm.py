@@ -109,6 +109,21 @@ class LSTMCell(RecurrentCell):
         cache = [i, f, candidate, o] if self._cache_outputs else z
         return h, [h, c], cache
 
+    trace_names = ("input", "forget", "candidate", "output", "c", "h")
+
+    def step_values(self, projected, states, new_states, cache, weights):
+        # i, f, C~, o from the step's cache (their values, or their
+        # pre-activations, fused or per gate), C_t and h_t from its states
+        if self._cache_outputs:
+            i, f, candidate, o = cache
+        else:
+            z_i, z_f, z_c, z_o = (ops.split(cache[0], 4, axis=-1)
+                                  if len(cache) == 1 else cache)
+            sigma, act = self.recurrent_activation, self.activation
+            i, f, candidate, o = sigma(z_i), sigma(z_f), act(z_c), sigma(z_o)
+        return {"input": i, "forget": f, "candidate": candidate,
+                "output": o, "c": new_states[1], "h": new_states[0]}
+
     def step_backward(self, d_states, states, new_states, cache, weights,
                       transposed, recurrent_mask=None):
         # Backpropagation through one step, from dL/dh_t and dL/dC_t:

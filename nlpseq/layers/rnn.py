@@ -641,6 +641,88 @@ class RNN(keras.layers.Layer):
             return [output] + list(final_states)
         return output
 
+    def trace(self, inputs, mask=None, initial_state=None):
+        """Run the layer step by step and return every step's gate values.
+
+        The tracing API (``nlpseq lab gates`` draws it): the cell's own
+        :meth:`~nlpseq.layers.base.RecurrentCell.step` runs at each step,
+        without dropout, and
+        :meth:`~nlpseq.layers.base.RecurrentCell.step_values` names its
+        intermediate values: ``pre_activation``, ``h`` (simple RNN);
+        ``input``, ``forget``, ``candidate``, ``output``, ``c``, ``h``
+        (LSTM); ``update``, ``reset``, ``candidate``, ``h`` (GRU; no
+        ``reset`` without the reset gate). It is a separate, eager Python
+        loop over the steps, meant for short texts; calling the layer (the
+        fast loop, in training and inference) is unchanged by it.
+
+        Args:
+            inputs: ``[batch, time, features]``.
+            mask: optional boolean ``[batch, time]``; masked steps carry the
+                states through and their values are zeros.
+            initial_state: optional list of the cell's initial states.
+
+        Returns:
+            ``(outputs, values)``: ``outputs`` ``[batch, time, units]``, the
+            hidden state after each step, and ``values`` a dict from each
+            name to ``[batch, time, units]``, as NumPy arrays. Both are in
+            the order of the input's steps, also with ``go_backwards``
+            (step ``t`` is the one that read input ``t``).
+
+        Example:
+
+        >>> import numpy as np
+        >>> from nlpseq.layers import LSTM
+        >>> layer = LSTM(3)
+        >>> outputs, values = layer.trace(np.zeros((1, 4, 2), "float32"))
+        >>> sorted(values), values["forget"].shape
+        (['c', 'candidate', 'forget', 'h', 'input', 'output'], (1, 4, 3))
+        """
+        import numpy as np
+
+        cell = self.cell
+        if not self.fast:
+            raise ValueError(
+                f"{type(self).__name__}.trace needs one of nlpseq's cells, "
+                f"got {type(cell).__name__}.")
+        sequences = ops.convert_to_tensor(inputs, dtype=self._cell_dtype())
+        if len(sequences.shape) != 3:
+            raise ValueError(
+                "trace expects inputs of shape [batch, time, features], got "
+                f"{tuple(sequences.shape)}.")
+        if not self.built:
+            self.build(sequences.shape)
+        batch, steps = sequences.shape[0], sequences.shape[1]
+        if initial_state is None:
+            states = cell.get_initial_state(batch)
+        else:
+            states = [ops.cast(s, sequences.dtype) for s in (
+                initial_state if isinstance(initial_state, (list, tuple))
+                else [initial_state])]
+        keep = (None if mask is None
+                else np.asarray(ops.convert_to_numpy(mask), bool))
+        projected = cell.project_inputs(sequences)
+        weights = cell.recurrent_weights(projected.dtype)
+        order = range(steps - 1, -1, -1) if self.go_backwards else range(
+            steps)
+        outputs = [None] * steps
+        values = {name: [None] * steps for name in cell.trace_names}
+        for t in order:
+            _, new_states, step_values = cell.trace_step(
+                projected[:, t], states, weights)
+            if keep is not None:
+                row = ops.convert_to_tensor(keep[:, t:t + 1])
+                new_states = [ops.where(row, new, old)
+                              for new, old in zip(new_states, states)]
+                step_values = {
+                    name: ops.where(row, value, ops.zeros_like(value))
+                    for name, value in step_values.items()}
+            states = new_states
+            outputs[t] = ops.convert_to_numpy(states[0])
+            for name, value in step_values.items():
+                values[name][t] = ops.convert_to_numpy(value)
+        return (np.stack(outputs, axis=1),
+                {name: np.stack(v, axis=1) for name, v in values.items()})
+
     def _run_cell(self, sequences, initial_state, mask, training):
         """An nlpseq cell: the fast loop (hand-written backward in
         training)."""

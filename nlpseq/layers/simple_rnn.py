@@ -58,12 +58,25 @@ class SimpleRNNCell(RecurrentCell):
         # pre-activation a for any other activation.
         return 0 if grad_from_output(self.activation) else 1
 
-    def step(self, projected, states, weights, recurrent_mask=None):
-        h_tm1 = states[0]
+    trace_names = ("pre_activation", "h")
+
+    def _pre_activation(self, projected, h_tm1, weights, recurrent_mask=None):
+        # a = W_xh x_t + b_h + W_hh h_{t-1}
         (w_h,) = weights
-        a = projected + ops.matmul(self._dropped(h_tm1, recurrent_mask), w_h)
+        return projected + ops.matmul(self._dropped(h_tm1, recurrent_mask),
+                                      w_h)
+
+    def step(self, projected, states, weights, recurrent_mask=None):
+        a = self._pre_activation(projected, states[0], weights, recurrent_mask)
         h = self.activation(a)
         return h, [h], [] if grad_from_output(self.activation) else [a]
+
+    def step_values(self, projected, states, new_states, cache, weights):
+        # (for tanh and sigmoid the step caches nothing: the pre-activation
+        # is recomputed here, by the step's own function)
+        a = cache[0] if cache else self._pre_activation(
+            projected, states[0], weights)
+        return {"pre_activation": a, "h": new_states[0]}
 
     def step_backward(self, d_states, states, new_states, cache, weights,
                       transposed, recurrent_mask=None):
