@@ -191,19 +191,7 @@ class GRUCell(RecurrentCell):
     def step_values(self, projected, states, new_states, cache, weights):
         # z, r and h~ from the step's cache (values or pre-activations; z
         # and r, or z and h~, as one tensor with one fused product)
-        units = self.units
-        if self.reset_after:
-            a_z, a_r, a_h = cache[:3]
-        elif self.reset_gate:
-            if len(cache) == 2:
-                a_zr, a_h = cache
-                a_z, a_r = a_zr[..., :units], a_zr[..., units:]
-            else:
-                a_z, a_r, a_h = cache
-        else:
-            a_r = None
-            a_z, a_h = (ops.split(cache[0], 2, axis=-1) if len(cache) == 1
-                        else cache)
+        a_z, a_r, a_h = self._cached_gates(cache)
         if self._cache_outputs:
             z, r, candidate = a_z, a_r, a_h
         else:
@@ -215,6 +203,21 @@ class GRUCell(RecurrentCell):
             values["reset"] = r
         return values
 
+    def _cached_gates(self, cache):
+        """``(z, r, h~)`` of a step's cache (values or pre-activations, see
+        :meth:`step`); ``r`` is ``None`` without the reset gate."""
+        if self.reset_after:
+            return tuple(cache[:3])
+        if self.reset_gate:
+            if len(cache) == 2:  # z and r as one tensor
+                a_zr, a_h = cache
+                a_z, a_r = ops.split(a_zr, 2, axis=-1)
+                return a_z, a_r, a_h
+            return tuple(cache)
+        a_z, a_h = (ops.split(cache[0], 2, axis=-1) if len(cache) == 1
+                    else cache)
+        return a_z, None, a_h
+
     def step_backward(self, d_states, states, new_states, cache, weights,
                       transposed, recurrent_mask=None):
         # h_t = z * h~ + (1 - z) * h_{t-1}:
@@ -223,18 +226,8 @@ class GRUCell(RecurrentCell):
         (d_h,) = d_states
         h_tm1 = states[0]
         sigma, act = self.recurrent_activation, self.activation
-        if self.reset_after:
-            a_z, a_r, a_h, h_h = cache
-        elif self.reset_gate:
-            if len(cache) == 2:  # z and r as one tensor
-                a_zr, a_h = cache
-                a_z, a_r = ops.split(a_zr, 2, axis=-1)
-            else:
-                a_z, a_r, a_h = cache
-        else:
-            a_r = None
-            a_z, a_h = (ops.split(cache[0], 2, axis=-1) if len(cache) == 1
-                        else cache)
+        a_z, a_r, a_h = self._cached_gates(cache)
+        h_h = cache[3] if self.reset_after else None
         if self._cache_outputs:
             # (the cache holds the values, not the pre-activations)
             z, r, candidate = a_z, a_r, a_h
