@@ -97,6 +97,11 @@ class RefCell:
         return [np.zeros((batch, self.units)) for _ in self.state_names]
 
 
+# Each reference cell's ``step`` leaves the values it computed, by name, in
+# ``values`` (the gates, the candidate and the states): the reference of the
+# layers' tracing API.
+
+
 class RefSimpleRNN(RefCell):
     """``h_t = act(W_hh h_{t-1} + W_xh x_t + b_h)``."""
 
@@ -112,7 +117,9 @@ class RefSimpleRNN(RefCell):
     def step(self, x, states, recurrent_mask=None):
         (h_prev,) = states
         h_in = h_prev if recurrent_mask is None else h_prev * recurrent_mask
-        h = self.act(matvec(self.W_hh, h_in) + matvec(self.W_xh, x) + self.b_h)
+        a = matvec(self.W_hh, h_in) + matvec(self.W_xh, x) + self.b_h
+        h = self.act(a)
+        self.values = {"pre_activation": a, "h": h}
         return h, [h]
 
 
@@ -139,6 +146,8 @@ class RefLSTM(RefCell):
         C = f * C_prev + i * C_tilde
         o = sigmoid(matvec(self.W_o, hx) + self.b_o)
         h = o * np.tanh(C)
+        self.values = {"input": i, "forget": f, "candidate": C_tilde,
+                       "output": o, "c": C, "h": h}
         return h, [h, C]
 
 
@@ -192,6 +201,7 @@ class RefGRU(RefCell):
         h_in = h_prev if recurrent_mask is None else h_prev * recurrent_mask
         hx = concat(h_in, x)
         z = sigmoid(matvec(self.W_z, hx) + self.b_z)
+        r = None
         if not self.reset_gate:
             h_tilde = np.tanh(matvec(self.W_h, h_in) + matvec(self.W_x, x)
                               + self.b_h)
@@ -204,6 +214,9 @@ class RefGRU(RefCell):
             h_tilde = np.tanh(matvec(self.W_h, r * h_in)
                               + matvec(self.W_x, x) + self.b_h)
         h = z * h_tilde + (1.0 - z) * h_prev
+        self.values = {"update": z, "candidate": h_tilde, "h": h}
+        if r is not None:
+            self.values["reset"] = r
         return h, [h]
 
 

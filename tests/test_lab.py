@@ -15,15 +15,11 @@ import pytest
 from click.testing import CliRunner
 from layer_helpers import (
     MASKS,
-    RefGRU,
-    RefLSTM,
     assert_close,
     build_layer,
-    concat,
-    matvec,
     random_inputs,
     random_states,
-    sigmoid,
+    reference_cell,
     to_numpy,
 )
 
@@ -35,65 +31,16 @@ from nlpseq.cli import cli
 # -- the tracing API ------------------------------------------------------------
 
 
-def reference_lstm_values(ref, x, states):
-    """Every named value of the SPEC's LSTM, step by step, in NumPy."""
-    h, c = [np.asarray(s, np.float64) for s in states]
-    out = {k: [] for k in ("input", "forget", "candidate", "output", "c",
-                           "h")}
+def reference_values(ref, x, states):
+    """Every named value of a reference cell of the SPEC's equations
+    (``layer_helpers``), step by step: ``{name: [batch, time, units]}``."""
+    states = [np.asarray(s, np.float64) for s in states]
+    out = {}
     for t in range(x.shape[1]):
-        hx = concat(h, x[:, t])
-        i = sigmoid(matvec(ref.W_i, hx) + ref.b_i)
-        f = sigmoid(matvec(ref.W_f, hx) + ref.b_f)
-        candidate = np.tanh(matvec(ref.W_C, hx) + ref.b_C)
-        o = sigmoid(matvec(ref.W_o, hx) + ref.b_o)
-        c = f * c + i * candidate
-        h = o * np.tanh(c)
-        for name, value in zip(out, (i, f, candidate, o, c, h)):
-            out[name].append(value)
+        _, states = ref.step(x[:, t], states)
+        for name, value in ref.values.items():
+            out.setdefault(name, []).append(value)
     return {k: np.stack(v, axis=1) for k, v in out.items()}
-
-
-def reference_gru_values(ref, x, states):
-    """Every named value of the SPEC's GRU (and its variants), in NumPy."""
-    (h,) = [np.asarray(s, np.float64) for s in states]
-    out = {"update": [], "reset": [], "candidate": [], "h": []}
-    for t in range(x.shape[1]):
-        x_t = x[:, t]
-        hx = concat(h, x_t)
-        z = sigmoid(matvec(ref.W_z, hx) + ref.b_z)
-        if not ref.reset_gate:
-            r = None
-            candidate = np.tanh(matvec(ref.W_h, h) + matvec(ref.W_x, x_t)
-                                + ref.b_h)
-        elif ref.reset_after:
-            r = sigmoid(matvec(ref.W_r, hx) + ref.b_r)
-            candidate = np.tanh(r * (matvec(ref.W_h, h) + ref.b_h_rec)
-                                + matvec(ref.W_x, x_t) + ref.b_h)
-        else:
-            r = sigmoid(matvec(ref.W_r, hx) + ref.b_r)
-            candidate = np.tanh(matvec(ref.W_h, r * h) + matvec(ref.W_x, x_t)
-                                + ref.b_h)
-        h = z * candidate + (1.0 - z) * h
-        for name, value in (("update", z), ("reset", r),
-                            ("candidate", candidate), ("h", h)):
-            if value is not None:
-                out[name].append(value)
-    return {k: np.stack(v, axis=1) for k, v in out.items() if v}
-
-
-def reference_rnn_values(layer, x, states):
-    cell = layer.cell
-    W_xh = to_numpy(cell.kernel).astype(np.float64).T
-    W_hh = to_numpy(cell.recurrent_kernel).astype(np.float64).T
-    b_h = to_numpy(cell.bias).astype(np.float64)
-    (h,) = [np.asarray(s, np.float64) for s in states]
-    pre, hs = [], []
-    for t in range(x.shape[1]):
-        a = matvec(W_hh, h) + matvec(W_xh, x[:, t]) + b_h
-        h = np.tanh(a)
-        pre.append(a)
-        hs.append(h)
-    return {"pre_activation": np.stack(pre, 1), "h": np.stack(hs, 1)}
 
 
 # 128 units: one recurrent product per gate (the LSTM caches the gates'
@@ -112,18 +59,8 @@ def test_trace_equals_numpy_recomputation_of_the_spec(cell, kwargs, units):
     x = random_inputs(1)
     states = random_states(layer)
     outputs, values = layer.trace(x, initial_state=states)
-    x64 = x.astype(np.float64)
-    if cell == "lstm":
-        expected = reference_lstm_values(
-            RefLSTM(*[to_numpy(w) for w in layer.cell.weights]), x64, states)
-    elif cell == "gru":
-        config = layer.cell.get_config()
-        expected = reference_gru_values(
-            RefGRU(*[to_numpy(w) for w in layer.cell.weights],
-                   reset_gate=config["reset_gate"],
-                   reset_after=config["reset_after"]), x64, states)
-    else:
-        expected = reference_rnn_values(layer, x64, states)
+    expected = reference_values(reference_cell(layer),
+                                x.astype(np.float64), states)
     assert list(values) == list(layer.cell.trace_names)
     assert sorted(values) == sorted(expected)
     for name in expected:
