@@ -14,7 +14,6 @@ iterable of any size, ``evaluate`` returns the metrics of a data SPEC, and
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from nlpseq.errors import NlpseqError
@@ -85,8 +84,3 @@ def train(app, data=None, valid=None, model_dir=None, config=None,
     return cls.train(effective, Path(model_dir or f"saved_models/{app}"),
                      resume=resume, epochs=settings.get("epochs") if resume
                      else None, verbose=verbose, overwrite=overwrite)
-
-
-def read_model_config(path) -> dict:
-    """The ``config.json`` of a model folder (app, settings, version)."""
-    return json.loads((Path(path) / "config.json").read_text("utf-8"))

@@ -69,7 +69,7 @@ class ClassifierPreprocessor(Preprocessor):
                               f"{class_names!r}")
         self.class_names = list(class_names)
         self.encoder = text_encoder(
-            vocabulary, config, max_length=config["max_length"],
+            vocabulary, max_length=config["max_length"],
             truncate=config["truncate"], lowercase=config["lowercase"])
 
     @classmethod

@@ -40,7 +40,7 @@ def recurrent_layer(config, index, bidirectional=None, layer_class=None,
     return layer
 
 
-def text_encoder(vocabulary, config, **options):
+def text_encoder(vocabulary, **options):
     """The :class:`~nlpseq.text.TextEncoder` of a vocabulary, named
     ``text_encoder`` unless ``name`` is given."""
     from nlpseq.text import TextEncoder

@@ -107,7 +107,7 @@ class LanguageModelPreprocessor(Preprocessor):
         words = self.level == "word"
         lowercase = config.get("lowercase")
         self.encoder = text_encoder(
-            vocabulary, config, max_length=None,
+            vocabulary, max_length=None,
             lowercase=words if lowercase is None else lowercase,
             strip_html=False,
             split_punctuation=words and bool(config.get("split_punctuation")),

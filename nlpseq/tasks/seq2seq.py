@@ -102,9 +102,9 @@ class Seq2SeqPreprocessor(Preprocessor):
         options = dict(max_length=None, lowercase=False, strip_html=False,
                        split_punctuation=True)
         self.source_encoder = text_encoder(
-            source_vocabulary, config, name="source_encoder", **options)
+            source_vocabulary, name="source_encoder", **options)
         self.target_encoder = text_encoder(
-            target_vocabulary, config, name="target_encoder", **options)
+            target_vocabulary, name="target_encoder", **options)
 
     @classmethod
     def fit(cls, data, config):
