@@ -26,6 +26,7 @@ bench:
 	$(BIN)/python bench/next_word.py
 	$(BIN)/python bench/ner.py
 	$(BIN)/python bench/translation.py
+	$(BIN)/python bench/serving.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
