@@ -50,6 +50,10 @@ LOG = logging.getLogger("nlpseq")
 PREPROCESSOR = "preprocessor.json"
 #: ``predict --format`` choices every task has.
 FORMATS = ("text", "json", "jsonl", "csv")
+#: What a SavedModel export says of itself, in its version folder: the app,
+#: the family and the nlpseq version (TensorFlow Serving ignores
+#: ``assets.extra/`` but for its warm-up file).
+EXPORT_INFO = Path("assets.extra", "nlpseq.json")
 
 
 class Preprocessor:
@@ -782,6 +786,7 @@ class Task:
             else:
                 self._saved_model_archive(keras).write_out(str(temporary),
                                                            verbose=False)
+                self._write_export_info(temporary)
             fault_point("export")
             try:
                 os.rename(temporary, target)
@@ -792,6 +797,16 @@ class Task:
         finally:
             shutil.rmtree(partial, ignore_errors=True)
         return target
+
+    def _write_export_info(self, folder):
+        """Write :data:`EXPORT_INFO` into the SavedModel ``folder``."""
+        from nlpseq import __version__
+
+        (folder / EXPORT_INFO.parent).mkdir(exist_ok=True)
+        (folder / EXPORT_INFO).write_text(json.dumps(
+            {"app": self.name, "family": self.family,
+             "nlpseq_version": __version__}, indent=2) + "\n",
+            encoding="utf-8")
 
     def _saved_model_archive(self, keras):
         """The SavedModel of :meth:`export`: the model, the serving layers

@@ -39,8 +39,12 @@ START, END = "<s>", "</s>"
 #: Ids of the target vocabulary: padding, unknown, start, end.
 PAD_ID, UNK_ID, START_ID, END_ID = 0, 1, 2, 3
 ATTENTION = ("luong", "bahdanau", "none")
-#: The beam width of the exported ``serving_default`` signature.
+#: The beam width of the exported ``serving_default`` signature, and the
+#: beam width and number of translations of ``translate_beam``.
 EXPORT_BEAM_WIDTH = 5
+#: The length penalty of the exported ``serving_default``,
+#: ``translate_greedy`` and ``translate_beam`` signatures.
+EXPORT_LENGTH_PENALTY = 1.0
 
 
 def _units_help(settings):
@@ -653,27 +657,49 @@ class Seq2SeqTask(Task):
         return [self.source_encoder, self.encoder_model]
 
     def serving_functions(self):
+        """``serving_default``: ``text`` -> the best ``translation`` of a
+        beam of :data:`EXPORT_BEAM_WIDTH` and its ``score``;
+        ``translate``: ``text``, ``beam_width``, ``length_penalty``,
+        ``n_best`` -> ``translations`` and ``scores`` ``[batch, n_best]``;
+        ``translate_greedy``: ``text`` -> the greedy ``translation`` and
+        its ``score``; ``translate_beam``: ``text`` -> the
+        :data:`EXPORT_BEAM_WIDTH` best ``translations`` of a beam of as
+        many, and their ``scores`` (length penalty
+        :data:`EXPORT_LENGTH_PENALTY` throughout)."""
         import tensorflow as tf
 
-        def default(text):
+        def best(beam_width):
+            def translate_text(text):
+                texts, scores = self.translate(
+                    text, tf.constant(beam_width),
+                    tf.constant(EXPORT_LENGTH_PENALTY), tf.constant(1))
+                return {"translation": texts[:, 0], "score": scores[:, 0]}
+            return translate_text
+
+        def beam(text):
             texts, scores = self.translate(
-                text, tf.constant(EXPORT_BEAM_WIDTH), tf.constant(1.0),
-                tf.constant(1))
-            return {"translation": texts[:, 0], "score": scores[:, 0]}
+                text, tf.constant(EXPORT_BEAM_WIDTH),
+                tf.constant(EXPORT_LENGTH_PENALTY),
+                tf.constant(EXPORT_BEAM_WIDTH))
+            shape = [None, EXPORT_BEAM_WIDTH]
+            return {"translations": tf.ensure_shape(texts, shape),
+                    "scores": tf.ensure_shape(scores, shape)}
 
         def translate(text, beam_width, length_penalty, n_best):
             texts, scores = self.translate(text, beam_width, length_penalty,
                                            n_best)
             return {"translations": texts, "scores": scores}
 
+        text_only = [tf.TensorSpec((None,), tf.string, name="text")]
         return {
-            "serving_default": (default, [
-                tf.TensorSpec((None,), tf.string, name="text")]),
+            "serving_default": (best(EXPORT_BEAM_WIDTH), text_only),
             "translate": (translate, [
                 tf.TensorSpec((None,), tf.string, name="text"),
                 tf.TensorSpec((), tf.int32, name="beam_width"),
                 tf.TensorSpec((), tf.float32, name="length_penalty"),
                 tf.TensorSpec((), tf.int32, name="n_best")]),
+            "translate_greedy": (best(1), text_only),
+            "translate_beam": (beam, text_only),
         }
 
 

@@ -547,14 +547,18 @@ class TaggerTask(Task):
 
     def serving_functions(self):
         """``serving_default``: raw sentences (``text``) -> ``tokens`` and
-        ``tags``; ``tokens``: token strings (``""`` pads) -> ``tags``."""
+        ``tags``, and the entities as ``predict`` gives them
+        (:func:`graph_entities`); ``tokens``: token strings (``""`` pads)
+        -> ``tags``."""
         import tensorflow as tf
 
         limit = self.config["max_length"]
 
         def from_text(text):
             tokens = word_tokenize(text)[:, :limit].to_tensor("")
-            return {"tokens": tokens, "tags": self.tag_tokens(tokens)}
+            tags = self.tag_tokens(tokens)
+            return {"tokens": tokens, "tags": tags,
+                    **graph_entities(text, tokens, tags)}
 
         def from_tokens(tokens):
             return {"tags": self.tag_tokens(tokens)}
@@ -586,6 +590,110 @@ def word_tokenize(texts):
         texts = tf.strings.regex_replace(texts, r"(^|\s)([^\pL\pN\s'])",
                                          r"\1\2 ")
     return tf.strings.split(texts)
+
+
+#: The characters ``tf.strings.split`` (no separator) splits on, as code
+#: points: :func:`word_tokenize`'s tokens are the other characters.
+SPLIT_SPACES = (9, 10, 11, 12, 13, 32)
+
+
+def graph_entities(text, tokens, tags):
+    """Graph function: the entities of tagged sentences, as
+    :meth:`TaggerTask.records` gives them (:func:`~nlpseq.tagging.spans`'
+    rules, character offsets into the text).
+
+    Args:
+        text: the sentences, string ``[batch]``.
+        tokens: their :func:`word_tokenize` tokens (possibly cut at the
+            end), string ``[batch, time]``, ``""`` pads.
+        tags: the tokens' tags in any scheme, ``[batch, time]``, ``""``
+            pads.
+
+    Returns:
+        ``entity_types``, ``entity_texts`` (string ``[batch, entities]``,
+        ``""`` pads), ``entity_starts``, ``entity_ends`` (int32 code point
+        offsets into the text, end exclusive, -1 pads) and ``entity_count``
+        (int32 ``[batch]``).
+
+    The tokenizer only inserts spaces and splits on :data:`SPLIT_SPACES`,
+    so token k starts at the text's n-th character outside them, n being
+    the length of the tokens before it.
+    """
+    import tensorflow as tf
+
+    text = tf.convert_to_tensor(text, tf.string)
+    tokens = tf.convert_to_tensor(tokens, tf.string)
+    tags = tf.convert_to_tensor(tags, tf.string)
+    # the positions of the characters the tokens are made of
+    chars = tf.strings.unicode_decode(text, "UTF-8")
+    spaces = tf.reduce_any(tf.equal(chars.flat_values[:, None],
+                                    tf.constant(SPLIT_SPACES)), axis=1)
+    positions = tf.ragged.boolean_mask(
+        tf.ragged.range(chars.row_lengths()), chars.with_flat_values(~spaces))
+    # (a trailing -1: padding tokens look up something)
+    visible = tf.concat([positions.flat_values, [-1]], axis=0)
+    row_first = positions.row_splits[:-1, None]
+
+    def position(index):
+        index = tf.clip_by_value(row_first + tf.cast(index, tf.int64), 0,
+                                 tf.size(visible, tf.int64) - 1)
+        return tf.cast(tf.gather(visible, index), tf.int32)
+
+    lengths = tf.strings.length(tokens, unit="UTF8_CHAR")
+    before = tf.cumsum(lengths, axis=1, exclusive=True)
+    token_starts = position(before)
+    token_ends = position(before + lengths - 1) + 1
+
+    # conlleval's chunk rules (nlpseq.tagging.spans), on the tags and an "O"
+    # after the last one: an entity ends before index i, and one starts at i
+    outside = tf.logical_or(tf.equal(tags, "O"), tf.equal(tags, ""))
+    proper = tf.strings.regex_full_match(tags, "[BIES]-.+")
+    prefix = tf.where(outside, "O", tf.where(
+        proper, tf.strings.substr(tags, 0, 1), "I"))
+    kind = tf.where(outside, "", tf.where(
+        proper, tf.strings.regex_replace(tags, "^[BIES]-", ""), tags))
+    prefix = tf.pad(prefix, [[0, 0], [0, 1]], constant_values="O")
+    kind = tf.pad(kind, [[0, 0], [0, 1]])
+    previous = tf.pad(prefix[:, :-1], [[0, 0], [1, 0]], constant_values="O")
+    previous_kind = tf.pad(kind[:, :-1], [[0, 0], [1, 0]])
+
+    def among(tensor, values):
+        return tf.reduce_any(tf.equal(tensor[..., None], values), axis=-1)
+
+    other_kind = tf.not_equal(previous_kind, kind)
+    ends = tf.logical_and(tf.not_equal(previous, "O"), (
+        among(previous, ["E", "S"])
+        | (among(previous, ["B", "I"]) & among(prefix, ["B", "S", "O"]))
+        | other_kind))
+    starts = (among(prefix, ["B", "S"])
+              | (among(previous, ["E", "S", "O"]) & among(prefix, ["E", "I"]))
+              | (tf.not_equal(prefix, "O") & other_kind))
+    index = tf.broadcast_to(tf.range(tf.shape(prefix)[1]), tf.shape(prefix))
+    first = tf.ragged.boolean_mask(index, starts)
+    last = tf.ragged.boolean_mask(index, ends).flat_values - 1
+    where = tf.stack([first.value_rowids(), tf.cast(first.flat_values,
+                                                   tf.int64)], axis=1)
+    start = tf.gather_nd(token_starts, where)
+    end = tf.gather_nd(token_ends, tf.stack(
+        [first.value_rowids(), tf.cast(last, tf.int64)], axis=1))
+    # each entity's text: its code points, encoded again
+    offset = tf.gather(chars.row_splits, first.value_rowids())
+    span = tf.ragged.range(offset + tf.cast(start, tf.int64),
+                           offset + tf.cast(end, tf.int64))
+    texts = tf.strings.unicode_encode(
+        span.with_flat_values(tf.gather(chars.flat_values, span.flat_values)),
+        "UTF-8")
+
+    def padded(values, pad):
+        return first.with_flat_values(values).to_tensor(pad)
+
+    return {
+        "entity_types": padded(tf.gather_nd(kind, where), ""),
+        "entity_texts": padded(texts, ""),
+        "entity_starts": padded(start, -1),
+        "entity_ends": padded(end, -1),
+        "entity_count": tf.cast(first.row_lengths(), tf.int32),
+    }
 
 
 def _joined_offsets(tokens):
@@ -646,5 +754,5 @@ def read_vectors(path, words, normalize=None):
     return matrix
 
 
-__all__ = ["MODEL_SCHEME", "SETTINGS", "TaggerPreprocessor", "TaggerTask",
-           "read_vectors", "word_tokenize"]
+__all__ = ["MODEL_SCHEME", "SETTINGS", "SPLIT_SPACES", "TaggerPreprocessor",
+           "TaggerTask", "graph_entities", "read_vectors", "word_tokenize"]
