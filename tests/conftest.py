@@ -72,3 +72,27 @@ def recurrent_products(request, monkeypatch):
     if request.param == "per_gate":
         monkeypatch.setattr(RecurrentCell, "PER_GATE_FROM_UNITS", 1)
     return request.param
+
+
+@pytest.fixture(scope="session")
+def exported_models(tmp_path_factory):
+    """Tiny models of sentiment, ner, next-word and translation, exported
+    once per session to ``<tmp>/models/<app>/1`` (a
+    :class:`server_helpers.ExportedModels`: ``.root``, ``.tasks``,
+    ``.base_paths``)."""
+    from server_helpers import export_models
+
+    return export_models(tmp_path_factory.mktemp("serving") / "models")
+
+
+@pytest.fixture(scope="session")
+def serving(exported_models, tmp_path_factory):
+    """An ``nlpseq serve`` subprocess serving the four exported models under
+    their app names, ready (a :class:`server_helpers.ServerProcess`:
+    ``.rest_url``, ``.grpc_target``, ``.base_paths``, ``.stop()``)."""
+    from server_helpers import start_server
+
+    server = start_server(exported_models.base_paths,
+                          log_dir=tmp_path_factory.mktemp("serve-log"))
+    yield server
+    server.stop()

@@ -116,13 +116,15 @@ def info():
     click.echo("\n".join(lines))
 
 
-def _register_lab():
+def _register_commands():
     from nlpseq.cli.lab import lab
+    from nlpseq.cli.serve import serve
 
     cli.add_command(lab)
+    cli.add_command(serve)
 
 
-_register_lab()
+_register_commands()
 
 
 def _stderr_is_terminal():

@@ -1,0 +1,145 @@
+"""``nlpseq serve``: a model server for exported SavedModels that speaks
+TensorFlow Serving's REST and gRPC APIs, with dynamic batching.
+
+Modules: :mod:`~nlpseq.server.models` (the models, their versions and the
+poll thread), :mod:`~nlpseq.server.batching` (one queue and worker per
+signature), :mod:`~nlpseq.server.codec` (JSON and errors as TensorFlow
+Serving has them), :mod:`~nlpseq.server.rest` (the REST API on Starlette
+and uvicorn) and :mod:`~nlpseq.server.grpc_service` (the gRPC API).
+
+:func:`serve` runs them until SIGTERM or SIGINT, then shuts down
+gracefully: the ports stop taking connections, the requests in flight are
+answered, and it returns.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+
+from nlpseq.errors import NlpseqError
+from nlpseq.server.batching import BatchingOptions
+from nlpseq.server.codec import ServingError
+from nlpseq.server.models import (
+    ModelConfig,
+    ModelManager,
+    parse_model_flag,
+    read_model_config_file,
+)
+
+__all__ = ["BatchingOptions", "ModelConfig", "ModelManager", "ServingError",
+           "parse_model_flag", "read_model_config_file", "serve"]
+
+LOG = logging.getLogger("nlpseq.server")
+#: Seconds the requests in flight get to finish at a shutdown.
+GRACE_SECONDS = 30
+
+
+def bind_rest(host, port):
+    """The REST port's listening socket, bound now so that a port in use is
+    one clear error before anything loads.
+
+    Raises:
+        NlpseqError: the address cannot be bound.
+    """
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as error:
+        raise NlpseqError(f"--host {host}: unknown host ({error.strerror})"
+                          ) from None
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as error:
+        sock.close()
+        raise NlpseqError(f"--rest-port {port}: cannot listen on {host}:"
+                          f"{port} ({error.strerror or error})") from None
+    return sock
+
+
+def serve(models, host="127.0.0.1", rest_port=8501, grpc_port=8500,
+          poll_seconds=1.0, batching=None, max_body_bytes=8 << 20,
+          log_requests=True):
+    """Serve ``models`` (:class:`ModelConfig` s) until SIGTERM or SIGINT.
+
+    Args:
+        host: the address both ports listen on.
+        rest_port: the REST API's port.
+        grpc_port: the gRPC API's port (0: no gRPC).
+        poll_seconds: how often the base paths are looked at for versions.
+        batching: the :class:`BatchingOptions`.
+        max_body_bytes: the largest REST request body taken.
+        log_requests: log a line per request (logger ``nlpseq.server``).
+
+    Raises:
+        NlpseqError: no models, a port that cannot be bound.
+    """
+    if not models:
+        raise NlpseqError("no models to serve: give --model NAME=BASE_PATH "
+                          "or --model-config-file FILE")
+    sock = bind_rest(host, rest_port)
+    grpc_server = None
+    try:
+        from nlpseq.runtime import import_tensorflow
+
+        import_tensorflow()
+        if grpc_port:
+            from nlpseq.server.grpc_service import add_services, bind_server
+
+            grpc_server = bind_server(host, grpc_port)
+        import uvicorn
+
+        from nlpseq.server.rest import RestApp
+
+        manager = ModelManager(models, batching, poll_seconds)
+        if grpc_server is not None:
+            add_services(grpc_server, manager, log_requests)
+        stopping = []
+
+        def stop(signum=None, frame=None):
+            # (uvicorn takes the signals while it serves, and raises them
+            # again once it has stopped: they end up here too, harmless)
+            if not stopping and grpc_server is not None:
+                # no new calls; those in flight finish
+                stopping.append(grpc_server.stop(GRACE_SECONDS))
+            stopping.append(signum)
+            server.should_exit = True
+
+        class Server(uvicorn.Server):
+            def handle_exit(self, signum, frame):
+                super().handle_exit(signum, frame)
+                stop(signum)
+
+        server = Server(uvicorn.Config(
+            RestApp(manager, max_body_bytes, log_requests), loop="uvloop",
+            http="httptools", lifespan="off", access_log=False,
+            log_config=None, timeout_graceful_shutdown=GRACE_SECONDS))
+
+        previous = {s: signal.signal(s, stop)
+                    for s in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            manager.start()
+            if grpc_server is not None:
+                grpc_server.start()
+            port = sock.getsockname()[1]
+            LOG.info("Serving %s: REST on http://%s:%d%s", ", ".join(
+                m.name for m in models), host, port,
+                f", gRPC on {host}:{grpc_port}" if grpc_server else "")
+            if not stopping:
+                server.run(sockets=[sock])
+            LOG.info("Shutting down: finishing the requests in flight")
+            stop()
+            if grpc_server is not None:
+                stopping[0].wait()
+                grpc_server = None
+            manager.stop()
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+    finally:
+        sock.close()
+        if grpc_server is not None:
+            grpc_server.stop(None)

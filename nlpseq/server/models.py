@@ -1,0 +1,588 @@
+"""The served models and their versions, kept in step with the disk.
+
+A model is a name and a base path holding numbered version folders
+(SavedModels), as TensorFlow Serving has them. Models come from
+``--model NAME=BASE_PATH`` or from a TensorFlow Serving model config file
+(a text ``ModelServerConfig`` with a ``model_config_list``, its
+``model_version_policy``: ``latest { num_versions }`` (the default, one),
+``all {}`` or ``specific { versions }``, and its ``version_labels``).
+
+A poll thread looks at every base path each ``poll_seconds``: a version
+folder that the policy wants (a number for a name, holding
+``saved_model.pb``; hidden folders such as an export's ``.2.partial-*`` are
+never looked at) is loaded once its files have stayed the same between two
+polls, while the versions already loaded keep serving; a version that is no
+longer wanted is unloaded once a wanted one is available, and a version
+whose folder is gone at once. Each version goes through TensorFlow
+Serving's states START, LOADING, AVAILABLE, UNLOADING, END; a failed load
+ends in END with its error (``GET /v1/models/NAME`` shows it), is logged,
+and is tried again when the folder's files change.
+
+The signatures' metadata is read from the SavedModel's own
+``saved_model.pb`` (its SignatureDefs, as TensorFlow Serving reports
+them); the functions are those of ``tf.saved_model.load``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from nlpseq.errors import NlpseqError
+from nlpseq.server.batching import Batcher, BatchingOptions, Closed, failure
+from nlpseq.server.codec import (
+    DEFAULT_SIGNATURE,
+    DT_STRING,
+    DTYPES,
+    ServingError,
+    batch_rows,
+    check_inputs,
+    invalid,
+)
+
+LOG = logging.getLogger("nlpseq.server")
+
+START, LOADING, AVAILABLE, UNLOADING, END = (
+    "START", "LOADING", "AVAILABLE", "UNLOADING", "END")
+#: The file of an export's nlpseq metadata (app and family).
+NLPSEQ_INFO = Path("assets.extra") / "nlpseq.json"
+_TYPE_NAMES = None
+
+
+def dtype_enum_name(dtype):
+    """``DT_STRING`` for 7..."""
+    global _TYPE_NAMES
+    if _TYPE_NAMES is None:
+        from tensorflow.core.framework import types_pb2
+
+        _TYPE_NAMES = types_pb2.DataType
+    try:
+        return _TYPE_NAMES.Name(dtype)
+    except ValueError:
+        return str(dtype)
+
+
+# -- configuration ---------------------------------------------------------------
+
+@dataclass
+class ModelConfig:
+    """One served model: its name, base path, version policy and labels.
+
+    ``policy`` is ``("latest", n)``, ``("all",)`` or ``("specific",
+    frozenset of versions)``.
+    """
+
+    name: str
+    base_path: Path
+    policy: tuple = ("latest", 1)
+    labels: dict = field(default_factory=dict)
+
+    def wanted(self, versions):
+        """The versions of ``versions`` (numbers found on disk) to serve."""
+        kind = self.policy[0]
+        if kind == "all":
+            return set(versions)
+        if kind == "specific":
+            return set(versions) & set(self.policy[1])
+        return set(sorted(versions)[-self.policy[1]:])
+
+
+def parse_model_flag(value):
+    """``NAME=BASE_PATH`` as a :class:`ModelConfig`.
+
+    Raises:
+        NlpseqError: not ``NAME=BASE_PATH``.
+    """
+    name, sep, path = value.partition("=")
+    name, path = name.strip(), path.strip()
+    if not sep or not name or not path:
+        raise NlpseqError(f"--model {value}: expected NAME=BASE_PATH, e.g. "
+                          "--model sentiment=saved_models/sentiment/export")
+    if "/" in name or ":" in name:
+        raise NlpseqError(f"--model {value}: a model name cannot hold '/' "
+                          "or ':'")
+    return ModelConfig(name, Path(path).expanduser().absolute())
+
+
+def read_model_config_file(path):
+    """The models of a TensorFlow Serving model config file (text
+    protobuf ``ModelServerConfig`` with a ``model_config_list``).
+
+    Raises:
+        NlpseqError: unreadable file, a syntax error (with its line), no
+            models, a model without name or base path, a second model of
+            the same name, an unknown platform.
+    """
+    from google.protobuf import text_format
+    from tensorflow_serving.config import model_server_config_pb2
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise NlpseqError(f"--model-config-file {path}: cannot read it "
+                          f"({getattr(error, 'strerror', None) or error})"
+                          ) from None
+    config = model_server_config_pb2.ModelServerConfig()
+    try:
+        text_format.Parse(text, config)
+    except text_format.ParseError as error:
+        line = error.GetLine()
+        message = str(error)
+        if line is not None:
+            message = message.split(" : ", 1)[-1]
+        where = f"{path}:{line}" if line is not None else str(path)
+        raise NlpseqError(f"{where}: {message}") from None
+    if config.WhichOneof("config") != "model_config_list" or \
+            not config.model_config_list.config:
+        raise NlpseqError(f"{path}: no models (expected model_config_list "
+                          "{ config { name: ... base_path: ... } ... })")
+    models, base = [], Path(path).parent
+    for entry in config.model_config_list.config:
+        if not entry.name or not entry.base_path:
+            raise NlpseqError(f"{path}: every config needs a name and a "
+                              f"base_path (got name '{entry.name}', "
+                              f"base_path '{entry.base_path}')")
+        if entry.model_platform not in ("", "tensorflow"):
+            raise NlpseqError(f"{path}: model {entry.name}: model_platform "
+                              f"'{entry.model_platform}' is not served "
+                              "(only tensorflow)")
+        if any(m.name == entry.name for m in models):
+            raise NlpseqError(f"{path}: model {entry.name} is configured "
+                              "twice")
+        choice = entry.model_version_policy.WhichOneof("policy_choice")
+        if choice == "all":
+            policy = ("all",)
+        elif choice == "specific":
+            if not entry.model_version_policy.specific.versions:
+                raise NlpseqError(f"{path}: model {entry.name}: specific "
+                                  "version policy without versions")
+            policy = ("specific", frozenset(
+                entry.model_version_policy.specific.versions))
+        else:
+            latest = entry.model_version_policy.latest.num_versions
+            policy = ("latest", max(1, latest))
+        base_path = Path(entry.base_path).expanduser()
+        models.append(ModelConfig(entry.name, base_path if
+                                  base_path.is_absolute() else
+                                  (base / base_path).absolute(),
+                                  policy, dict(entry.version_labels)))
+    return models
+
+
+# -- a loaded version ---------------------------------------------------------
+
+class TensorInfo:
+    """A signature's input or output: dtype (TensorFlow's DataType number)
+    and shape (``None`` for an unknown rank, -1 for a free dimension)."""
+
+    __slots__ = ("name", "dtype", "shape", "numpy_dtype")
+
+    def __init__(self, name, proto):
+        self.name = name
+        self.dtype = proto.dtype
+        self.shape = None if proto.tensor_shape.unknown_rank else tuple(
+            d.size for d in proto.tensor_shape.dim)
+        known = DTYPES.get(proto.dtype)
+        self.numpy_dtype = None if known is None else np.dtype(known[1])
+
+    def describe(self):
+        return {"dtype": dtype_enum_name(self.dtype),
+                "shape": None if self.shape is None else list(self.shape)}
+
+
+def _batched(info):
+    """A free first dimension and fixed other ones."""
+    return bool(info.shape) and info.shape[0] == -1 and all(
+        d >= 0 for d in info.shape[1:])
+
+
+class Signature:
+    """A callable signature of a loaded version, and its batcher."""
+
+    def __init__(self, version, name, proto, function, options):
+        self.name = name
+        self.inputs = {k: TensorInfo(k, v) for k, v in proto.inputs.items()}
+        self.outputs = {k: TensorInfo(k, v) for k, v in proto.outputs.items()}
+        self.output_names = sorted(self.outputs)
+        self.function = function
+        #: Whether concurrent requests are merged into one call.
+        self.mergeable = bool(self.inputs) and all(
+            _batched(i) for i in self.inputs.values()) and all(
+            _batched(o) for o in self.outputs.values())
+        self.batcher = Batcher(
+            self._run, f"model {version.name} version {version.number} "
+            f"signature {name}", self.mergeable, options)
+
+    def _run(self, inputs):
+        import tensorflow as tf
+
+        outputs = self.function(**{name: tf.constant(value)
+                                   for name, value in inputs.items()})
+        return {name: value.numpy() for name, value in outputs.items()}
+
+    def describe(self):
+        return {"inputs": {k: v.describe() for k, v in
+                           sorted(self.inputs.items())},
+                "outputs": {k: v.describe() for k, v in
+                            sorted(self.outputs.items())}}
+
+
+class ServedVersion:
+    """One version of a model: its state, and once loaded its
+    signatures."""
+
+    def __init__(self, name, number, path):
+        self.name = name
+        self.number = number
+        self.path = Path(path)
+        self.state = START
+        #: ``(code, message)`` of a failed load, else ``None``.
+        self.error = None
+        #: The folder's files when it was last loaded or failed.
+        self.snapshot = None
+        #: The SavedModel's SignatureDefs (proto map), once loaded.
+        self.signature_defs = {}
+        self.signatures = {}
+        #: ``assets.extra/nlpseq.json`` of the export, when there is one.
+        self.info = {}
+        self._loaded = None
+
+    def load(self, options):
+        """Load the SavedModel; AVAILABLE, or END with the error."""
+        import tensorflow as tf
+        from tensorflow.core.protobuf import saved_model_pb2
+
+        self.state = LOADING
+        started = time.monotonic()
+        try:
+            saved = saved_model_pb2.SavedModel()
+            saved.ParseFromString((self.path / "saved_model.pb").read_bytes())
+            defs = saved.meta_graphs[0].signature_def if \
+                saved.meta_graphs else {}
+            loaded = tf.saved_model.load(str(self.path))
+            signatures = {}
+            for name, function in loaded.signatures.items():
+                if name in defs:
+                    signatures[name] = Signature(self, name, defs[name],
+                                                 function, options)
+            self.info = self._read_info()
+            warm_up(signatures.get(DEFAULT_SIGNATURE))
+        except Exception as error:  # noqa: BLE001 (any damage to the files)
+            text = (str(error).strip().splitlines() or [""])[0]
+            code = failure(error).code if hasattr(error, "error_code") \
+                else "UNKNOWN"
+            self.error = (code, f"Failed to load model {self.name} version "
+                          f"{self.number} from {self.path}: "
+                          f"{type(error).__name__}: {text}"[:1000])
+            self.state = END
+            LOG.error("%s", self.error[1])
+            return False
+        self.signature_defs = dict(defs)
+        self.signatures = signatures
+        self._loaded = loaded
+        self.state = AVAILABLE
+        LOG.info("Serving model %s version %d from %s (loaded in %.1f s)",
+                 self.name, self.number, self.path,
+                 time.monotonic() - started)
+        return True
+
+    def _read_info(self):
+        try:
+            info = json.loads((self.path / NLPSEQ_INFO).read_text("utf-8"))
+            return info if isinstance(info, dict) else {}
+        except (OSError, ValueError):
+            return {}
+
+    def unload(self):
+        """UNLOADING: the queued requests finish; then END."""
+        self.state = UNLOADING
+        for signature in self.signatures.values():
+            signature.batcher.close()
+        self.signatures = {}
+        self._loaded = None
+        self.state = END
+        LOG.info("Unloaded model %s version %d", self.name, self.number)
+
+    def signature(self, name):
+        """The signature ``name`` (``""``: ``serving_default``).
+
+        Raises:
+            ServingError: INVALID_ARGUMENT, no such signature.
+        """
+        name = name or DEFAULT_SIGNATURE
+        signature = self.signatures.get(name)
+        if signature is None:
+            raise invalid(f'Serving signature name: "{name}" not found in '
+                          "signature def")
+        return signature
+
+
+def warm_up(signature):
+    """Call a text signature (string inputs of shape ``[-1]``) once on one
+    row, so that the first request does not wait for TensorFlow's first
+    run of the graph."""
+    if signature is None or not signature.inputs or any(
+            i.dtype != DT_STRING or i.shape != (-1,)
+            for i in signature.inputs.values()):
+        return
+    signature._run({name: np.array([b"warm up"], object)
+                    for name in signature.inputs})
+
+
+def _snapshot(path):
+    """The files under ``path`` with their sizes and times."""
+    files = []
+    for folder, _, names in os.walk(path):
+        for name in names:
+            try:
+                stat = os.stat(os.path.join(folder, name))
+            except OSError:
+                continue
+            files.append((os.path.join(folder, name), stat.st_size,
+                          stat.st_mtime_ns))
+    return tuple(sorted(files))
+
+
+# -- the manager ---------------------------------------------------------------
+
+class Model:
+    """A configured model and its versions (those ended too, for their
+    status)."""
+
+    def __init__(self, config):
+        self.config = config
+        self.name = config.name
+        self.versions = {}
+        #: The AVAILABLE versions, and the newest of them (replaced, never
+        #: changed in place, so requests read them without a lock).
+        self.available = {}
+        self.latest = None
+        self.missing_logged = False
+        self.pending = {}
+
+    def refresh(self):
+        self.available = {n: v for n, v in self.versions.items()
+                          if v.state == AVAILABLE}
+        self.latest = self.available[max(self.available)] \
+            if self.available else None
+
+
+class ModelManager:
+    """The models served, a poll thread keeping their versions in step with
+    the base paths, and the lookups of requests.
+
+    Args:
+        configs: the :class:`ModelConfig` of each model.
+        batching: the :class:`~nlpseq.server.batching.BatchingOptions`.
+        poll_seconds: how often the base paths are looked at.
+    """
+
+    def __init__(self, configs, batching=None, poll_seconds=1.0):
+        self.models = {c.name: Model(c) for c in configs}
+        self.batching = batching or BatchingOptions()
+        self.poll_seconds = poll_seconds
+        self._stop = threading.Event()
+        self._thread = None
+
+    def start(self):
+        """Start the poll thread (the first look, and loads, at once)."""
+        self._thread = threading.Thread(target=self._poll_loop, daemon=True,
+                                        name="model poll")
+        self._thread.start()
+        return self
+
+    def stop(self):
+        """Stop polling; finish the queued requests of every version."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        for model in self.models.values():
+            for version in list(model.versions.values()):
+                if version.state == AVAILABLE:
+                    version.unload()
+            model.refresh()
+
+    def _poll_loop(self):
+        first = True
+        while not self._stop.is_set():
+            for model in self.models.values():
+                if self._stop.is_set():
+                    break
+                try:
+                    self.poll(model, first)
+                except Exception:  # noqa: BLE001 (keep serving, log it)
+                    LOG.exception("polling model %s failed", model.name)
+            first = False
+            self._stop.wait(self.poll_seconds)
+
+    def poll(self, model, first=False):
+        """One look at ``model``'s base path: load, unload."""
+        found = self._version_folders(model)
+        wanted = model.config.wanted(found)
+        for number in sorted(wanted, reverse=True):
+            if self._stop.is_set():
+                return
+            version = model.versions.get(number)
+            if version is not None and version.state in (AVAILABLE, LOADING):
+                continue
+            snapshot = _snapshot(found[number])
+            if version is not None and version.error and \
+                    version.snapshot == snapshot:
+                continue  # (failed, and unchanged since)
+            settled = first or model.pending.get(number) == snapshot or (
+                version is not None and version.snapshot == snapshot)
+            if not settled:
+                model.pending[number] = snapshot  # (may still be copied)
+                continue
+            model.pending.pop(number, None)
+            version = ServedVersion(model.name, number, found[number])
+            version.snapshot = snapshot
+            model.versions[number] = version
+            version.load(self.batching)
+            model.refresh()
+        serving_wanted = any(model.versions[n].state == AVAILABLE
+                             for n in wanted if n in model.versions)
+        for number, version in sorted(model.versions.items()):
+            if version.state != AVAILABLE or number in wanted:
+                continue
+            if number not in found or serving_wanted:
+                version.state = UNLOADING
+                model.refresh()
+                version.unload()
+        model.pending = {n: s for n, s in model.pending.items()
+                         if n in found}
+
+    def _version_folders(self, model):
+        """``{number: path}`` of the complete version folders."""
+        base = model.config.base_path
+        try:
+            entries = list(os.scandir(base))
+        except OSError as error:
+            if not model.missing_logged:
+                LOG.warning("model %s: cannot read its base path %s (%s); "
+                            "looking again every %g s", model.name, base,
+                            error.strerror or error, self.poll_seconds)
+                model.missing_logged = True
+            return {}
+        model.missing_logged = False
+        found = {}
+        for entry in entries:
+            if entry.name.isdigit() and entry.is_dir() and (
+                    os.path.exists(os.path.join(entry.path, "saved_model.pb"))):
+                found[int(entry.name)] = Path(entry.path)
+        return found
+
+    # -- lookups ---------------------------------------------------------------
+
+    def model(self, name, request):
+        model = self.models.get(name)
+        if model is None:
+            raise ServingError("NOT_FOUND", "Servable not found for request: "
+                               f"{request}")
+        return model
+
+    def resolve(self, name, version=None, label=None):
+        """The AVAILABLE version a request names: the newest, ``version``,
+        or the one ``label`` points at.
+
+        Raises:
+            ServingError: NOT_FOUND (unknown model, version not available),
+                INVALID_ARGUMENT (unknown label, or both version and label).
+        """
+        if version is not None and label is not None:
+            raise invalid(f"Both model version ({version}) and model version "
+                          f"label ({label}) cannot be supplied.")
+        if label is not None:
+            version = self.label_version(name, label)
+        if version is None:
+            model = self.model(name, f"Latest({name})")
+            if model.latest is None:
+                raise ServingError("NOT_FOUND", "Servable not found for "
+                                   f"request: Latest({name})")
+            return model.latest
+        model = self.model(name, f"Specific({name}, {version})")
+        found = model.available.get(version)
+        if found is None:
+            raise ServingError("NOT_FOUND", "Servable not found for request: "
+                               f"Specific({name}, {version})")
+        return found
+
+    def submit(self, name, version, label, signature_name, arrays=None,
+               decode=None, python=False):
+        """Queue a prediction: ``(version, signature, future)``. The inputs
+        are ``arrays`` (``{name: array}``), or ``decode(signature)`` makes
+        them; they are checked against the signature.
+
+        Raises:
+            ServingError: as :meth:`resolve`, unknown signature, bad inputs,
+                a full queue.
+        """
+        for attempt in (1, 2):
+            served = self.resolve(name, version, label)
+            signature = served.signature(signature_name)
+            inputs = decode(signature) if decode else arrays
+            check_inputs(inputs, signature.inputs, signature.name)
+            try:
+                return served, signature, signature.batcher.submit(
+                    inputs, batch_rows(inputs), python)
+            except Closed:
+                if attempt == 2:  # (a version unloaded as it was asked for)
+                    raise
+
+    def label_version(self, name, label):
+        model = self.models.get(name)
+        version = model.config.labels.get(label) if model else None
+        if version is None:
+            raise invalid(f"Unrecognized servable version label: {label}")
+        return version
+
+    def status(self, name, version=None, label=None):
+        """``[(version, state, error code, error message)]`` of a model's
+        versions, newest first (only ``version``'s, or ``label``'s).
+
+        Raises:
+            ServingError: NOT_FOUND, INVALID_ARGUMENT (as :meth:`resolve`).
+        """
+        if version is not None and label is not None:
+            raise invalid(f"Both model version ({version}) and model version "
+                          f"label ({label}) cannot be supplied.")
+        if label is not None:
+            version = self.label_version(name, label)
+        model = self.models.get(name)
+        versions = dict(model.versions) if model else {}
+        if version is not None:
+            versions = {version: versions[version]} if version in versions \
+                else {}
+            if not versions:
+                raise ServingError("NOT_FOUND", f"Could not find version "
+                                   f"{version} of model {name}")
+        if not versions:
+            raise ServingError("NOT_FOUND", "Could not find any versions of "
+                               f"model {name}")
+        return [(n, v.state, *(v.error or ("OK", "")))
+                for n, v in sorted(versions.items(), reverse=True)]
+
+    def not_ready(self):
+        """``{model: why}`` of the models without an AVAILABLE version."""
+        why = {}
+        for name, model in self.models.items():
+            if model.latest is None:
+                failed = [v for v in model.versions.values() if v.error]
+                why[name] = failed[-1].error[1] if failed else (
+                    "loading" if model.versions else
+                    f"no version in {model.config.base_path} yet")
+        return why
+
+    def batchers(self):
+        """``[(model, version, signature name, Batcher)]`` being served."""
+        return [(model.name, version.number, name, signature.batcher)
+                for model in self.models.values()
+                for version in list(model.available.values())
+                for name, signature in sorted(version.signatures.items())]
