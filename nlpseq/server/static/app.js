@@ -1,0 +1,457 @@
+/* The demo page of `nlpseq serve`: one panel per served model, each calling
+ * the TensorFlow Serving REST API of the server. Plain JavaScript, no
+ * dependencies. */
+"use strict";
+
+const nlpseq = (() => {
+  const KIND_OF_APP = {
+    sentiment: "classifier", topic: "classifier", ner: "ner",
+    "next-word": "next-word", translation: "translation",
+  };
+  const KIND_OF_FAMILY = {
+    classifier: "classifier", tagger: "ner", language_model: "next-word",
+    seq2seq: "translation",
+  };
+  // What each kind of panel needs of the model's signatures.
+  const NEEDS = {
+    classifier: { serving_default: ["label", "probabilities", "class_names"] },
+    ner: { serving_default: ["entity_types", "entity_starts", "entity_ends",
+      "entity_count"] },
+    "next-word": { serving_default: ["tokens", "probabilities"] },
+    translation: {},
+  };
+  const ENTITY_COLOURS = {
+    PER: "#c9b8ff", PERSON: "#c9b8ff", ORG: "#8ee5e0", LOC: "#ffbb8c",
+    GPE: "#ffd27a", MISC: "#d7e98a", DATE: "#b9dcf5", TIME: "#b9dcf5",
+  };
+  // The text boxes' first contents (in the style of the apps' samples).
+  const EXAMPLES = {
+    sentiment: "Not tedious, not amateurish, just a haunting piece of "
+      + "filmmaking.",
+    topic: "The goalkeeper takes the title",
+    ner: "Castillo told reporters in New Harbor that Northwind Bank had grown.",
+    translation: "Zwei kleine Jungen essen einen Apfel im Schnee.",
+    "next-word": "on sunday i want",
+  };
+  const DEBOUNCE_MS = 250;
+
+  // -- small helpers ---------------------------------------------------------
+
+  function el(tag, attributes, ...children) {
+    const node = document.createElement(tag);
+    for (const [name, value] of Object.entries(attributes || {})) {
+      if (value === false || value === null || value === undefined) continue;
+      node.setAttribute(name, value === true ? "" : value);
+    }
+    node.append(...children.filter((c) => c !== null && c !== undefined));
+    return node;
+  }
+
+  function slug(name) {
+    return String(name).replace(/[^A-Za-z0-9_-]+/g, "-");
+  }
+
+  function percent(p) {
+    return p > 0 && p < 0.001 ? "<0.1%" : `${(100 * p).toFixed(1)}%`;
+  }
+
+  /** POST a body to the model's :predict; the answer, or an Error with the
+   * server's message. */
+  async function predict(model, body) {
+    const url = `v1/models/${encodeURIComponent(model.name)}:predict`;
+    const response = await fetch(url, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    let answer = null;
+    try {
+      answer = await response.json();
+    } catch (error) {
+      throw new Error(`HTTP ${response.status} ${response.statusText}`);
+    }
+    if (!response.ok || (answer && answer.error !== undefined)) {
+      throw new Error((answer && answer.error) ||
+        `HTTP ${response.status} ${response.statusText}`);
+    }
+    return answer;
+  }
+
+  /** The first row of a row-format answer as {output: value} (a signature
+   * with one output gives bare values). */
+  async function predictOne(model, signature, text) {
+    const answer = await predict(model,
+      { signature_name: signature, instances: [text] });
+    const row = answer.predictions[0];
+    if (row !== null && typeof row === "object" && !Array.isArray(row)) {
+      return row;
+    }
+    const outputs = Object.keys(model.signatures[signature].outputs);
+    return { [outputs[0]]: row };
+  }
+
+  function kindOf(model) {
+    const kind = KIND_OF_APP[model.app] || KIND_OF_FAMILY[model.family];
+    if (!kind) return "generic";
+    const signatures = model.signatures || {};
+    for (const [name, outputs] of Object.entries(NEEDS[kind])) {
+      const signature = signatures[name];
+      if (!signature || outputs.some((o) => !(o in signature.outputs))) {
+        return "generic";
+      }
+    }
+    if (kind === "translation" && !signatures.translate_beam &&
+      !(signatures.serving_default &&
+        "translation" in signatures.serving_default.outputs)) {
+      return "generic";
+    }
+    return kind;
+  }
+
+  // -- panels ----------------------------------------------------------------
+
+  /** The panel's frame: a heading, a form (a labelled text box, controls and
+   * a submit button) and a result area. `submit(text)` returns the result's
+   * element; the result area shows it, or the error. */
+  function panel(model, kind, options) {
+    const id = `panel-${slug(model.name)}`;
+    const result = el("div", { class: "result", "aria-live": "polite" });
+    const input = el("textarea", {
+      id: `${id}-input`, name: "text", rows: options.rows || 3,
+      spellcheck: "false",
+      class: options.json ? "code" : null,
+    });
+    input.value = options.example || "";
+    const button = el("button", { type: "submit" }, options.button);
+    const form = el("form", { class: "panel-form" },
+      el("label", { for: input.id }, options.label), input,
+      el("div", { class: "actions" }, ...(options.controls || []), button));
+    const section = el("section", {
+      class: "panel", id, "data-model": model.name, "data-kind": kind,
+      "aria-labelledby": `${id}-title`,
+    },
+    el("header", { class: "panel-header" },
+      el("h2", { id: `${id}-title` }, model.name),
+      el("span", { class: "badge" }, model.app || model.family || "SavedModel"),
+      el("span", { class: "version" }, `version ${model.version}`)),
+    options.description ? el("p", { class: "description" },
+      options.description) : null,
+    form, result);
+
+    const sequences = new Map();
+    /** Runs `work()` and shows what it gives in `target`, unless a newer
+     * run for `target` started meanwhile; the target's `data-text` says
+     * which input it shows, its `data-state` whether it is busy, done or
+     * an error. */
+    async function show(work, text, target = result) {
+      const mine = (sequences.get(target) || 0) + 1;
+      sequences.set(target, mine);
+      target.setAttribute("aria-busy", "true");
+      target.dataset.state = "busy";
+      let content;
+      let state = "done";
+      try {
+        content = await work();
+      } catch (error) {
+        content = el("p", { class: "error", role: "alert" }, error.message);
+        state = "error";
+      }
+      if (mine !== sequences.get(target)) return;
+      target.replaceChildren(content);
+      target.dataset.text = text;
+      target.dataset.state = state;
+      target.removeAttribute("aria-busy");
+    }
+
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      button.disabled = true;
+      try {
+        await show(() => options.submit(input.value), input.value);
+      } finally {
+        button.disabled = false;
+      }
+    });
+    input.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+        event.preventDefault();
+        form.requestSubmit();
+      }
+    });
+    return { section, form, input, result, show };
+  }
+
+  function bars(names, probabilities) {
+    const order = names.map((_, i) => i)
+      .sort((a, b) => probabilities[b] - probabilities[a]);
+    return el("ul", { class: "bars" }, ...order.map((i) => {
+      const p = probabilities[i];
+      const fill = el("span", { class: "bar-fill" });
+      fill.style.width = `${100 * p}%`;
+      return el("li", {
+        class: "bar-row", "data-name": names[i], "data-probability": p,
+      },
+      el("span", { class: "bar-name" }, names[i]),
+      el("span", {
+        class: "bar", role: "meter", "aria-label": names[i],
+        "aria-valuemin": 0, "aria-valuemax": 1, "aria-valuenow": p,
+      }, fill),
+      el("span", { class: "bar-value" }, percent(p)));
+    }));
+  }
+
+  function classifierPanel(model) {
+    return panel(model, "classifier", {
+      label: "Text", button: "Classify",
+      example: EXAMPLES[model.app] || EXAMPLES.sentiment,
+      async submit(text) {
+        const row = await predictOne(model, "serving_default", text);
+        const best = Math.max(...row.probabilities);
+        return el("div", {},
+          el("p", { class: "prediction" },
+            el("span", { class: "label-name" }, row.label), " ",
+            el("span", { class: "label-probability" }, percent(best))),
+          bars(row.class_names, row.probabilities));
+      },
+    }).section;
+  }
+
+  function entityColour(type) {
+    if (ENTITY_COLOURS[type]) return ENTITY_COLOURS[type];
+    let hash = 0;
+    for (const c of String(type)) hash = (hash * 31 + c.codePointAt(0)) % 360;
+    return `hsl(${hash} 75% 82%)`;
+  }
+
+  /** The text with its entities marked: `entities` are
+   * {start, end, type} in code points (end exclusive); overlapping or
+   * out-of-range ones are left out. */
+  function renderEntities(text, entities) {
+    const chars = Array.from(text);
+    const out = el("p", { class: "entities" });
+    let at = 0;
+    const sorted = [...entities].sort((a, b) => a.start - b.start);
+    for (const { start, end, type } of sorted) {
+      if (start < at || end > chars.length || start >= end) continue;
+      if (start > at) out.append(chars.slice(at, start).join(""));
+      const mark = el("mark", { class: "entity", "data-type": type },
+        el("span", { class: "entity-text" }, chars.slice(start, end).join("")),
+        el("span", { class: "entity-type" }, type));
+      mark.style.setProperty("--entity", entityColour(type));
+      out.append(mark);
+      at = end;
+    }
+    if (at < chars.length) out.append(chars.slice(at).join(""));
+    return out;
+  }
+
+  function nerPanel(model) {
+    return panel(model, "ner", {
+      label: "Text", button: "Find entities",
+      example: EXAMPLES.ner,
+      async submit(text) {
+        const row = await predictOne(model, "serving_default", text);
+        const entities = [];
+        for (let i = 0; i < row.entity_count; i++) {
+          entities.push({
+            start: row.entity_starts[i], end: row.entity_ends[i],
+            type: row.entity_types[i],
+          });
+        }
+        const tokens = (row.tokens || []).map((token, i) => [token,
+          row.tags[i]]).filter(([token]) => token !== "");
+        return el("div", {},
+          renderEntities(text, entities),
+          entities.length ? null
+            : el("p", { class: "note" }, "No entities found."),
+          tokens.length ? el("details", { class: "tokens" },
+            el("summary", {}, `Tokens and tags (${tokens.length})`),
+            el("ol", {}, ...tokens.map(([token, tag]) => el("li", {},
+              el("span", { class: "token" }, token),
+              el("span", { class: "tag" }, tag))))) : null);
+      },
+    }).section;
+  }
+
+  function translationPanel(model) {
+    const beam = Boolean(model.signatures.translate_beam);
+    return panel(model, "translation", {
+      label: "Source text", button: "Translate",
+      example: EXAMPLES.translation,
+      description: beam ? "Beam search (translate_beam): the best "
+        + "translations and their scores." : null,
+      async submit(text) {
+        let translations;
+        let scores;
+        if (beam) {
+          ({ translations, scores } = await predictOne(model,
+            "translate_beam", text));
+        } else {
+          const row = await predictOne(model, "serving_default", text);
+          translations = [row.translation];
+          scores = [row.score];
+        }
+        return el("div", {},
+          el("p", { class: "translation" }, translations[0]),
+          el("ol", { class: "hypotheses", "aria-label": "Hypotheses" },
+            ...translations.map((t, i) => el("li", {
+              class: "hypothesis", "data-score": scores[i],
+            },
+            el("span", { class: "hypothesis-text" }, t),
+            el("span", { class: "hypothesis-score" },
+              Number(scores[i]).toFixed(3))))));
+      },
+    }).section;
+  }
+
+  function nextWordPanel(model) {
+    const strategies = ["greedy", "beam"]
+      .filter((s) => model.signatures[`generate_${s}`]);
+    const strategy = el("select", { "aria-label": "Decoding" },
+      ...strategies.map((s) => el("option", { value: s },
+        s === "greedy" ? "Greedy" : "Beam search")));
+    const controls = strategies.length ? [strategy] : [];
+    const words = el("div", { class: "next-words", "aria-live": "polite" });
+    let timer = null;
+    const parts = panel(model, "next-word", {
+      label: "Text so far", button: "Generate", rows: 2, controls,
+      example: EXAMPLES["next-word"],
+      async submit(text) {
+        const signature = `generate_${strategy.value}`;
+        const row = await predictOne(model, signature, text);
+        const glue = text === "" || /\s$/.test(text) ? "" : " ";
+        return el("p", { class: "generated", "data-strategy": strategy.value },
+          el("span", { class: "prompt" }, text + glue),
+          el("span", { class: "continuation" }, row.text));
+      },
+    });
+    if (!strategies.length) {
+      parts.form.querySelector("button[type=submit]").hidden = true;
+    }
+    parts.result.before(el("h3", { class: "subheading" }, "Next word"), words);
+
+    async function suggest(text) {
+      const row = await predictOne(model, "serving_default", text);
+      return el("ol", { class: "word-list" }, ...row.tokens.map((word, i) => {
+        const button = el("button", {
+          type: "button", class: "word", "data-word": word,
+          "data-probability": row.probabilities[i],
+        }, el("span", { class: "word-text" }, word),
+        el("span", { class: "word-probability" },
+          percent(row.probabilities[i])));
+        button.addEventListener("click", () => {
+          const now = parts.input.value;
+          parts.input.value = now + (now === "" || /\s$/.test(now) ? "" : " ")
+            + word;
+          parts.input.dispatchEvent(new Event("input"));
+          parts.input.focus();
+        });
+        return el("li", {}, button);
+      }));
+    }
+    function update() {
+      const text = parts.input.value;
+      parts.show(() => suggest(text), text, words);
+    }
+    parts.input.addEventListener("input", () => {
+      clearTimeout(timer);
+      timer = setTimeout(update, DEBOUNCE_MS);
+    });
+    update();
+    return parts.section;
+  }
+
+  /** An example value of a tensor spec, without its batch dimension when
+   * `batched`. */
+  function exampleValue(spec, batched) {
+    const dtype = spec.dtype || "";
+    let value = 0;
+    if (dtype === "DT_STRING") value = "some text";
+    else if (/FLOAT|DOUBLE|HALF/.test(dtype)) value = 0.5;
+    else if (dtype === "DT_BOOL") value = false;
+    const shape = (spec.shape || []).slice(batched ? 1 : 0);
+    for (let i = shape.length - 1; i >= 0; i--) {
+      value = Array(Math.max(1, shape[i])).fill(value);
+    }
+    return value;
+  }
+
+  function exampleBody(name, signature) {
+    const inputs = Object.entries(signature.inputs);
+    const batched = inputs.every(([, s]) => (s.shape || []).length > 0);
+    if (!batched) {
+      return { signature_name: name, inputs: Object.fromEntries(
+        inputs.map(([n, s]) => [n, exampleValue(s, false)])) };
+    }
+    const instance = inputs.length === 1 ? exampleValue(inputs[0][1], true)
+      : Object.fromEntries(inputs.map(([n, s]) => [n, exampleValue(s, true)]));
+    return { signature_name: name, instances: [instance] };
+  }
+
+  function genericPanel(model) {
+    const names = Object.keys(model.signatures || {}).sort((a, b) =>
+      (b === "serving_default") - (a === "serving_default") ||
+      a.localeCompare(b));
+    const select = el("select", { "aria-label": "Signature" },
+      ...names.map((n) => el("option", { value: n }, n)));
+    let parts = null;
+    function template() {
+      const signature = model.signatures[select.value];
+      parts.input.value = signature
+        ? JSON.stringify(exampleBody(select.value, signature), null, 2) : "{}";
+    }
+    select.addEventListener("change", template);
+    parts = panel(model, "generic", {
+      label: "Request body (JSON)", button: "Predict", rows: 8, json: true,
+      controls: [select],
+      async submit(body) {
+        let parsed;
+        try {
+          parsed = JSON.parse(body);
+        } catch (error) {
+          throw new Error(`The request body is not JSON: ${error.message}`);
+        }
+        const answer = await predict(model, parsed);
+        return el("pre", { class: "json" }, JSON.stringify(answer, null, 2));
+      },
+    });
+    if (names.length) template();
+    return parts.section;
+  }
+
+  const PANELS = {
+    classifier: classifierPanel, ner: nerPanel,
+    translation: translationPanel, "next-word": nextWordPanel,
+    generic: genericPanel,
+  };
+
+  async function start() {
+    const main = document.getElementById("models");
+    try {
+      const response = await fetch("nlpseq/v1/models");
+      const answer = await response.json();
+      if (!response.ok) throw new Error(answer.error || `HTTP ${response.status}`);
+      const models = [...answer.models].sort((a, b) =>
+        a.name.localeCompare(b.name));
+      if (!models.length) {
+        main.replaceChildren(el("p", { class: "status" },
+          "No model is available yet."));
+        return;
+      }
+      main.replaceChildren(...models.map((m) => PANELS[kindOf(m)](m)));
+    } catch (error) {
+      main.replaceChildren(el("p", { class: "error", role: "alert" },
+        `Could not list the models: ${error.message}`));
+    }
+    main.dataset.state = "ready";
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
+  }
+  return { kindOf, renderEntities, entityColour, exampleBody };
+})();
+
+window.nlpseq = nlpseq;
