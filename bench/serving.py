@@ -57,7 +57,7 @@ def free_port():
         return probe.getsockname()[1]
 
 
-def train_and_export(data, folder, reviews):
+def train_and_export(data, folder, reviews, max_length):
     """A sentiment model of the IMDB benchmark's size, exported."""
     import nlpseq
 
@@ -67,7 +67,7 @@ def train_and_export(data, folder, reviews):
     frame.to_csv(subset, index=False)
     task = nlpseq.train("sentiment", data=str(subset), model_dir=folder /
                         "model", cell="lstm", units=64, embedding_dim=64,
-                        max_length=400, batch_size=32, epochs=1, seed=0,
+                        max_length=max_length, batch_size=32, epochs=1, seed=0,
                         valid_split=0.1)
     return task.export(folder / "export")
 
@@ -175,6 +175,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(DATA))
     parser.add_argument("--train-reviews", type=int, default=2000)
+    parser.add_argument("--max-length", type=int, default=100,
+                        help="the model's max_length: tokens read of a "
+                        "review")
     parser.add_argument("--reviews", type=int, default=5000,
                         help="validation reviews sent (cycled)")
     parser.add_argument("--batch", type=int, default=32,
@@ -199,7 +202,8 @@ def main(argv=None):
 
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
-        version = train_and_export(data, folder, args.train_reviews)
+        version = train_and_export(data, folder, args.train_reviews,
+                                   args.max_length)
         reference = in_process(version, texts, args.batch)
         print(f"in process: {reference:,.0f} reviews/s "
               f"(SavedModel, requests of {args.batch})")
