@@ -12,10 +12,10 @@ install:
 	$(BIN)/python -m pip install -e '.[test,lint,onnx]'
 
 test:
-	$(BIN)/python -m pytest -m "not slow" -q
+	$(BIN)/python -m pytest -m "not slow" -q -n 2 --dist loadgroup
 
 test-all:
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
 
 lint:
 	$(BIN)/ruff check nlpseq apps tests bench
