@@ -12,10 +12,10 @@ install:
 	$(BIN)/python -m pip install -e '.[test,lint,onnx]'
 
 test:
-	$(BIN)/python -m pytest -m "not slow" -q -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -m "not slow" -q -n 2 --dist loadfile
 
 test-all:
-	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 lint:
 	$(BIN)/ruff check nlpseq apps tests bench

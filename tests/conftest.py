@@ -28,24 +28,6 @@ if keras.backend.backend() != "tensorflow":  # pragma: no cover
     )
 
 
-#: The test modules that share the session's served models (the
-#: ``exported_models`` and ``serving`` fixtures below).
-SERVING_MODULES = {"test_server.py", "test_server_grpc.py",
-                   "test_server_page.py", "test_serving_docs.py",
-                   "test_signatures.py"}
-
-
-def pytest_collection_modifyitems(config, items):
-    """With ``pytest -n 2 --dist loadgroup`` (``make test``), each test
-    module runs whole in one worker (its module fixtures are built once),
-    and the modules of :data:`SERVING_MODULES` run in the same worker (its
-    session fixtures are built once)."""
-    for item in items:
-        name = item.path.name
-        item.add_marker(pytest.mark.xdist_group(
-            "serving" if name in SERVING_MODULES else name))
-
-
 @pytest.fixture(autouse=True)
 def _fixed_seed():
     """Every test starts from the same seed (Python, NumPy, TensorFlow).
