@@ -27,6 +27,7 @@ bench:
 	$(BIN)/python bench/ner.py
 	$(BIN)/python bench/translation.py
 	$(BIN)/python bench/serving.py
+	$(BIN)/python bench/distribute.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

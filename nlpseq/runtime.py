@@ -54,12 +54,19 @@ def _first_use(tf):
     tf.function(lambda m: tf.transpose(m))(tf.constant([[True, False]]))
 
 
-def import_tensorflow():
-    """Import TensorFlow (and look up its devices) without start-up noise."""
+def import_tensorflow(setup=None):
+    """Import TensorFlow (and look up its devices) without start-up noise.
+
+    ``setup(tf)``, if given, runs right after the import, before TensorFlow
+    starts its devices (logical devices and collective operations must be
+    configured then); its output is filtered like the rest.
+    """
     configure_environment()
     if "tensorflow" in sys.modules:
         import tensorflow as tf
 
+        if setup is not None:
+            setup(tf)
         return tf
     sys.stderr.flush()
     saved = os.dup(2)
@@ -68,6 +75,8 @@ def import_tensorflow():
         try:
             import tensorflow as tf
 
+            if setup is not None:
+                setup(tf)
             tf.config.list_physical_devices()
             _first_use(tf)
         finally:

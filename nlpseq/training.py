@@ -48,17 +48,36 @@ def pad(sequences, dtype="int32", width=None):
     return out
 
 
-def pad_features(items):
+def bucket_width(length, smallest=8):
+    """The smallest of 8, 12, 16, 24, 32, 48, ... (``2^k`` and
+    ``1.5 * 2^k``, from ``smallest``) that holds ``length``: padding to these
+    widths gives a batch at most 1.5 times the longest item's length, and a
+    few dozen shapes in all (XLA compiles a step once per shape)."""
+    width = smallest
+    while width < length:
+        half = width // 2
+        width = width + half if width & (width - 1) == 0 else width + \
+            width // 3
+    return width
+
+
+def _longest(lengths, buckets):
+    longest = max(list(lengths) + [1])
+    return bucket_width(longest) if buckets else longest
+
+
+def pad_features(items, buckets=False):
     """Pad a batch of one example's features: 1-D arrays to ``[n, time]``,
     2-D ``[time, k]`` arrays (e.g. the characters of each word) to ``[n,
-    time, k]``; a tuple of features feature by feature."""
+    time, k]``; a tuple of features feature by feature. With ``buckets``,
+    each padded axis is :func:`bucket_width` of its longest item."""
     if isinstance(items[0], tuple):
-        return tuple(pad_features([item[k] for item in items])
+        return tuple(pad_features([item[k] for item in items], buckets)
                      for k in range(len(items[0])))
     if np.ndim(items[0]) == 1:
-        return pad(items)
-    steps = max([len(i) for i in items] + [1])
-    width = max([i.shape[1] for i in items] + [1])
+        return pad(items, width=_longest(map(len, items), buckets))
+    steps = _longest([len(i) for i in items], buckets)
+    width = _longest([i.shape[1] for i in items], buckets)
     out = np.zeros((len(items), steps, width), dtype="int32")
     for row, item in enumerate(items):
         out[row, :item.shape[0], :item.shape[1]] = item
@@ -96,7 +115,7 @@ def batch_order(lengths, batch_size, seed, epoch, shuffle=True):
 
 
 def padded_batches(inputs, targets, batch_size, seed=0, first_epoch=0,
-                   epochs=1, shuffle=True, pad_targets=False):
+                   epochs=1, shuffle=True, pad_targets=False, buckets=False):
     """A ``tf.data.Dataset`` of ``(ids, targets)`` batches for ``epochs``.
 
     Args:
@@ -111,18 +130,26 @@ def padded_batches(inputs, targets, batch_size, seed=0, first_epoch=0,
             given ``steps_per_epoch``).
         shuffle: the training order; without it, each epoch is one pass
             sorted by length.
+        buckets: pad every variable axis to :func:`bucket_width` of its
+            longest item instead of to the longest item (fewer shapes, for
+            ``--jit-compile``); the padding is masked.
     """
     lengths = [len(x[0]) if isinstance(x, tuple) else len(x)
                for x in inputs]
     targets_array = None if pad_targets else np.asarray(targets)
+    if targets_array is not None and targets_array.ndim > 1:
+        # (targets of one fixed width, e.g. a language model's windows: the
+        # inputs are as wide, and padding them further would misalign them)
+        buckets = False
 
     def generate():
         for epoch in range(first_epoch, first_epoch + epochs):
             for index in batch_order(lengths, batch_size, seed, epoch,
                                      shuffle):
-                x = pad_features([inputs[i] for i in index])
+                x = pad_features([inputs[i] for i in index], buckets)
                 if pad_targets:
-                    y = pad([targets[i] for i in index])
+                    y = [targets[i] for i in index]
+                    y = pad(y, width=_longest(map(len, y), buckets))
                 else:
                     y = targets_array[index]
                 yield x, y

@@ -77,12 +77,16 @@ def recurrent_products(request, monkeypatch):
 @pytest.fixture(scope="session")
 def exported_models(tmp_path_factory):
     """Tiny models of sentiment, ner, next-word and translation, exported
-    once per session to ``<tmp>/models/<app>/1`` (a
+    once per session to ``<tmp>/serving-models/<app>/1`` (a
     :class:`server_helpers.ExportedModels`: ``.root``, ``.tasks``,
-    ``.base_paths``)."""
+    ``.base_paths``); under pytest-xdist, once for all the workers, in the
+    folder above their own temporary folders."""
     from server_helpers import export_models
 
-    return export_models(tmp_path_factory.mktemp("serving") / "models")
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+    return export_models(root / "serving-models")
 
 
 @pytest.fixture(scope="session")

@@ -61,13 +61,25 @@ class ExportedModels:
 
 def export_models(root, apps=APPS):
     """Export a :func:`tiny_task` of each of ``apps`` as version 1 under
-    ``root``."""
+    ``root``, unless a process of the same test session (a pytest-xdist
+    worker) exported them there already: the first one exports, under a
+    lock, and the others build the same tasks (the same seed) and read its
+    exports, which no test changes."""
+    import fcntl
+
     models = ExportedModels(Path(root))
-    for app in apps:
-        task = tiny_task(app)
-        task.export(models.root / app, version=1)
-        models.tasks[app] = task
-        models.base_paths[app] = models.root / app
+    models.root.mkdir(parents=True, exist_ok=True)
+    done = models.root / "exported"
+    with open(models.root / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        export = not done.exists()
+        for app in apps:
+            task = tiny_task(app)
+            if export:
+                task.export(models.root / app, version=1)
+            models.tasks[app] = task
+            models.base_paths[app] = models.root / app
+        done.touch()
     return models
 
 

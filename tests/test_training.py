@@ -6,7 +6,14 @@ import keras
 import numpy as np
 import pytest
 
-from nlpseq.training import batch_order, batches_per_epoch, pad, padded_batches
+from nlpseq import layers as nl
+from nlpseq.training import (
+    batch_order,
+    batches_per_epoch,
+    bucket_width,
+    pad,
+    padded_batches,
+)
 
 # -- pad ----------------------------------------------------------------------
 
@@ -154,7 +161,7 @@ def make_data(n, seed=0, max_length=12):
 
 
 def as_lists(dataset):
-    return [(x.numpy(), y.numpy()) for x, y in dataset]
+    return [keras.tree.map_structure(np.asarray, batch) for batch in dataset]
 
 
 def test_padded_batches_count_and_content():
@@ -255,6 +262,85 @@ def test_float_targets_keep_their_dtype_and_shape():
     stacked = np.concatenate([y for _, y in batches])
     assert stacked.dtype == np.float32 and stacked.shape == (10, 3)
     np.testing.assert_array_equal(stacked, targets[order])
+
+
+# -- bucketed widths (--jit-compile) -------------------------------------------
+
+BUCKETS = [8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768]
+
+
+def test_bucket_width_is_the_smallest_bucket_that_holds_the_length():
+    for length in range(700):
+        width = bucket_width(length)
+        assert width == min(b for b in BUCKETS if b >= length), length
+        assert width <= max(8, 1.5 * length), length
+
+
+def test_buckets_pad_every_variable_axis_and_the_targets_alike():
+    """Words and their characters (a tuple of features) and per-token
+    targets: each axis padded to its bucket, the content as without
+    buckets, zeros beyond."""
+    rng = np.random.default_rng(9)
+    lengths = rng.integers(1, 30, size=40)
+    inputs = [(rng.integers(1, 50, size=int(n)),
+               rng.integers(1, 20, size=(int(n), int(rng.integers(1, 14)))))
+              for n in lengths]
+    targets = [rng.integers(1, 5, size=len(x[0])) for x in inputs]
+    plain = as_lists(padded_batches(inputs, targets, 6, seed=2,
+                                    pad_targets=True))
+    bucketed = as_lists(padded_batches(inputs, targets, 6, seed=2,
+                                       pad_targets=True, buckets=True))
+    assert len(plain) == len(bucketed)
+    shapes = set()
+    for ((words, chars), y), ((b_words, b_chars), b_y) in zip(plain,
+                                                               bucketed):
+        steps, width = words.shape[1], chars.shape[2]
+        assert b_words.shape == (len(words), bucket_width(steps))
+        assert b_chars.shape == (len(words), bucket_width(steps),
+                                 bucket_width(width))
+        assert b_y.shape == b_words.shape
+        np.testing.assert_array_equal(b_words[:, :steps], words)
+        np.testing.assert_array_equal(b_chars[:, :steps, :width], chars)
+        np.testing.assert_array_equal(b_y[:, :steps], y)
+        assert not b_words[:, steps:].any() and not b_y[:, steps:].any()
+        assert not b_chars[:, steps:].any() and not b_chars[..., width:].any()
+        shapes.add(b_chars.shape[1:])
+    assert len(shapes) < len({(x[0].shape[1], x[1].shape[2])
+                              for x, _ in plain})
+
+
+def test_fixed_width_targets_are_not_bucketed():
+    """A language model's windows: inputs as wide as their 2-D targets."""
+    inputs = [np.arange(1, 6) for _ in range(7)]
+    targets = np.ones((7, 5), "int32")
+    for x, y in as_lists(padded_batches(inputs, targets, 3, buckets=True)):
+        assert x.shape[1] == y.shape[1] == 5
+
+
+def test_bucket_padding_is_masked_out_of_the_loss():
+    """The padding of the buckets changes no loss: a masked tagger and a
+    masked classifier give the same loss on bucketed and plain batches."""
+    rng = np.random.default_rng(4)
+    inputs = [rng.integers(1, 60, size=int(n))
+              for n in rng.integers(1, 20, size=24)]
+    tags = [rng.integers(1, 4, size=len(x)) for x in inputs]
+    labels = rng.integers(0, 2, size=24)
+    keras.utils.set_random_seed(1)
+    tagger = keras.Sequential([
+        keras.layers.Embedding(60, 4, mask_zero=True),
+        nl.Bidirectional(nl.GRU(3, return_sequences=True)),
+        keras.layers.Dense(4)])
+    classifier = keras.Sequential([
+        keras.layers.Embedding(60, 4, mask_zero=True), nl.LSTM(3),
+        keras.layers.Dense(2)])
+    for model, targets, pad_targets in ((tagger, tags, True),
+                                        (classifier, labels, False)):
+        model.compile(loss=keras.losses.SparseCategoricalCrossentropy(
+            from_logits=True))
+        losses = [model.evaluate(padded_batches(
+            inputs, targets, 5, shuffle=False, pad_targets=pad_targets,
+            buckets=buckets), verbose=0) for buckets in (False, True)]
+        assert losses[0] == pytest.approx(losses[1], rel=1e-5)
 
 
 # -- RunState -----------------------------------------------------------------

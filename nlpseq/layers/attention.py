@@ -81,22 +81,27 @@ class Attention(keras.layers.Layer):
 
     def keys(self, memory):
         """The query-independent part of the scores: ``[batch, source, k]``."""
-        return ops.matmul(memory, self.memory_kernel)
+        return ops.matmul(memory, ops.cast(self.memory_kernel, memory.dtype))
 
     def attend(self, query, keys, memory, memory_mask=None):
         """``(context, weights)`` of ``query`` given precomputed ``keys``."""
         if self.kind == "luong":
             scores = ops.matmul(query, ops.transpose(keys, (0, 2, 1)))
         else:
-            projected = ops.matmul(query, self.query_kernel)
+            projected = ops.matmul(query, ops.cast(self.query_kernel,
+                                                   query.dtype))
             hidden = ops.tanh(ops.expand_dims(projected, 2)
                               + ops.expand_dims(keys, 1))
-            scores = ops.einsum("btsu,u->bts", hidden, self.score_vector)
+            scores = ops.einsum("btsu,u->bts", hidden,
+                                ops.cast(self.score_vector, hidden.dtype))
+        # (the softmax in float32 also under mixed precision; the weights
+        # come back in the memory's dtype)
+        scores = ops.cast(scores, "float32")
         if memory_mask is not None:
             keep = ops.expand_dims(ops.cast(memory_mask, "bool"), 1)
             scores = ops.where(keep, scores,
                                ops.full_like(scores, -1e9))
-        weights = ops.softmax(scores, axis=-1)
+        weights = ops.cast(ops.softmax(scores, axis=-1), memory.dtype)
         return ops.matmul(weights, memory), weights
 
     def call(self, query, memory, memory_mask=None):

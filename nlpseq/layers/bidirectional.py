@@ -46,9 +46,10 @@ class Bidirectional(keras.layers.Layer):
     ``[output, *forward_states, *backward_states]`` and ``initial_state`` takes
     the forward states followed by the backward ones. With a ``stateful``
     layer both directions carry their states between batches;
-    ``reset_state()`` resets both. The outputs come in the wrapper's
-    compute dtype (``dtype="mixed_float16"`` over float32 layers returns
-    float16, as in Keras).
+    ``reset_state()`` resets both. The wrapper and both directions share
+    one dtype policy: the wrapper's ``dtype`` when given (over float32
+    layers, ``dtype="mixed_float16"`` computes and returns float16), else
+    the layer's; outputs and states come in its compute dtype.
 
     Example:
 
@@ -74,15 +75,22 @@ class Bidirectional(keras.layers.Layer):
                 f"`return_state`), got {layer!r}."
             )
         check_choice("merge_mode", merge_mode, MERGE_MODES)
+        # One dtype policy for the wrapper and both directions: the
+        # wrapper's when given, else the layer's.
+        given = kwargs.get("dtype") is not None
+        if not given:
+            kwargs["dtype"] = layer.dtype_policy
         super().__init__(**kwargs)
         self.merge_mode = merge_mode
         self.return_sequences = layer.return_sequences
         self.return_state = layer.return_state
         self.stateful = bool(getattr(layer, "stateful", False))
-        self.forward_layer = self._copy(layer, layer.go_backwards, "forward")
+        policy = self.dtype_policy if given else None
+        self.forward_layer = self._copy(layer, layer.go_backwards, "forward",
+                                        policy)
         if backward_layer is None:
             self.backward_layer = self._copy(
-                layer, not layer.go_backwards, "backward")
+                layer, not layer.go_backwards, "backward", policy)
             self._explicit_backward = False
         else:
             if not _is_recurrent_layer(backward_layer):
@@ -122,9 +130,11 @@ class Bidirectional(keras.layers.Layer):
         self.supports_masking = True
 
     @staticmethod
-    def _copy(layer, go_backwards, prefix):
+    def _copy(layer, go_backwards, prefix, policy=None):
         config = layer.get_config()
         config["go_backwards"] = go_backwards
+        if policy is not None:
+            config["dtype"] = policy
         name = config["name"]
         for other in ("forward_", "backward_"):
             if name.startswith(other):
@@ -237,7 +247,8 @@ class Bidirectional(keras.layers.Layer):
         if not self.return_state:
             return output
         outputs = output if self.merge_mode is None else [output]
-        return outputs + forward_states + backward_states
+        return outputs + [ops.cast(s, self.compute_dtype)
+                          for s in forward_states + backward_states]
 
     def get_config(self):
         config = super().get_config()

@@ -45,6 +45,9 @@ class CRF(keras.layers.Layer):
     """
 
     def __init__(self, num_tags, **kwargs):
+        if kwargs.get("dtype") is None:
+            # (numerically sensitive: float32 also under mixed precision)
+            kwargs["dtype"] = "float32"
         super().__init__(**kwargs)
         if not isinstance(num_tags, int) or num_tags < 1:
             raise ValueError(f"num_tags must be a positive integer, got "
@@ -74,13 +77,16 @@ class CRF(keras.layers.Layer):
     # -- the dynamic programs ----------------------------------------------------
 
     def _prepare(self, emissions, mask, extra_step=False):
-        """Tensors, weights in the emissions' dtype; with ``extra_step``, one
+        """Tensors, weights in the emissions' dtype (float32 for float16 or
+        bfloat16 emissions); with ``extra_step``, one
         masked step appended, so that the scans over steps 2..n never run
         over zero steps (one-token sentences), which compiled code refuses
         to stack."""
         if not self.built:
             self.build(emissions.shape)
         emissions = tf.convert_to_tensor(emissions)
+        if emissions.dtype in (tf.float16, tf.bfloat16):
+            emissions = tf.cast(emissions, tf.float32)
         dtype = emissions.dtype
         if mask is None:
             mask = ops.ones(ops.shape(emissions)[:2], dtype="bool")

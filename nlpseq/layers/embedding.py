@@ -32,7 +32,8 @@ class TiedEmbedding(keras.layers.Layer):
     Call arguments:
         inputs: token ids (forward) or vectors ``[..., output_dim]``
             (``reverse=True``).
-        reverse: project vectors onto the vocabulary.
+        reverse: project vectors onto the vocabulary (logits in float32,
+            also under a mixed precision policy).
     """
 
     def __init__(self, input_dim, output_dim, mask_zero=False, use_bias=True,
@@ -49,22 +50,26 @@ class TiedEmbedding(keras.layers.Layer):
     def build(self, input_shape=None):
         if self.built:
             return
+        # (the weights are read at full precision: not autocast)
         self.embeddings = self.add_weight(
             name="embeddings", shape=(self.input_dim, self.output_dim),
-            initializer=self.embeddings_initializer)
+            initializer=self.embeddings_initializer, autocast=False)
         if self.use_bias:
             self.bias = self.add_weight(name="bias", shape=(self.input_dim,),
-                                        initializer="zeros")
+                                        initializer="zeros", autocast=False)
         self.built = True
 
     def call(self, inputs, reverse=False):
         if not reverse:
-            return ops.take(self.embeddings, ops.cast(inputs, "int32"),
-                            axis=0)
-        logits = ops.matmul(inputs, ops.transpose(
-            ops.cast(self.embeddings, inputs.dtype)))
+            return ops.cast(ops.take(self.embeddings,
+                                     ops.cast(inputs, "int32"), axis=0),
+                            self.compute_dtype)
+        # the logits in float32 also under mixed precision (a softmax over
+        # the vocabulary follows)
+        logits = ops.matmul(ops.cast(inputs, "float32"),
+                            ops.transpose(self.embeddings))
         if self.use_bias:
-            logits = logits + ops.cast(self.bias, logits.dtype)
+            logits = logits + self.bias
         return logits
 
     def compute_mask(self, inputs, mask=None):
@@ -77,7 +82,8 @@ class TiedEmbedding(keras.layers.Layer):
             shape = tuple(inputs.shape[:-1]) + (self.input_dim,)
         else:
             shape = tuple(inputs.shape) + (self.output_dim,)
-        return keras.KerasTensor(shape, dtype=self.compute_dtype)
+        return keras.KerasTensor(
+            shape, dtype="float32" if reverse else self.compute_dtype)
 
     def get_config(self):
         config = super().get_config()

@@ -455,6 +455,14 @@ class RNN(keras.layers.Layer):
                 "RNN cell with a `state_size` attribute (single integer or "
                 f"list of integers, one per state), got {cell!r}."
             )
+        # One dtype policy for the layer and its cell: the layer's when given
+        # (``RNN(LSTMCell(4), dtype="mixed_float16")``), else the cell's.
+        if isinstance(cell, keras.layers.Layer):
+            if kwargs.get("dtype") is None:
+                kwargs["dtype"] = cell.dtype_policy
+            elif (keras.dtype_policies.get(kwargs["dtype"]).name
+                  != cell.dtype_policy.name):
+                cell.dtype_policy = kwargs["dtype"]
         super().__init__(**kwargs)
         self.cell = cell
         self.return_sequences = bool(return_sequences)

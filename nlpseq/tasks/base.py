@@ -23,6 +23,7 @@ unless the caller configures logging, printed by the command line.
 from __future__ import annotations
 
 import errno
+import functools
 import itertools
 import json
 import logging
@@ -341,7 +342,13 @@ class Task:
         Returns:
             The trained task.
         """
+        from nlpseq import distribute
+
         folder = ModelFolder(model_dir)
+        if not distribute.is_chief(config):
+            # (a multi-worker job's other workers write nowhere the user sees)
+            with distribute.private_folder(folder, resume) as own:
+                return cls._train(config, own, resume, epochs, verbose)
         folder.check_training(cls.name, resume, overwrite)
         with folder.lock():
             folder.check_training(cls.name, resume, overwrite, locked=True)
@@ -355,7 +362,7 @@ class Task:
     @classmethod
     def _train(cls, config, folder, resume, epochs, verbose):
         """The steps of :meth:`train`, the folder's lock held."""
-        from nlpseq.runtime import import_tensorflow
+        from nlpseq import distribute
 
         state = None
         if resume:
@@ -365,7 +372,7 @@ class Task:
         # the data is read and checked before TensorFlow starts and before
         # anything on disk changes
         train, valid = task.training_data()
-        import_tensorflow()
+        strategy = distribute.start(config)
         import keras
 
         if not resume:
@@ -379,8 +386,22 @@ class Task:
             task.preprocessor.save(staging / PREPROCESSOR)
             write_json_atomic(staging / CONFIG, folder_config(
                 cls.name, cls, config))
-        task._build_or_resume(staging / "checkpoints", resume)
-        seconds = task._fit(train, valid, staging, state, verbose, folder)
+        with distribute.scope(strategy):
+            task._build_or_resume(staging / "checkpoints", resume)
+            seconds = task._fit(train, valid, staging, state, verbose,
+                                folder)
+        if strategy is not None:
+            distribute.local_model(task)
+        if config["jit_compile"]:
+            # (evaluation and prediction after training run on unbucketed
+            # batches, without XLA)
+            model = task.model
+            model.jit_compile = False
+            model.train_function = model.test_function = None
+            model.predict_function = None
+        if not distribute.is_chief(config):
+            LOG.info("This worker is done; the chief publishes the model")
+            return task
         task._publish(folder, staging, valid, seconds)
         return task
 
@@ -429,15 +450,70 @@ class Task:
             self.config["learning_rate"],
             global_clipnorm=self.config["clip_norm"] or None,
             use_ema=average > 0, ema_momentum=average)
-        self.model.compile(optimizer=optimizer, jit_compile=False,
+        # (under mixed_float16 Keras wraps the optimizer in a
+        # LossScaleOptimizer: the model was built under that policy)
+        jit_compile = self.config.get("jit_compile", False)
+        self.model.compile(optimizer=optimizer, jit_compile=jit_compile,
                            **self.compile_arguments())
+        if jit_compile:
+            self._explain_xla_failure()
+
+    def _explain_xla_failure(self):
+        """Make XLA's refusal to compile the training step (at its first
+        call) one :class:`NlpseqError` naming the app."""
+        import tensorflow as tf
+
+        model, make = self.model, self.model.make_train_function
+        failures = (tf.errors.InvalidArgumentError,
+                    tf.errors.UnimplementedError, tf.errors.InternalError)
+
+        def explained(function):
+            def train_function(iterator):
+                try:
+                    return function(iterator)
+                except failures as error:
+                    message = str(error)
+                    if "XLA" not in message and "jit" not in message:
+                        raise
+                    reason = message.strip().splitlines()[0][:200]
+                    raise NlpseqError(
+                        f"--jit-compile: XLA cannot compile the training step "
+                        f"of the {self.name} app ({reason}); train without "
+                        "--jit-compile") from None
+
+            train_function.explained = True
+            return train_function
+
+        def make_train_function(force=False):
+            make(force)
+            function = model.train_function
+            if not getattr(function, "explained", False):
+                function = model.train_function = explained(function)
+            return function
+
+        model.make_train_function = make_train_function
+
+    def build_in_precision(self):
+        """:meth:`build_model` under the ``precision`` dtype policy: the
+        layers compute in float16 or bfloat16 and keep float32 weights
+        (the families keep their outputs and losses in float32). Keras'
+        global policy is set for the build only, and restored."""
+        import keras
+
+        previous = keras.config.dtype_policy()
+        keras.config.set_dtype_policy(self.config.get("precision",
+                                                      "float32"))
+        try:
+            return self.build_model()
+        finally:
+            keras.config.set_dtype_policy(previous)
 
     def _build_or_resume(self, checkpoints, resume):
         """Build and compile the model; when resuming, load the last
         checkpoint's weights and optimizer state into it."""
         from nlpseq.training import LAST
 
-        self.model = self.build_model()
+        self.model = self.build_in_precision()
         self._compile()
         if resume:
             self.model.optimizer.build(self.model.trainable_variables)
@@ -501,13 +577,16 @@ class Task:
         x_valid, y_valid = self.encode(valid)
         pad_targets = not hasattr(y_train, "shape")
         batch_size = config["batch_size"]
+        # (XLA compiles the step once per batch shape: under --jit-compile
+        # the batches come in a few bucketed widths)
+        buckets = bool(config["jit_compile"])
         train_batches = padded_batches(
             x_train, y_train, batch_size, seed=config["seed"],
             first_epoch=first_epoch, epochs=config["epochs"] - first_epoch,
-            pad_targets=pad_targets)
+            pad_targets=pad_targets, buckets=buckets)
         valid_batches = padded_batches(
             x_valid, y_valid, batch_size, shuffle=False,
-            pad_targets=pad_targets).cache()
+            pad_targets=pad_targets, buckets=buckets).cache()
         run_state = RunState(checkpoints, patience=config["patience"],
                              keep=config["keep"], state=state)
         if verbose is None:
@@ -515,8 +594,14 @@ class Task:
         LOG.info("Training %d..%d of %d epochs; checkpoints in %s",
                  first_epoch + 1, config["epochs"], config["epochs"],
                  checkpoints)
+        fit = self.model.fit
+        if config["distribute"] != "none":
+            from nlpseq import distribute
+
+            fit = functools.partial(distribute.fit, self.model,
+                                    jit_compile=config["jit_compile"])
         try:
-            self.model.fit(
+            fit(
                 train_batches, validation_data=valid_batches,
                 epochs=config["epochs"], initial_epoch=first_epoch,
                 steps_per_epoch=batches_per_epoch(len(x_train), batch_size),
@@ -600,7 +685,7 @@ class Task:
                 ".keras file, e.g. cut short; train or copy the model "
                 "again)")
         try:
-            task.model = task.build_model()
+            task.model = task.build_in_precision()
             with warnings.catch_warnings():
                 # (Keras warns of each layer whose weights do not fit before
                 # it raises; the error below says it once)

@@ -234,7 +234,8 @@ class ClassifierTask(Task):
         binary = self.preprocessor.binary
         outputs = keras.layers.Dense(
             1 if binary else len(self.class_names),
-            activation="sigmoid" if binary else "softmax", name="classes")(x)
+            activation="sigmoid" if binary else "softmax", name="classes",
+            dtype="float32")(x)  # (float32 under mixed precision too)
         return keras.Model(ids, outputs, name=self.family)
 
     def compile_arguments(self):

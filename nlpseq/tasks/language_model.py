@@ -296,7 +296,9 @@ class LanguageModelTask(Task):
             self.output_layer = None
             logits = self.embedding(x, reverse=True)
         else:
-            self.output_layer = keras.layers.Dense(vocabulary, name="logits")
+            # (float32 under mixed precision too, as the tied embedding's)
+            self.output_layer = keras.layers.Dense(vocabulary, name="logits",
+                                                   dtype="float32")
             logits = self.output_layer(x)
         self._step_model, self._copies = None, []
         return keras.Model(ids, logits, name="next_word")

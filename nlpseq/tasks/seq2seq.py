@@ -302,7 +302,9 @@ class Seq2SeqTask(Task):
             y = self.attentional(keras.layers.Concatenate(
                 name="context_and_state")([context, y]))
         y = keras.layers.Dropout(c["dropout"], name="output_dropout")(y)
-        self.logits_layer = keras.layers.Dense(target_size, name="logits")
+        # (float32 under mixed precision too)
+        self.logits_layer = keras.layers.Dense(target_size, name="logits",
+                                               dtype="float32")
         logits = self.logits_layer(y)
         model = Translator([source, target], logits, name="translator")
         model.label_smoothing = c["label_smoothing"]
@@ -342,10 +344,11 @@ class Seq2SeqTask(Task):
         if self.attention is not None:
             context, weights = self.attention.attend(
                 x[:, None, :], keys, memory, mask)
-            context, weights = context[:, 0], weights[:, 0]
+            context, weights = context[:, 0], tf.cast(weights[:, 0],
+                                                      tf.float32)
             x = self.attentional(tf.concat([context, x], axis=-1))
         else:
-            weights = tf.zeros(tf.shape(mask), x.dtype)
+            weights = tf.zeros(tf.shape(mask), tf.float32)
         logits = self.logits_layer(x)
         # never produced: padding, unknown words, the start token
         banned = tf.constant([i in (PAD_ID, UNK_ID, START_ID) for i in range(

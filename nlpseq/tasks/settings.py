@@ -51,6 +51,19 @@ COMMON_SETTINGS = (
             choices=("best", "last")),
     Setting("seed", int, 0, "random seed (data order, initial weights, "
             "dropout)", minimum=0),
+    Setting("distribute", str, "none", "train on one device, on every "
+            "local device (mirrored), or as one worker of a job that "
+            "TF_CONFIG describes (multi-worker)",
+            choices=("none", "mirrored", "multi-worker")),
+    Setting("devices", int, 0, "with --distribute mirrored: the devices to "
+            "mirror over (0: every GPU, else the CPU); N > 0 without GPUs "
+            "splits the CPU into N logical devices", minimum=0),
+    Setting("precision", str, "float32", "the dtype policy: float32, or "
+            "mixed precision (float16 or bfloat16 computations, float32 "
+            "weights)", choices=("float32", "mixed_float16",
+                                 "mixed_bfloat16")),
+    Setting("jit_compile", bool, False, "compile the training step with "
+            "XLA"),
 )
 
 

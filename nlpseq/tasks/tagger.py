@@ -325,7 +325,9 @@ class TaggerTask(Task):
         for index in range(c["layers"]):
             x = recurrent_layer(c, index, return_sequences=True)(x)
         x = keras.layers.Dropout(c["dropout"], name="dropout_out")(x)
-        scores = keras.layers.Dense(len(self.tags), name="tag_scores")(x)
+        # (float32 under mixed precision too; the CRF computes in float32)
+        scores = keras.layers.Dense(len(self.tags), name="tag_scores",
+                                    dtype="float32")(x)
         self.crf = None
         if c["crf"]:
             self.crf = CRF(len(self.tags), name="crf")

@@ -1,0 +1,233 @@
+"""Distributed training (``--distribute``) on localhost: one process,
+mirrored over two logical CPUs and two workers train the same weights; the
+multi-worker chief alone publishes; a lost worker stops the other with one
+error line, and ``--resume`` continues the job.
+
+The runs have no dropout, so the same seed and global batch give the same
+computation in every mode: only the order of floating-point sums differs
+(the gradients of the replicas are summed), within :data:`TOLERANCE`.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import nlpseq
+from nlpseq import distribute
+from nlpseq.errors import NlpseqError
+
+ROOT = Path(__file__).resolve().parent.parent
+SETTINGS = {"units": 4, "embedding_dim": 4, "epochs": 2, "batch_size": 16,
+            "seed": 3, "dropout": 0.0, "word_dropout": 0.0, "patience": 0}
+FLAGS = [f"--{name.replace('_', '-')}={value}"
+         for name, value in SETTINGS.items()]
+#: Largest difference of a weight between the modes (measured: 6e-8).
+TOLERANCE = 1e-5
+TEXTS = ["a wonderful film", "dull and far too long", "not bad at all"]
+LIMIT = 240
+
+
+def free_ports(count):
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def environment(tmp, **extra):
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("TF_CONFIG", "NLPSEQ_FAULT", "TF_CPP_MIN_LOG_LEVEL")}
+    env.update(TMPDIR=str(tmp), PYTHONPATH=str(ROOT), **extra)
+    return env
+
+
+def start(model_dir, tmp, *options, **env):
+    return subprocess.Popen(
+        [sys.executable, "-m", "nlpseq", "sentiment", "train", *FLAGS,
+         "--model-dir", str(model_dir), *options], cwd=ROOT,
+        env=environment(tmp, **env), stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+
+
+def workers(model_dir, tmp, *options, fault=None):
+    """Two worker processes of one job (worker 1 stops at ``fault``)."""
+    cluster = {"worker": [f"localhost:{p}" for p in free_ports(2)]}
+    processes = []
+    for index in range(2):
+        env = {"TF_CONFIG": json.dumps(
+            {"cluster": cluster, "task": {"type": "worker", "index": index}})}
+        if fault and index == 1:
+            env.update(NLPSEQ_FAULT=fault,
+                       NLPSEQ_FAULT_FILE=str(tmp / "fault"))
+        processes.append(start(model_dir, tmp, "--distribute",
+                               "multi-worker", *options, **env))
+    return processes
+
+
+def finish(process, limit=LIMIT):
+    try:
+        out, err = process.communicate(timeout=limit)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        pytest.fail(f"no exit within {limit} s")
+    return process.returncode, out, err
+
+
+def weights(model_dir):
+    return nlpseq.load(model_dir).model.get_weights()
+
+
+def largest_difference(first, second):
+    return max(float(np.max(np.abs(a - b))) for a, b in zip(first, second))
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Single (in this process), mirrored and multi-worker runs, the
+    subprocesses side by side."""
+    tmp = tmp_path_factory.mktemp("distribute")
+    (tmp / "temp").mkdir()
+    mirrored = start(tmp / "mirrored", tmp / "temp", "--distribute",
+                     "mirrored", "--devices", "2")
+    job = workers(tmp / "workers", tmp / "temp")
+    single = nlpseq.train("sentiment", model_dir=tmp / "single", **SETTINGS)
+    return {"tmp": tmp, "single": single, "mirrored": finish(mirrored),
+            "workers": [finish(p) for p in job]}
+
+
+#: The training step at which worker 1 is killed: the 12th of the second
+#: epoch (450 sample reviews, 29 batches of 16 an epoch).
+KILL_STEP = 29 + 12
+
+
+@pytest.fixture(scope="module")
+def killed(tmp_path_factory):
+    """A multi-worker job whose worker 1 is killed in the middle of the
+    second epoch, and the job resumed."""
+    tmp = tmp_path_factory.mktemp("killed")
+    (tmp / "temp").mkdir()
+    broken = workers(tmp / "broken", tmp / "temp", fault=f"step:{KILL_STEP}")
+    deadline = time.monotonic() + LIMIT
+    while not (tmp / "temp" / "fault").exists():
+        assert time.monotonic() < deadline, "worker 1 never reached epoch 2"
+        assert broken[1].poll() is None, finish(broken[1])
+        time.sleep(0.2)
+    broken[1].send_signal(signal.SIGKILL)
+    killed = time.monotonic()
+    survivor = finish(broken[0])
+    stopped_after = time.monotonic() - killed
+    finish(broken[1])
+    state = tmp / ".broken.training" / "checkpoints" / "state.json"
+    state = json.loads(state.read_text()) if state.is_file() else {}
+    # (SIGKILL left worker 1's private folder behind)
+    (tmp / "resumed").mkdir()
+    resumed = [finish(p) for p in workers(tmp / "broken", tmp / "resumed",
+                                          "--resume")]
+    return {"tmp": tmp, "survivor": survivor, "stopped_after": stopped_after,
+            "state": state, "resumed": resumed}
+
+
+def test_mirrored_and_multi_worker_train_the_single_process_weights(runs):
+    tmp = runs["tmp"]
+    assert runs["mirrored"][0] == 0, runs["mirrored"][2]
+    for code, _, err in runs["workers"]:
+        assert code == 0, err
+    reference = runs["single"].model.get_weights()
+    differences = {mode: largest_difference(reference, weights(tmp / mode))
+                   for mode in ("mirrored", "workers")}
+    print(f"largest weight difference to one process: {differences}")
+    assert max(differences.values()) <= TOLERANCE, differences
+    assert "2 replica(s) in sync" in runs["mirrored"][1]
+
+
+def test_the_chief_alone_publishes(runs):
+    tmp = runs["tmp"]
+    chief, other = runs["workers"]
+    assert "Saved" in chief[1] and "Saved" not in other[1]
+    assert "This worker is done" in other[1]
+    published = [p.name for p in tmp.iterdir() if p.name.startswith(
+        ("workers", ".workers"))]
+    assert published == ["workers"]
+    assert list((tmp / "temp").glob("nlpseq-worker-*")) == []
+    expected = runs["single"].predict(TEXTS)
+    got = nlpseq.load(tmp / "workers").predict(TEXTS)
+    for mine, theirs in zip(got, expected):
+        assert mine["label"] == theirs["label"]
+        assert mine["probability"] == pytest.approx(theirs["probability"],
+                                                    abs=1e-4)
+
+
+def test_a_lost_worker_stops_the_job_and_resume_continues_it(runs,
+                                                             killed):
+    tmp = killed["tmp"]
+    code, out, err = killed["survivor"]
+    assert code != 0
+    print(f"the survivor exited {killed['stopped_after']:.1f} s after "
+          "the kill")
+    assert killed["stopped_after"] <= 60
+    assert "Traceback" not in err
+    errors = [line for line in err.splitlines() if line.strip()]
+    assert len(errors) == 1, err
+    assert errors[0].startswith("Error: training stopped: worker 1 of the "
+                                "job stopped responding"), errors
+    assert "--resume" in errors[0]
+    # (killed in epoch 2: the job resumes from epoch 1's checkpoint)
+    assert killed["state"]["epochs_done"] == 1
+    for code, out, err in killed["resumed"]:
+        assert code == 0, err
+        assert "Resuming the run" in out
+    assert not (tmp / ".broken.training").exists()
+    assert list((tmp / "resumed").glob("nlpseq-worker-*")) == []
+    difference = largest_difference(weights(runs["tmp"] / "workers"),
+                                    weights(tmp / "broken"))
+    print(f"largest weight difference, resumed to uninterrupted: "
+          f"{difference}")
+    assert difference <= TOLERANCE
+
+
+@pytest.mark.parametrize("value, message", [
+    (None, "TF_CONFIG is not set"),
+    ("{cluster", "TF_CONFIG: not valid JSON"),
+    ('{"task": {"type": "worker", "index": 0}}', "TF_CONFIG: no 'cluster'"),
+    ('{"cluster": {"worker": ["h:1"]}}', "TF_CONFIG: no 'task'"),
+    ('{"cluster": {"worker": ["h:1", "h:2"]}, "task": {"type": "worker", '
+     '"index": 2}}', "task index 2 is out of range"),
+    ('{"cluster": {"worker": ["h:1"]}, "task": {"type": "chief", '
+     '"index": 0}}', "task type 'chief' is not a job"),
+])
+def test_bad_tf_config_is_one_line(value, message):
+    environ = {} if value is None else {"TF_CONFIG": value}
+    with pytest.raises(NlpseqError, match=message) as caught:
+        distribute.cluster(environ)
+    assert "\n" not in str(caught.value)
+
+
+def test_chief(monkeypatch):
+    config = {"distribute": "multi-worker"}
+    cluster = {"chief": ["h:1"], "worker": ["h:2"]}
+    for task, chief in ((("chief", 0), True), (("worker", 0), False)):
+        monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster, "task": {
+            "type": task[0], "index": task[1]}}))
+        assert distribute.is_chief(config) is chief
+    assert distribute.is_chief({"distribute": "mirrored"})
+
+
+def test_too_late_for_logical_devices(runs, tmp_path):
+    # (TensorFlow runs in this process already: the run in the fixture)
+    with pytest.raises(NlpseqError, match="--devices 3: TensorFlow has "
+                       "already started"):
+        nlpseq.train("sentiment", model_dir=tmp_path / "m", distribute=
+                     "mirrored", devices=3, **SETTINGS)
+    assert not (tmp_path / "m").exists()
