@@ -8,6 +8,7 @@ computation in every mode: only the order of floating-point sums differs
 (the gradients of the replicas are summed), within :data:`TOLERANCE`.
 """
 
+import csv
 import json
 import os
 import signal
@@ -25,8 +26,11 @@ from nlpseq import distribute
 from nlpseq.errors import NlpseqError
 
 ROOT = Path(__file__).resolve().parent.parent
+#: (with a learning-rate decay and a weight average, which the modes must
+#: apply alike)
 SETTINGS = {"units": 4, "embedding_dim": 4, "epochs": 2, "batch_size": 16,
-            "seed": 3, "dropout": 0.0, "word_dropout": 0.0, "patience": 0}
+            "seed": 3, "dropout": 0.0, "word_dropout": 0.0, "patience": 0,
+            "lr_decay": 0.5, "lr_decay_after": 1, "weight_average": 0.9}
 FLAGS = [f"--{name.replace('_', '-')}={value}"
          for name, value in SETTINGS.items()]
 #: Largest difference of a weight between the modes (measured: 6e-8).
@@ -87,6 +91,11 @@ def finish(process, limit=LIMIT):
 
 def weights(model_dir):
     return nlpseq.load(model_dir).model.get_weights()
+
+
+def history(model_dir):
+    with open(Path(model_dir) / "history.csv", encoding="utf-8") as file:
+        return list(csv.DictReader(file))
 
 
 def largest_difference(first, second):
@@ -161,6 +170,18 @@ def test_the_chief_alone_publishes(runs):
         ("workers", ".workers"))]
     assert published == ["workers"]
     assert list((tmp / "temp").glob("nlpseq-worker-*")) == []
+    # the same history (learning-rate decay included) and TensorBoard logs
+    single = history(runs["single"].folder.path)
+    for mode in ("mirrored", "workers"):
+        rows = history(tmp / mode)
+        assert [r["learning_rate"] for r in rows] == \
+            [r["learning_rate"] for r in single]
+        assert [float(r["learning_rate"]) for r in rows] == pytest.approx(
+            [0.001, 0.0005])
+        for row, reference in zip(rows, single):
+            assert float(row["loss"]) == pytest.approx(
+                float(reference["loss"]), abs=1e-5)
+        assert list((tmp / mode / "logs").rglob("events.out.tfevents.*"))
     expected = runs["single"].predict(TEXTS)
     got = nlpseq.load(tmp / "workers").predict(TEXTS)
     for mine, theirs in zip(got, expected):
