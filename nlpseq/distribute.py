@@ -253,7 +253,7 @@ def local_model(task):
     into the same model built without one, for evaluation, saving and
     prediction in this process alone."""
     weights = task.model.get_weights()
-    task.model = task.build_model()
+    task.model = task.build_in_precision()
     task._compile()
     task.model.set_weights(weights)
 

@@ -12,6 +12,7 @@ import pytest
 import tensorflow as tf
 
 import nlpseq
+from nlpseq import distribute
 from nlpseq.registry import APPS
 
 ROOT = APPS.get("sentiment").default_data.parent
@@ -99,6 +100,12 @@ def check_the_global_policy(trained):
     else:
         assert isinstance(optimizer, keras.optimizers.Adam)
     assert math.isfinite(task.metrics.get("loss", 0.0))
+    # the model a distributed run hands back keeps the precision too
+    weights = task.model.get_weights()
+    distribute.local_model(task)
+    assert task.model.dtype_policy.name == RUNS[run]["precision"]
+    for mine, theirs in zip(task.model.get_weights(), weights):
+        np.testing.assert_array_equal(mine, theirs)
 
 
 def check_the_float32_dtypes(trained):
