@@ -105,10 +105,20 @@ def chief_task(jobs) -> tuple:
     return ("chief", 0) if "chief" in jobs else ("worker", 0)
 
 
-def is_chief(config) -> bool:
+def is_chief(config, resumed=None) -> bool:
     """Whether this process writes the model folder: always, but for a
-    multi-worker job's workers other than the chief."""
-    if config["distribute"] != "multi-worker":
+    multi-worker job's workers other than the chief. ``resumed``: the
+    staging folder of a run being resumed, whose saved ``distribute``
+    setting counts (a worker restarted with ``--resume`` alone is still
+    one of the job's workers)."""
+    mode = config["distribute"]
+    if resumed is not None:
+        try:
+            saved = json.loads((resumed / "config.json").read_text("utf-8"))
+            mode = saved["config"].get("distribute", mode)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            pass  # (the resume itself says what is wrong with the folder)
+    if mode != "multi-worker":
         return True
     spec = cluster()
     task = spec["task"]
@@ -120,16 +130,27 @@ def start(config):
     strategy, or ``None`` with ``--distribute none``.
 
     Raises:
-        NlpseqError: bad ``TF_CONFIG``; more ``--devices`` than GPUs; or a
+        NlpseqError: ``--jit-compile`` with a strategy; bad ``TF_CONFIG``;
+            more ``--devices`` than GPUs; or a
             process whose TensorFlow started already, too late to split the
             CPU or to join a cluster.
     """
     from nlpseq.runtime import import_tensorflow
 
     mode = config["distribute"]
+    if config.get("devices") and mode != "mirrored":
+        raise NlpseqError(f"--devices {config['devices']}: only with "
+                          f"--distribute mirrored (got {mode})")
     if mode == "none":
         import_tensorflow()
         return None
+    if config.get("jit_compile"):
+        # (XLA compiles the replicated step for one device and fails on
+        # the others' variables)
+        raise NlpseqError(
+            f"--jit-compile: not available with --distribute {mode} (XLA "
+            "cannot compile the step replicated over devices); drop one of "
+            "them")
     made = []
     if mode == "mirrored":
         import_tensorflow(lambda tf: made.append(_mirrored(
@@ -278,11 +299,17 @@ def fit(model, x, validation_data, epochs, initial_epoch, steps_per_epoch,
     except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError,
             tf.errors.AbortedError, tf.errors.CancelledError,
             tf.errors.InternalError) as error:
-        if not isinstance(strategy,
-                          tf.distribute.MultiWorkerMirroredStrategy):
+        message = _message(error)
+        lost_worker = not isinstance(error, tf.errors.InternalError) or \
+            "unhealthy" in message or "heartbeat" in message
+        if not lost_worker or not isinstance(
+                strategy, tf.distribute.MultiWorkerMirroredStrategy):
             raise
-        lost = sorted(set(re.findall(r"/job:(\w+)/replica:\d+/task:(\d+)",
-                                     _message(error).split("unhealthy")[-1])))
+        # (the coordination service names the tasks after "unhealthy")
+        lost = sorted(set(re.findall(
+            r"/job:(\w+)/replica:\d+/task:(\d+)",
+            message.split("unhealthy", 1)[1]))) if "unhealthy" in message \
+            else []
         who = ", ".join(f"{job} {task}" for job, task in lost) or "a worker"
         raise NlpseqError(
             f"training stopped: {who} of the job stopped responding "

@@ -31,7 +31,11 @@ class Tagger(keras.Model):
         tags = ops.maximum(ops.cast(y, "int32") - 1, 0)
         crf = self.crf_layer()
         if crf is not None:
-            loss = ops.mean(crf.negative_log_likelihood(y_pred, tags, mask))
+            # (a mean that is 0, not NaN, over an empty batch: a replica's
+            # share of a short last batch may be empty)
+            likelihood = crf.negative_log_likelihood(y_pred, tags, mask)
+            loss = ops.sum(likelihood) / ops.maximum(
+                ops.cast(ops.shape(likelihood)[0], likelihood.dtype), 1.0)
         else:
             per_token = keras.losses.sparse_categorical_crossentropy(
                 tags, y_pred, from_logits=True)
@@ -40,7 +44,20 @@ class Tagger(keras.Model):
                 ops.sum(weight), 1.0)
         if self.losses:
             loss = loss + ops.sum(self.losses)
-        return loss
+        return per_replica(loss)
+
+
+def per_replica(loss):
+    """``loss`` divided by the replicas of the ``tf.distribute`` strategy
+    in use (1 without one), as Keras' compiled losses are: the replicas'
+    gradients are summed, so that each replica's share makes the mean
+    over the global batch, and the logged loss is multiplied back."""
+    import tensorflow as tf
+
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    if replicas > 1:
+        loss = loss * ops.cast(1.0 / replicas, loss.dtype)
+    return loss
 
 
 def masked_cross_entropy(targets, logits, label_smoothing=0.0):
@@ -76,7 +93,7 @@ class Translator(keras.Model):
             y, y_pred, self.label_smoothing if training else 0.0)
         if self.losses:
             loss = loss + ops.sum(self.losses)
-        return loss
+        return per_replica(loss)
 
     def get_config(self):
         config = super().get_config()

@@ -56,16 +56,17 @@ def environment(tmp, **extra):
     return env
 
 
-def start(model_dir, tmp, *options, **env):
+def start(model_dir, tmp, *options, app="sentiment", flags=FLAGS, **env):
     return subprocess.Popen(
-        [sys.executable, "-m", "nlpseq", "sentiment", "train", *FLAGS,
+        [sys.executable, "-m", "nlpseq", app, "train", *flags,
          "--model-dir", str(model_dir), *options], cwd=ROOT,
         env=environment(tmp, **env), stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True)
 
 
-def workers(model_dir, tmp, *options, fault=None):
-    """Two worker processes of one job (worker 1 stops at ``fault``)."""
+def workers(model_dir, tmp, *options, fault=None, mode="multi-worker"):
+    """Two worker processes of one job (worker 1 stops at ``fault``);
+    ``mode`` None: no ``--distribute`` option."""
     cluster = {"worker": [f"localhost:{p}" for p in free_ports(2)]}
     processes = []
     for index in range(2):
@@ -74,8 +75,8 @@ def workers(model_dir, tmp, *options, fault=None):
         if fault and index == 1:
             env.update(NLPSEQ_FAULT=fault,
                        NLPSEQ_FAULT_FILE=str(tmp / "fault"))
-        processes.append(start(model_dir, tmp, "--distribute",
-                               "multi-worker", *options, **env))
+        given = ["--distribute", mode] if mode else []
+        processes.append(start(model_dir, tmp, *given, *options, **env))
     return processes
 
 
@@ -142,10 +143,82 @@ def killed(tmp_path_factory):
     state = json.loads(state.read_text()) if state.is_file() else {}
     # (SIGKILL left worker 1's private folder behind)
     (tmp / "resumed").mkdir()
+    # (restarted with --resume alone: the run keeps its --distribute)
     resumed = [finish(p) for p in workers(tmp / "broken", tmp / "resumed",
-                                          "--resume")]
+                                          "--resume", mode=None)]
     return {"tmp": tmp, "survivor": survivor, "stopped_after": stopped_after,
             "state": state, "resumed": resumed}
+
+
+#: The families whose models compute their own loss (a CRF's, a
+#: translator's), their deterministic settings and the first records of
+#: their sample: 120 sentences or pairs, batches of 16 and a last one of 8,
+#: which split evenly over two replicas.
+FAMILIES = {
+    "ner": ({"rare_word_dropout": 0.0}, "ner_sample.conll"),
+    "translation": ({}, "translation_sample.tsv"),
+}
+
+
+def first_records(name, folder, count=120):
+    text = (ROOT / "apps" / "data" / name).read_text(encoding="utf-8")
+    if name.endswith(".conll"):
+        records = text.strip().split("\n\n")[:count]
+        small = "\n\n".join(records) + "\n"
+    else:
+        small = "\n".join(text.splitlines()[:count]) + "\n"
+    (folder / name).write_text(small, encoding="utf-8")
+    return folder / name
+
+
+@pytest.fixture(scope="module")
+def families(tmp_path_factory):
+    """The ner and translation apps, 1 epoch in one process and mirrored
+    over two logical CPUs."""
+    tmp = tmp_path_factory.mktemp("families")
+    (tmp / "temp").mkdir()
+    runs = {}
+    for app, (extra, name) in FAMILIES.items():
+        data = first_records(name, tmp)
+        settings = dict(SETTINGS, epochs=1, lr_decay=1.0, weight_average=0.0,
+                        **extra)
+        del settings["word_dropout"]  # (a classifier's)
+        flags = [f"--{k.replace('_', '-')}={v}" for k, v in settings.items()]
+        flags += ["--data", str(data), "--valid", str(data)]
+        runs[app] = (settings, data, start(
+            tmp / f"{app}-mirrored", tmp / "temp", "--distribute",
+            "mirrored", "--devices", "2", app=app, flags=flags))
+    out = {}
+    for app, (settings, data, process) in runs.items():
+        single = nlpseq.train(app, model_dir=tmp / f"{app}-single",
+                              data=str(data), valid=str(data), **settings)
+        out[app] = (single, finish(process), tmp / f"{app}-mirrored")
+    return out
+
+
+#: Their losses are means over the tokens (the translator's) or the
+#: sentences (the CRF's) of each replica's half of a batch, so the modes
+#: differ by more than the rounding of a sum; Adam turns such differences
+#: of nearly-zero gradients into steps of up to the learning rate (0.001).
+FAMILY_TOLERANCE = 1e-2
+
+
+@pytest.mark.parametrize("app", list(FAMILIES))
+def test_a_model_computing_its_own_loss_trains_alike_mirrored(families, app):
+    """The CRF's and the translator's losses are divided among the
+    replicas as Keras' compiled losses are, so the logged losses are those
+    of one process (not twice them), and the weights close."""
+    single, (code, _, err), folder = families[app]
+    assert code == 0, err
+    for row, reference in zip(history(folder),
+                              history(single.folder.path)):
+        for name in ("loss", "val_loss"):
+            assert float(row[name]) == pytest.approx(float(reference[name]),
+                                                     rel=1e-3), name
+    difference = largest_difference(single.model.get_weights(),
+                                    weights(folder))
+    print(f"{app}: largest weight difference to one process: {difference}")
+    assert difference <= FAMILY_TOLERANCE
 
 
 def test_mirrored_and_multi_worker_train_the_single_process_weights(runs):
@@ -235,7 +308,7 @@ def test_bad_tf_config_is_one_line(value, message):
     assert "\n" not in str(caught.value)
 
 
-def test_chief(monkeypatch):
+def test_chief(monkeypatch, tmp_path):
     config = {"distribute": "multi-worker"}
     cluster = {"chief": ["h:1"], "worker": ["h:2"]}
     for task, chief in ((("chief", 0), True), (("worker", 0), False)):
@@ -243,6 +316,14 @@ def test_chief(monkeypatch):
             "type": task[0], "index": task[1]}}))
         assert distribute.is_chief(config) is chief
     assert distribute.is_chief({"distribute": "mirrored"})
+    # resumed, the run's saved setting counts
+    staging = tmp_path / ".m.training"
+    staging.mkdir()
+    (staging / "config.json").write_text(json.dumps(
+        {"app": "sentiment", "config": {"distribute": "multi-worker"}}))
+    assert distribute.is_chief({"distribute": "none"}, staging) is False
+    assert distribute.is_chief({"distribute": "none"},
+                               tmp_path / "missing") is True
 
 
 def test_too_late_for_logical_devices(runs, tmp_path):
@@ -252,3 +333,20 @@ def test_too_late_for_logical_devices(runs, tmp_path):
         nlpseq.train("sentiment", model_dir=tmp_path / "m", distribute=
                      "mirrored", devices=3, **SETTINGS)
     assert not (tmp_path / "m").exists()
+
+
+def test_xla_with_a_strategy_is_refused(tmp_path):
+    with pytest.raises(NlpseqError, match="^--jit-compile: not available "
+                       "with --distribute mirrored"):
+        nlpseq.train("sentiment", model_dir=tmp_path / "m", distribute=
+                     "mirrored", devices=2, jit_compile=True, **SETTINGS)
+    assert not (tmp_path / "m").exists()
+
+
+def test_devices_without_mirrored_is_refused(tmp_path):
+    with pytest.raises(NlpseqError, match="^--devices 2: only with "
+                       "--distribute mirrored \\(got none\\)$"):
+        nlpseq.train("sentiment", model_dir=tmp_path / "m", devices=2,
+                     **SETTINGS)
+    assert not (tmp_path / "m").exists()
+

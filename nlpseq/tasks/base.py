@@ -345,7 +345,9 @@ class Task:
         from nlpseq import distribute
 
         folder = ModelFolder(model_dir)
-        if not distribute.is_chief(config):
+        # (a resumed run keeps its own --distribute, given again or not)
+        if not distribute.is_chief(config, folder.staging if resume
+                                   else None):
             # (a multi-worker job's other workers write nowhere the user sees)
             with distribute.private_folder(folder, resume) as own:
                 return cls._train(config, own, resume, epochs, verbose)
