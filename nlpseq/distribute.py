@@ -280,7 +280,7 @@ def local_model(task):
 
 
 def fit(model, x, validation_data, epochs, initial_epoch, steps_per_epoch,
-        callbacks, verbose, jit_compile=False, shuffle=False):
+        callbacks, verbose, shuffle=False):
     """Train ``model`` (built and compiled in its strategy's scope) as
     ``model.fit(x, validation_data=..., ...)`` would: the same callbacks,
     logs and history, over the replicas of its strategy.
@@ -293,7 +293,7 @@ def fit(model, x, validation_data, epochs, initial_epoch, steps_per_epoch,
     strategy = model.distribute_strategy
     try:
         with strategy.scope():
-            return _Loop(model, strategy, jit_compile).fit(
+            return _Loop(model, strategy).fit(
                 x, validation_data, epochs, initial_epoch, steps_per_epoch,
                 callbacks, verbose)
     except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError,
@@ -331,15 +331,14 @@ def _first_line(error):
 class _Loop:
     """The training loop of :func:`fit`."""
 
-    def __init__(self, model, strategy, jit_compile):
+    def __init__(self, model, strategy):
         import tensorflow as tf
 
         self.model, self.strategy = model, strategy
+        # (no XLA: start() refuses --jit-compile with a strategy)
         self.train_step = tf.function(model.train_step,
-                                      jit_compile=jit_compile,
                                       reduce_retracing=True)
-        self.test_step = tf.function(model.test_step, jit_compile=jit_compile,
-                                     reduce_retracing=True)
+        self.test_step = tf.function(model.test_step, reduce_retracing=True)
         self.train_function = tf.function(self._train, reduce_retracing=True)
         self.test_function = tf.function(self._test, reduce_retracing=True)
 

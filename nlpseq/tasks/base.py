@@ -600,8 +600,7 @@ class Task:
         if config["distribute"] != "none":
             from nlpseq import distribute
 
-            fit = functools.partial(distribute.fit, self.model,
-                                    jit_compile=config["jit_compile"])
+            fit = functools.partial(distribute.fit, self.model)
         try:
             fit(
                 train_batches, validation_data=valid_batches,
