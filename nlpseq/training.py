@@ -55,9 +55,9 @@ def bucket_width(length, smallest=8):
     few dozen shapes in all (XLA compiles a step once per shape)."""
     width = smallest
     while width < length:
-        half = width // 2
-        width = width + half if width & (width - 1) == 0 else width + \
-            width // 3
+        # (2^k -> 1.5 * 2^k -> 2^(k+1))
+        power_of_two = width & (width - 1) == 0
+        width += width // 2 if power_of_two else width // 3
     return width
 
 
