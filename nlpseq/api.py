@@ -14,7 +14,7 @@ iterable of any size, ``evaluate`` returns the metrics of a data SPEC, and
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from nlpseq.errors import NlpseqError
 from nlpseq.registry import APPS
@@ -77,6 +77,9 @@ def train(app, data=None, valid=None, model_dir=None, config=None,
     if unknown:
         raise NlpseqError(f"unknown setting '{unknown[0]}' for the '{app}' "
                           f"app; known settings: {', '.join(sorted(known))}")
+    # (paths as settings: --init-from, --embeddings...)
+    settings = {k: str(v) if isinstance(v, PurePath) else v
+                for k, v in settings.items()}
     flags = dict(settings, data=None if data is None else str(data),
                  valid=None if valid is None else str(valid))
     effective = cls.effective_config(flags, config)

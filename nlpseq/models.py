@@ -107,3 +107,69 @@ class Translator(keras.Model):
         model = super().from_config(config, custom_objects=custom_objects)
         model.label_smoothing = smoothing
         return model
+
+
+@keras.saving.register_keras_serializable(package="nlpseq")
+class LanguageModel(keras.Model):
+    """A functional language model: ``LanguageModel(ids, logits)``, whose
+    training may use a sampled softmax (:meth:`sample_softmax`).
+
+    With ``sampled`` > 0, a training step reads only the hidden states (the
+    output layer's inputs) and computes the softmax over the true next
+    token and ``sampled`` tokens drawn from a log-uniform (Zipfian)
+    distribution over the ids, which are in order of frequency
+    (``tf.nn.sampled_softmax_loss``, accidental hits removed). Every other
+    call -- validation, evaluation, prediction -- computes the logits over
+    the whole vocabulary: the loss they report is exact. Targets are token
+    ids, 0 for padding (left out of the loss).
+    """
+
+    sampled = 0
+
+    def sample_softmax(self, hidden, output, count):
+        """Train with a sampled softmax of ``count`` tokens (0: the full
+        softmax).
+
+        Args:
+            hidden: a model (sharing this model's layers) from the ids to
+                the output layer's inputs ``[batch, time, features]``.
+            output: a function returning the output layer's ``(weights
+                [vocabulary, features], biases [vocabulary])``.
+        """
+        # (kept out of Keras' tracking: the layers are this model's own)
+        self.__dict__["_sampled_parts"] = (hidden, output)
+        self.sampled = int(count)
+
+    def call(self, inputs, training=None, mask=None, **kwargs):
+        if training and self.sampled:
+            hidden, _ = self.__dict__["_sampled_parts"]
+            return hidden(inputs, training=True)
+        return super().call(inputs, training=training, mask=mask, **kwargs)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None,
+                     training=True):
+        if training and self.sampled:
+            loss = self.sampled_loss(y, y_pred)
+        else:
+            loss = masked_cross_entropy(y, y_pred)
+        if self.losses:
+            loss = loss + ops.sum(self.losses)
+        return per_replica(loss)
+
+    def sampled_loss(self, targets, hidden):
+        """Mean sampled-softmax loss over the real (non-zero) targets."""
+        import tensorflow as tf
+
+        _, output = self.__dict__["_sampled_parts"]
+        weights, biases = output()
+        features = tf.shape(hidden)[-1]
+        inputs = tf.cast(tf.reshape(hidden, [-1, features]), tf.float32)
+        labels = tf.cast(tf.reshape(targets, [-1, 1]), tf.int64)
+        vocabulary = int(weights.shape[0])
+        per_token = tf.nn.sampled_softmax_loss(
+            tf.cast(weights, tf.float32), tf.cast(biases, tf.float32),
+            labels, inputs, num_sampled=min(self.sampled, vocabulary - 1),
+            num_classes=vocabulary, remove_accidental_hits=True)
+        weight = tf.cast(labels[:, 0] > 0, tf.float32)
+        return tf.reduce_sum(per_token * weight) / tf.maximum(
+            tf.reduce_sum(weight), 1.0)

@@ -1,8 +1,10 @@
 """Plain-text corpora for language models: one data SPEC in, lines out.
 
 A corpus SPEC is a text file (plain or gzip-compressed, any name; one sentence
-per line or running text) or ``tfds:NAME[:SPLIT]`` (each example's text,
-split into lines). Lines are kept as they are, blank ones included, since a
+per line or running text), a table of texts (``.csv``, ``.tsv``, ``.jsonl``,
+``.parquet``, plain or ``.gz``: its text column, each text one line, as a
+classifier's training data gives a language model its texts) or
+``tfds:NAME[:SPLIT]`` (each example's text, split into lines). Lines are kept as they are, blank ones included, since a
 character-level model learns line breaks too; the word-level model skips
 lines without words.
 
@@ -18,6 +20,7 @@ import os
 from dataclasses import dataclass
 
 from nlpseq.data._files import existing_file, iter_lines
+from nlpseq.data.tabular import read_tabular, table_format
 from nlpseq.data.tfds import is_tfds_spec, parse_tfds_spec, read_tfds_texts
 from nlpseq.errors import NlpseqError
 
@@ -65,9 +68,13 @@ def read_corpus(spec, text_column: str | None = None) -> Corpus:
         lines = [line for text in read_tfds_texts(name, split, text_column)
                  for line in text.splitlines()]
     else:
-        path = existing_file(spec, "a text file (plain or .gz) or "
-                             "tfds:NAME[:SPLIT]")
-        lines = list(iter_lines(path, spec))
+        path = existing_file(spec, "a text file (plain or .gz), a table of "
+                             "texts or tfds:NAME[:SPLIT]")
+        if table_format(path) is not None:
+            texts = read_tabular(path, text_column, labels=False).texts
+            lines = [" ".join(text.split()) for text in texts]
+        else:
+            lines = list(iter_lines(path, spec))
     if not any(line.strip() for line in lines):
         raise NlpseqError(f"{spec}: empty corpus (no text to learn from)")
     return Corpus(lines, spec)

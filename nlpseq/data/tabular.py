@@ -90,7 +90,8 @@ def table_format(path) -> str | None:
 
 
 def read_tabular(path, text_column: str | None = None,
-                 label_column: str | None = None) -> LabelledTexts:
+                 label_column: str | None = None,
+                 labels: bool = True) -> LabelledTexts:
     """Read the texts and labels of a CSV, TSV, JSON Lines or Parquet file.
 
     Rows are returned in file order (:func:`nlpseq.data.read_labelled_texts`
@@ -102,6 +103,7 @@ def read_tabular(path, text_column: str | None = None,
             of :data:`TEXT_COLUMNS`.
         label_column: the column holding the labels; default: the first present
             of :data:`LABEL_COLUMNS`.
+        labels: ``False`` reads the texts only (the labels are ``None``).
 
     Raises:
         NlpseqError: an unsupported extension, an unreadable or malformed file,
@@ -136,31 +138,36 @@ def read_tabular(path, text_column: str | None = None,
         infer_types = True
 
     text_key = _pick_column(shown, columns, text_column, TEXT_COLUMNS, "text")
-    label_key = _pick_column(shown, columns, label_column, LABEL_COLUMNS, "label")
+    label_key = _pick_column(shown, columns, label_column, LABEL_COLUMNS,
+                             "label") if labels else None
     if text_key == label_key:
         raise NlpseqError(
             f"{shown}: the text and the label column are both {text_key!r}")
-    text_index, label_index = columns.index(text_key), columns.index(label_key)
+    text_index = columns.index(text_key)
+    label_index = columns.index(label_key) if labels else None
     if table is not None:
         rows = _parquet_rows(table, shown, text_key, label_key)
 
+    with_labels = labels
     texts, labels, skipped = [], [], 0
     for where, row in rows:
         if isinstance(row, dict):
             text, label = row.get(text_key), row.get(label_key)
         else:
-            text, label = row[text_index], row[label_index]
+            text = row[text_index]
+            label = row[label_index] if with_labels else None
         text = _as_text(text, where, text_key)
         if not text.strip():
             skipped += 1
             continue
         texts.append(text)
-        labels.append(_as_label(label, where, label_key))
+        labels.append(_as_label(label, where, label_key) if with_labels
+                      else None)
     if not texts:
         raise NlpseqError(
             f"{shown}: no rows with text in column {text_key!r} "
             f"({skipped} empty)")
-    if infer_types:
+    if infer_types and with_labels:
         labels = _infer_label_type(labels)
     return LabelledTexts(texts, labels, shown, skipped)
 
@@ -346,6 +353,7 @@ def _parquet_table(data: bytes, shown: str):
 def _parquet_rows(table, shown: str, text_key: str, label_key: str):
     """``(FILE: row N, {text, label})`` rows of the two chosen columns."""
     texts = table.column(text_key).to_pylist()
-    labels = table.column(label_key).to_pylist()
+    labels = (table.column(label_key).to_pylist() if label_key is not None
+              else [None] * len(texts))
     return [(f"{shown}: row {i}", {text_key: text, label_key: label})
             for i, (text, label) in enumerate(zip(texts, labels), 1)]

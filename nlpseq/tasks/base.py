@@ -366,10 +366,15 @@ class Task:
         """The steps of :meth:`train`, the folder's lock held."""
         from nlpseq import distribute
 
-        state = None
+        state = source = None
         if resume:
             staging = folder.start(resume=True)  # (changes nothing on disk)
             config, state = cls._resumed(staging, epochs, config)
+        elif config.get("init_from"):
+            from nlpseq.transfer import Source
+
+            source = Source(config["init_from"])
+            config = source.adopt(config, cls)
         task = cls(config)
         # the data is read and checked before TensorFlow starts and before
         # anything on disk changes
@@ -377,6 +382,8 @@ class Task:
         strategy = distribute.start(config)
         import keras
 
+        if source is not None:
+            source.load()
         if not resume:
             staging = folder.start()
         keras.utils.set_random_seed(config["seed"])
@@ -384,12 +391,15 @@ class Task:
             task.preprocessor = cls.preprocessor_class.load(
                 staging / PREPROCESSOR, config)
         else:
-            task.preprocessor = cls.preprocessor_class.fit(train, config)
+            task.preprocessor = (
+                cls.preprocessor_class.fit(train, config) if source is None
+                else cls.preprocessor_class.from_language_model(
+                    source.preprocessor, train, config))
             task.preprocessor.save(staging / PREPROCESSOR)
             write_json_atomic(staging / CONFIG, folder_config(
                 cls.name, cls, config))
         with distribute.scope(strategy):
-            task._build_or_resume(staging / "checkpoints", resume)
+            task._build_or_resume(staging / "checkpoints", resume, source)
             seconds = task._fit(train, valid, staging, state, verbose,
                                 folder)
         if strategy is not None:
@@ -444,14 +454,32 @@ class Task:
                  state["epochs_done"])
         return config, state
 
+    def layer_groups(self):
+        """The fine-tuning recipe's layer groups (lists of variables, top
+        first) when it applies (``--init-from`` with
+        ``--discriminative-lr`` above 1 or ``--unfreeze-every``), else
+        ``None``."""
+        config = self.config
+        if not config.get("init_from") or (
+                config.get("discriminative_lr", 1.0) == 1.0
+                and not config.get("unfreeze_every")):
+            return None
+        from nlpseq.transfer import layer_groups
+
+        return layer_groups(self)
+
     def _compile(self):
         import keras
 
+        from nlpseq.schedules import GroupedAdam
+
         average = self.config["weight_average"]
-        optimizer = keras.optimizers.Adam(
+        groups = self.layer_groups()
+        options = {"groups": groups} if groups else {}
+        optimizer = (GroupedAdam if groups else keras.optimizers.Adam)(
             self.config["learning_rate"],
             global_clipnorm=self.config["clip_norm"] or None,
-            use_ema=average > 0, ema_momentum=average)
+            use_ema=average > 0, ema_momentum=average, **options)
         # (under mixed_float16 Keras wraps the optimizer in a
         # LossScaleOptimizer: the model was built under that policy)
         jit_compile = self.config.get("jit_compile", False)
@@ -510,12 +538,15 @@ class Task:
         finally:
             keras.config.set_dtype_policy(previous)
 
-    def _build_or_resume(self, checkpoints, resume):
-        """Build and compile the model; when resuming, load the last
-        checkpoint's weights and optimizer state into it."""
+    def _build_or_resume(self, checkpoints, resume, source=None):
+        """Build and compile the model; start it from ``source`` (an
+        ``--init-from`` :class:`~nlpseq.transfer.Source`), or when resuming,
+        load the last checkpoint's weights and optimizer state into it."""
         from nlpseq.training import LAST
 
         self.model = self.build_in_precision()
+        if source is not None:
+            source.copy_into(self)
         self._compile()
         if resume:
             self.model.optimizer.build(self.model.trainable_variables)
@@ -527,7 +558,31 @@ class Task:
                     f"({type(error).__name__}); start the run again "
                     "without --resume") from None
 
-    def _callbacks(self, staging, run_state, resume):
+    def lr_schedule(self):
+        """``step`` or ``slanted`` (``auto``: slanted with ``--init-from``)."""
+        schedule = self.config.get("lr_schedule", "step")
+        if schedule == "auto":
+            return "slanted" if self.config.get("init_from") else "step"
+        return schedule
+
+    def _recipe(self, steps_per_epoch):
+        """The :class:`~nlpseq.schedules.Recipe` callback of the slanted
+        schedule and the layer groups, or ``None``."""
+        from nlpseq.schedules import Recipe
+
+        config = self.config
+        groups = self.layer_groups()
+        slanted = self.lr_schedule() == "slanted"
+        if not slanted and not groups:
+            return None
+        return Recipe(
+            config["learning_rate"], steps_per_epoch, config["epochs"],
+            slanted=(config["warmup"], config["lr_ratio"]) if slanted
+            else None, groups=len(groups or [None]),
+            discriminative=config.get("discriminative_lr", 1.0),
+            unfreeze_every=config.get("unfreeze_every", 0.0))
+
+    def _callbacks(self, staging, run_state, resume, steps_per_epoch):
         import keras
 
         from nlpseq.training import EpochSeeds, restore_ema_swap
@@ -542,10 +597,15 @@ class Task:
                 resumed=resume))
         rate, decay = config["learning_rate"], config["lr_decay"]
         after = config["lr_decay_after"]
+        recipe = self._recipe(steps_per_epoch)
+        schedule = [keras.callbacks.LearningRateScheduler(
+            lambda epoch, _: rate * decay ** max(0, epoch + 1 - after))]
+        if recipe is not None:
+            schedule = ([recipe] if self.lr_schedule() == "slanted"
+                        else schedule + [recipe])
         return [
             EpochSeeds(config["seed"]),
-            keras.callbacks.LearningRateScheduler(
-                lambda epoch, _: rate * decay ** max(0, epoch + 1 - after)),
+            *schedule,
             keras.callbacks.CSVLogger(str(staging / "history.csv"),
                                       append=resume),
             *averaging,
@@ -606,8 +666,9 @@ class Task:
                 train_batches, validation_data=valid_batches,
                 epochs=config["epochs"], initial_epoch=first_epoch,
                 steps_per_epoch=batches_per_epoch(len(x_train), batch_size),
-                callbacks=self._callbacks(staging, run_state, state is not
-                                          None),
+                callbacks=self._callbacks(
+                    staging, run_state, state is not None,
+                    batches_per_epoch(len(x_train), batch_size)),
                 verbose=verbose, shuffle=False)
         except KeyboardInterrupt:
             if not run_state.epochs_done:

@@ -19,7 +19,11 @@ from nlpseq.data import LabelledTexts, encode_labels, read_labelled_texts
 from nlpseq.data.labelled import stratified_split
 from nlpseq.errors import NlpseqError
 from nlpseq.tasks.base import Preprocessor, Task
-from nlpseq.tasks.settings import encoder_settings, vocabulary_settings
+from nlpseq.tasks.settings import (
+    encoder_settings,
+    transfer_settings,
+    vocabulary_settings,
+)
 
 POOLING = ("last", "max", "mean", "max_mean")
 
@@ -54,13 +58,20 @@ SETTINGS = (
             maximum=0.95),
     Setting("recurrent_dropout", float, 0.0, "dropout on the recurrent "
             "state", minimum=0.0, maximum=0.95),
+    *transfer_settings(),
 )
 
 
 class ClassifierPreprocessor(Preprocessor):
-    """The text encoder (vocabulary, standardization) and class names."""
+    """The text encoder (vocabulary, standardization) and class names.
 
-    def __init__(self, config, vocabulary, class_names):
+    ``tokenization``: the encoder's ``lowercase``, ``strip_html`` and
+    ``split_punctuation`` when they are a language model's (``--init-from``;
+    saved), else ``None``: lower-case as ``--lowercase`` says, strip HTML
+    and split punctuation.
+    """
+
+    def __init__(self, config, vocabulary, class_names, tokenization=None):
         from nlpseq.tasks.encoder import text_encoder
 
         super().__init__(config)
@@ -68,9 +79,11 @@ class ClassifierPreprocessor(Preprocessor):
             raise NlpseqError("a classifier needs at least two classes, got "
                               f"{class_names!r}")
         self.class_names = list(class_names)
+        self.tokenization = dict(tokenization) if tokenization else None
+        options = self.tokenization or {"lowercase": config["lowercase"]}
         self.encoder = text_encoder(
             vocabulary, max_length=config["max_length"],
-            truncate=config["truncate"], lowercase=config["lowercase"])
+            truncate=config["truncate"], **options)
 
     @classmethod
     def fit(cls, data, config):
@@ -93,14 +106,32 @@ class ClassifierPreprocessor(Preprocessor):
                 f"{config['min_count']} times in the training texts")
         return cls(config, vocabulary, names)
 
+    @classmethod
+    def from_language_model(cls, source, data, config):
+        """The language model ``source``'s vocabulary and tokenization, and
+        the class names of ``data``."""
+        names = data.class_names()
+        if len(names) < 2:
+            raise NlpseqError(
+                f"{data.source}: fewer than two classes in the training "
+                f"data (only {', '.join(names) or 'none'})")
+        encoder = source.encoder
+        return cls(config, encoder.vocabulary, names, {
+            "lowercase": encoder.lowercase, "strip_html": encoder.strip_html,
+            "split_punctuation": encoder.split_punctuation})
+
     def get_config(self):
-        return {"vocabulary": self.encoder.vocabulary[2:],
-                "class_names": self.class_names}
+        state = {"vocabulary": self.encoder.vocabulary[2:],
+                 "class_names": self.class_names}
+        if self.tokenization:
+            state["tokenization"] = self.tokenization
+        return state
 
     @classmethod
     def from_config(cls, state, config):
         return cls(config, ["", "[UNK]"] + cls.require(
-            state["vocabulary"], "vocabulary"), state["class_names"])
+            state["vocabulary"], "vocabulary"), state["class_names"],
+            state.get("tokenization"))
 
     @property
     def binary(self):
@@ -112,6 +143,8 @@ class ClassifierTask(Task):
 
     family = "classifier"
     settings = SETTINGS
+    #: The layer ``--init-from`` copies the language model's embedding into.
+    embedding_layer = "embedding"
     preprocessor_class = ClassifierPreprocessor
     data_help = ("labelled texts: a .csv, .tsv, .jsonl or .parquet file "
                  "(plain or .gz) with text and label columns, a folder with "

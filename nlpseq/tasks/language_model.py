@@ -20,7 +20,8 @@ corpus as 32 contiguous parts side by side and carries the states across
 each part (the usual way to measure perplexity): every token is predicted
 from all the text before it in its part.
 
-Data: a plain-text corpus (``.txt``, plain or ``.gz``) or ``tfds:NAME``.
+Data: a plain-text corpus (``.txt``, plain or ``.gz``), the text column of
+a table (``.csv``...: each text one line) or ``tfds:NAME``.
 """
 
 from __future__ import annotations
@@ -34,7 +35,12 @@ from nlpseq.config import Setting
 from nlpseq.data.corpus import read_corpus
 from nlpseq.errors import NlpseqError
 from nlpseq.tasks.base import LOG, Preprocessor, Task
-from nlpseq.tasks.settings import encoder_settings, vocabulary_settings, without
+from nlpseq.tasks.settings import (
+    encoder_settings,
+    transfer_settings,
+    vocabulary_settings,
+    without,
+)
 
 END_OF_LINE = {"word": "<eos>", "char": "\n"}
 STRATEGIES = ("greedy", "sample", "beam")
@@ -59,8 +65,9 @@ EMBEDDING_INIT = 0.5
 SETTINGS = (
     Setting("level", str, "word", "tokens: words (split on whitespace) "
             "or characters", choices=("word", "char")),
-    Setting("text_column", str, None, "the text feature of a tfds: "
-            "dataset (default: the first)"),
+    Setting("text_column", str, None, "the text column of a table, or the "
+            "text feature of a tfds: dataset (default: found by name, or "
+            "the first)"),
     *without(encoder_settings(
         cell="lstm", layers=2, units=200, embedding_dim=200, dropout=0.3,
         dropout_help="dropout after the embedding and after each recurrent "
@@ -74,6 +81,14 @@ SETTINGS = (
             "for words, no for characters)"),
     Setting("split_punctuation", bool, False, "make each punctuation "
             "mark a word of its own (for raw, untokenized text)"),
+    Setting("strip_html", bool, False, "read HTML tags such as <br /> as "
+            "spaces (for text from web pages)"),
+    Setting("sampled_softmax", int, 0, "train the output layer on the "
+            "true next token and N tokens drawn by frequency (a sampled "
+            "softmax: much faster over a large vocabulary); validation and "
+            "evaluation use the full softmax (0: the full softmax in "
+            "training too)", minimum=0),
+    *transfer_settings(groups=False),
 )
 
 #: The options of :meth:`LanguageModelTask.generate` (the ``generate``
@@ -116,7 +131,7 @@ class LanguageModelPreprocessor(Preprocessor):
         self.encoder = text_encoder(
             vocabulary, max_length=None,
             lowercase=words if lowercase is None else lowercase,
-            strip_html=False,
+            strip_html=words and bool(config.get("strip_html")),
             split_punctuation=words and bool(config.get("split_punctuation")),
             split="words" if words else "characters")
 
@@ -151,6 +166,12 @@ class LanguageModelPreprocessor(Preprocessor):
             vocabulary = vocabulary[:max(2, len(vocabulary) - 1)] + [end]
         return cls(config, vocabulary)
 
+    @classmethod
+    def from_language_model(cls, source, data, config):
+        """The language model ``source``'s vocabulary (``config`` has its
+        tokenization settings)."""
+        return cls(config, source.encoder.vocabulary, source.level)
+
     def get_config(self):
         return {"level": self.level,
                 "vocabulary": self.encoder.vocabulary[2:]}
@@ -172,14 +193,17 @@ class LanguageModelTask(Task):
 
     family = "language_model"
     settings = SETTINGS
+    #: The layer ``--init-from`` copies the language model's embedding into.
+    embedding_layer = "embedding"
     preprocessor_class = LanguageModelPreprocessor
     predict_settings = (
         Setting("top_k", int, 5, "how many next tokens to list", minimum=1),
     )
     #: The options of :meth:`generate` (and of the ``generate`` command).
     generate_settings = GENERATE_SETTINGS
-    data_help = ("a plain-text corpus (.txt, one line per line of text) or "
-                 "tfds:NAME[:SPLIT]")
+    data_help = ("a plain-text corpus (.txt, one line per line of text), a "
+                 "table's text column (.csv, .tsv, .jsonl, .parquet; each "
+                 "text a line) or tfds:NAME[:SPLIT]")
     data_example = "corpus.txt"
 
     def __init__(self, config, preprocessor=None):
@@ -266,6 +290,7 @@ class LanguageModelTask(Task):
         import keras
 
         from nlpseq.layers import TiedEmbedding
+        from nlpseq.models import LanguageModel
         from nlpseq.tasks.encoder import recurrent_layer
 
         c = self.config
@@ -292,6 +317,7 @@ class LanguageModelTask(Task):
             x = layer(x)
             x = keras.layers.Dropout(c["dropout"],
                                      name=f"dropout_{index + 1}")(x)
+        hidden = x
         if c["tie_embeddings"]:
             self.output_layer = None
             logits = self.embedding(x, reverse=True)
@@ -301,13 +327,24 @@ class LanguageModelTask(Task):
                                                    dtype="float32")
             logits = self.output_layer(x)
         self._step_model, self._copies = None, []
-        return keras.Model(ids, logits, name="next_word")
+        model = LanguageModel(ids, logits, name="next_word")
+        if c.get("sampled_softmax"):
+            model.sample_softmax(keras.Model(ids, hidden),
+                                 self.output_weights, c["sampled_softmax"])
+        return model
+
+    def output_weights(self):
+        """The output layer's ``(weights [vocabulary, features], biases
+        [vocabulary])``."""
+        from keras import ops
+
+        if self.output_layer is None:
+            return self.embedding.embeddings, self.embedding.bias
+        return (ops.transpose(self.output_layer.kernel),
+                self.output_layer.bias)
 
     def compile_arguments(self):
-        import keras
-
-        return {"loss": keras.losses.SparseCategoricalCrossentropy(
-            from_logits=True)}
+        return {}  # (the LanguageModel computes its own loss)
 
     def step_model(self):
         """A copy of the model that carries the recurrent states: ``[ids,

@@ -37,7 +37,11 @@ from nlpseq.tagging import (
     spans,
 )
 from nlpseq.tasks.base import FORMATS, LOG, Preprocessor, Task
-from nlpseq.tasks.settings import encoder_settings, vocabulary_settings
+from nlpseq.tasks.settings import (
+    encoder_settings,
+    transfer_settings,
+    vocabulary_settings,
+)
 
 #: The scheme the model learns and predicts in.
 MODEL_SCHEME = "bioes"
@@ -79,6 +83,7 @@ SETTINGS = (
     Setting("max_length", int, 200, "longest sentence in tokens; longer "
             "ones are cut, with a warning (their tail is tagged O)",
             minimum=1),
+    *transfer_settings(),
 )
 
 #: The tagger's ``predict`` options.
@@ -127,13 +132,7 @@ class TaggerPreprocessor(Preprocessor):
             (i for i, w in enumerate(words[2:], start=2)
              if counts[w.encode()] <= 1),
             len(words))
-        characters = build_vocabulary(
-            (list(token) for sentence in data.tokens for token in sentence))
-        types = entity_types(itertools.chain.from_iterable(data.tags))
-        if not types:
-            raise NlpseqError(f"{data.source}: no entities in the training "
-                              "data")
-        tags = ["O"] + [f"{p}-{t}" for t in types for p in "BIES"]
+        characters, tags = cls._characters_and_tags(data)
         preprocessor = cls(config, words, characters, tags, first_rare_id)
         if config.get("embeddings"):
             encoder = preprocessor.encoder
@@ -143,6 +142,28 @@ class TaggerPreprocessor(Preprocessor):
             # (saved in config.json: the model is rebuilt with it)
             config["embedding_dim"] = preprocessor.pretrained.shape[1]
         return preprocessor
+
+    @staticmethod
+    def _characters_and_tags(data):
+        from nlpseq.text import build_vocabulary
+
+        characters = build_vocabulary(
+            (list(token) for sentence in data.tokens for token in sentence))
+        types = entity_types(itertools.chain.from_iterable(data.tags))
+        if not types:
+            raise NlpseqError(f"{data.source}: no entities in the training "
+                              "data")
+        return characters, ["O"] + [f"{p}-{t}" for t in types for p in "BIES"]
+
+    @classmethod
+    def from_language_model(cls, source, data, config):
+        """The language model ``source``'s words; characters and tags from
+        ``data``. No word counts as rare (``--rare-word-dropout`` reads
+        none as unknown): the language model's vocabulary is not the
+        training data's."""
+        characters, tags = cls._characters_and_tags(data)
+        words = source.encoder.vocabulary
+        return cls(config, words, characters, tags, len(words))
 
     def get_config(self):
         return {"words": self.encoder.words[2:],
@@ -172,6 +193,8 @@ class TaggerTask(Task):
 
     family = "tagger"
     settings = SETTINGS
+    #: The layer ``--init-from`` copies the language model's embedding into.
+    embedding_layer = "word_embedding"
     predict_settings = PREDICT_SETTINGS
     preprocessor_class = TaggerPreprocessor
     output_formats = (*FORMATS, "conll")

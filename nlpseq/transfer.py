@@ -1,0 +1,243 @@
+"""Start a model from a trained next-word model: ``--init-from MODEL_DIR``.
+
+A word-level language model trained on in-domain text gives a classifier or
+a tagger (or another language model, which continues training it) three
+things:
+
+- its **vocabulary and tokenization** (lower-casing, punctuation split,
+  HTML stripping): the new model reads text exactly as the language model
+  did;
+- its **embedding** (``embedding``: the new model's word embedding);
+- its **recurrent layers** (``<cell>_1``, ``<cell>_2``...): the new model's
+  first ``--layers`` of them. A bidirectional layer takes them as its
+  forward direction; its backward direction starts fresh. A first layer that
+  also reads other features (the tagger's character features) takes them
+  for its inputs from the embedding; the rest of its input weights start
+  fresh.
+
+The encoder's settings (``cell``, ``units``, ``embedding_dim``, ``layers``)
+not given are the language model's; given ones that differ are refused, as
+are a character-level model, and a model that is not a language model.
+Everything else (the classifier's head, the bigram bag, the tagger's
+character features and CRF) starts fresh, and the log says which is which.
+
+A language model started from another one takes all its weights and its
+settings of the vocabulary and tokenization: it continues training (on the
+target task's texts, say: ULMFiT's language-model fine-tuning).
+
+Data flow: :class:`Source` reads the folder's ``config.json`` and checks it
+(:meth:`Source.adopt`, before TensorFlow starts), :meth:`Source.load` loads
+the model, the family's preprocessor takes the vocabulary
+(``from_language_model``), and :meth:`Source.copy_into` copies the weights
+into the newly built model before its first step. :func:`layer_groups`
+gives the fine-tuning recipe (:mod:`nlpseq.schedules`) its layer groups.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from nlpseq.errors import NlpseqError
+
+LOG = logging.getLogger("nlpseq")
+
+#: The encoder settings a transferred model shares with its source.
+ENCODER = ("cell", "units", "embedding_dim")
+#: The settings a language model started from another one shares with it.
+LANGUAGE_MODEL = ("level", "tie_embeddings", "lowercase", "split_punctuation",
+                  "strip_html")
+
+
+def _flag(name):
+    return "--" + name.replace("_", "-")
+
+
+class Source:
+    """The trained next-word model of ``--init-from``."""
+
+    def __init__(self, path):
+        from nlpseq.folder import ModelFolder
+        from nlpseq.registry import APPS
+
+        self.path = Path(path)
+        shown = f"--init-from {path}"
+        try:
+            entries = ModelFolder(self.path).read_config()
+        except NlpseqError as error:
+            raise NlpseqError(f"{shown}: {error}") from None
+        app = entries.get("app")
+        family = getattr(APPS.get(app), "family", None) if app in APPS \
+            else None
+        if family != "language_model":
+            raise NlpseqError(
+                f"{shown}: a model of the '{app}' app; --init-from takes a "
+                "word-level next-word (language) model")
+        self.app = app
+        self.config = dict(entries.get("config", {}))
+        if self.config.get("level", "word") != "word":
+            raise NlpseqError(
+                f"{shown}: a character-level language model; --init-from "
+                "takes a word-level one (its words are the new model's "
+                "vocabulary)")
+        self.task = None
+
+    @property
+    def lowercase(self):
+        value = self.config.get("lowercase")
+        return True if value is None else bool(value)
+
+    def adopt(self, config, task_class):
+        """``config`` with the source's encoder settings where not given.
+
+        Raises:
+            NlpseqError: a given setting that differs from the source's.
+        """
+        given = getattr(config, "given", {})
+        names = list(ENCODER)
+        family = task_class.family
+        if family == "language_model":
+            names += ["layers", *LANGUAGE_MODEL]
+        source = dict(self.config, lowercase=self.lowercase)
+        differ = []
+        for name in names:
+            if name in given and config[name] != source.get(name):
+                differ.append(f"{_flag(name)} {config[name]} (the language "
+                              f"model's: {source.get(name)})")
+            elif name in source:
+                config[name] = source[name]
+        if family != "language_model":
+            layers = int(source.get("layers", 1))
+            if "layers" in given and config["layers"] > layers:
+                differ.append(f"--layers {config['layers']} (the language "
+                              f"model has {layers})")
+            elif "layers" not in given:
+                config["layers"] = layers
+            if "lowercase" in config:
+                config["lowercase"] = source["lowercase"]
+        if differ:
+            raise NlpseqError(
+                f"--init-from {self.path}: cannot transfer into a different "
+                f"encoder: {'; '.join(differ)}; give the language model's "
+                "settings or leave them out")
+        if config.get("embeddings"):
+            raise NlpseqError(
+                f"--init-from {self.path} and --embeddings "
+                f"{config['embeddings']} both give the word embeddings; "
+                "choose one")
+        return config
+
+    def load(self):
+        """Load the language model (TensorFlow started)."""
+        from nlpseq.api import load
+
+        try:
+            self.task = load(self.path)
+        except NlpseqError as error:
+            raise NlpseqError(f"--init-from {self.path}: {error}") from None
+        return self
+
+    @property
+    def preprocessor(self):
+        return self.task.preprocessor
+
+    def copy_into(self, task):
+        """Copy the embedding and recurrent layers (all the weights, for a
+        language model) into ``task.model``; log what was transferred and
+        what starts fresh.
+
+        Returns:
+            The names of the layers that took weights.
+        """
+        model, source = task.model, self.task.model
+        embedding = model.get_layer(task.embedding_layer)
+        pairs = [(embedding, task.embedding_layer,
+                  source.get_layer("embedding"))]
+        cell = task.config["cell"]
+        for index in range(task.config["layers"]):
+            name = f"{cell}_{index + 1}"
+            target, label = _recurrent_target(model, name, index)
+            pairs.append((target, label, source.get_layer(name)))
+        if task.family == "language_model" and not task.config[
+                "tie_embeddings"]:
+            pairs.append((model.get_layer("logits"), "logits",
+                          source.get_layer("logits")))
+        notes = []
+        for target, label, origin in pairs:
+            partial = _copy_weights(origin, target)
+            notes.append(label + (" (its inputs from the embedding; the "
+                                  "others start fresh)" if partial else ""))
+        copied = {id(v) for target, _, _ in pairs for v in target.weights}
+        fresh = [layer.name for layer in model.layers
+                 if any(id(v) not in copied
+                        for v in layer.trainable_weights)]
+        shape = embedding.weights[0].shape
+        LOG.info("Started from %s: %s (%s × %s)%s", self.path,
+                 task.embedding_layer, f"{shape[0]:,}", shape[1],
+                 "".join(", " + note for note in notes[1:]))
+        if fresh:
+            LOG.info("Starting fresh: %s", ", ".join(fresh))
+        return [target.name for target, _, _ in pairs]
+
+
+def _recurrent_target(model, name, index):
+    """``(layer, label)``: the target's recurrent layer ``name``, or the
+    forward direction of its bidirectional layer ``index``."""
+    try:
+        return model.get_layer(name), name
+    except ValueError:
+        wrapper = model.get_layer(f"bidirectional_{index + 1}")
+        return wrapper.forward_layer, (f"{wrapper.name} (its forward "
+                                       "direction; the backward one starts "
+                                       "fresh)")
+
+
+def _copy_weights(source, target):
+    """Assign ``source``'s weights to ``target``'s (same layer type). A
+    target kernel with more input rows (more input features) takes the
+    source's in its first rows. Returns whether a copy was partial."""
+    import numpy as np
+
+    partial = False
+    if len(source.weights) < len(target.weights):
+        raise NlpseqError(f"--init-from: layer {target.name} has "
+                          f"{len(target.weights)} weights, the language "
+                          f"model's {source.name} {len(source.weights)}")
+    for mine, theirs in zip(target.weights, source.weights):
+        value = np.asarray(theirs.numpy())
+        shape = tuple(mine.shape)
+        if shape == value.shape:
+            mine.assign(value)
+        elif (len(shape) == 2 and shape[1] == value.shape[1]
+              and shape[0] > value.shape[0]):
+            merged = np.array(mine.numpy())
+            merged[:value.shape[0]] = value
+            mine.assign(merged)
+            partial = True
+        else:
+            raise NlpseqError(
+                f"--init-from: weight {mine.path} has shape {shape}, the "
+                f"language model's {value.shape}")
+    return partial
+
+
+def layer_groups(task):
+    """The model's variables in layer groups, top first: the layers that
+    started fresh (the head), then each transferred recurrent layer from the
+    top down, then the embedding."""
+    model = task.model
+    transferred = [model.get_layer(task.embedding_layer)]
+    cell = task.config["cell"]
+    recurrent = []
+    for index in range(task.config["layers"]):
+        try:
+            recurrent.append(model.get_layer(f"{cell}_{index + 1}"))
+        except ValueError:
+            recurrent.append(model.get_layer(f"bidirectional_{index + 1}"))
+    keys = {id(v) for layer in transferred + recurrent
+            for v in layer.trainable_variables}
+    head = [v for v in model.trainable_variables if id(v) not in keys]
+    groups = [head] + [list(layer.trainable_variables)
+                       for layer in reversed(recurrent)]
+    groups.append(list(transferred[0].trainable_variables))
+    return [group for group in groups if group]
