@@ -197,6 +197,54 @@ class EpochSeeds(keras.callbacks.Callback):
                                   dtype=state.dtype))
 
 
+class Progress(keras.callbacks.Callback):
+    """A log line every ``interval`` seconds within an epoch: its step, the
+    mean training loss so far and the time left in the epoch (for logs and
+    pipes, where Keras prints a line per epoch only).
+
+    Args:
+        steps: training batches per epoch.
+        interval: seconds between two lines.
+    """
+
+    def __init__(self, steps, interval=60.0, clock=time.monotonic):
+        super().__init__()
+        self.steps = int(steps)
+        self.interval = float(interval)
+        self.clock = clock
+        self.epoch = 0
+        self.started = self.last = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+        self.started = self.last = self.clock()
+
+    def on_train_batch_end(self, batch, logs=None):
+        now = self.clock()
+        done = batch + 1
+        if now - self.last < self.interval or done >= self.steps:
+            return
+        self.last = now
+        left = (now - self.started) / done * (self.steps - done)
+        loss = (logs or {}).get("loss")
+        shown = f", loss {float(loss):.4f}" if loss is not None else ""
+        import logging
+
+        logging.getLogger("nlpseq").info(
+            "Epoch %d: step %d/%d (%d%%)%s, about %s left in the epoch",
+            self.epoch + 1, done, self.steps, 100 * done // self.steps,
+            shown, _duration(left))
+
+
+def _duration(seconds):
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
 class RunState(keras.callbacks.Callback):
     """Checkpoint every epoch, stop early, keep the best weights, resume.
 

@@ -400,3 +400,26 @@ def test_run_state_says_why_training_stopped_and_what_it_kept(
         state.on_epoch_begin(epoch)
         state.on_epoch_end(epoch, {"val_loss": val_loss})
     assert state.summary() == expected
+
+
+def test_progress_logs_a_line_per_interval_with_the_time_left(caplog):
+    import logging
+
+    from nlpseq.training import Progress
+
+    now = [0.0]
+    progress = Progress(steps=100, interval=60.0, clock=lambda: now[0])
+    progress.on_epoch_begin(2)
+    with caplog.at_level(logging.INFO, logger="nlpseq"):
+        for batch in range(100):
+            now[0] += 2.0  # two seconds a step
+            progress.on_train_batch_end(batch, {"loss": 1.5})
+    lines = [r.getMessage() for r in caplog.records]
+    # every 30 steps (60 s), never at the epoch's last step
+    assert lines == [
+        "Epoch 3: step 30/100 (30%), loss 1.5000, about 2 min 20 s left in "
+        "the epoch",
+        "Epoch 3: step 60/100 (60%), loss 1.5000, about 1 min 20 s left in "
+        "the epoch",
+        "Epoch 3: step 90/100 (90%), loss 1.5000, about 20 s left in the "
+        "epoch"]

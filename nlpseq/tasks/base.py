@@ -582,10 +582,11 @@ class Task:
             discriminative=config.get("discriminative_lr", 1.0),
             unfreeze_every=config.get("unfreeze_every", 0.0))
 
-    def _callbacks(self, staging, run_state, resume, steps_per_epoch):
+    def _callbacks(self, staging, run_state, resume, steps_per_epoch,
+                   verbose=2):
         import keras
 
-        from nlpseq.training import EpochSeeds, restore_ema_swap
+        from nlpseq.training import EpochSeeds, Progress, restore_ema_swap
 
         config = self.config
         averaging = []
@@ -611,6 +612,8 @@ class Task:
             *averaging,
             run_state,
             keras.callbacks.TensorBoard(str(staging / "logs")),
+            # (a progress bar shows it otherwise)
+            *([Progress(steps_per_epoch)] if verbose != 1 else []),
         ]
 
     def _fit(self, train, valid, staging, state, verbose, folder):
@@ -668,7 +671,7 @@ class Task:
                 steps_per_epoch=batches_per_epoch(len(x_train), batch_size),
                 callbacks=self._callbacks(
                     staging, run_state, state is not None,
-                    batches_per_epoch(len(x_train), batch_size)),
+                    batches_per_epoch(len(x_train), batch_size), verbose),
                 verbose=verbose, shuffle=False)
         except KeyboardInterrupt:
             if not run_state.epochs_done:
