@@ -8,6 +8,7 @@ cross-entropy of the target words, optionally with label smoothing.
 """
 
 import keras
+import numpy as np
 from keras import ops
 
 
@@ -115,18 +116,24 @@ class LanguageModel(keras.Model):
     training may use a sampled softmax (:meth:`sample_softmax`).
 
     With ``sampled`` > 0, a training step reads only the hidden states (the
-    output layer's inputs) and computes the softmax over the true next
-    token and ``sampled`` tokens drawn from a log-uniform (Zipfian)
-    distribution over the ids, which are in order of frequency
-    (``tf.nn.sampled_softmax_loss``, accidental hits removed). Every other
-    call -- validation, evaluation, prediction -- computes the logits over
-    the whole vocabulary: the loss they report is exact. Targets are token
-    ids, 0 for padding (left out of the loss).
+    output layer's inputs ``h``) and computes a softmax over the true next
+    token and ``S = sampled`` distinct tokens drawn from the log-uniform
+    (Zipfian) distribution over the ids, which are in order of frequency:
+    ``P(c) = log((c + 2) / (c + 1)) / log(V + 1)`` (Jean et al., 2015).
+    Each logit ``h·w_c + b_c`` is corrected by ``-log q(c)``, ``q(c)`` the
+    probability that ``c`` is drawn (:func:`inclusion`); a drawn token that
+    is the true one is left out of that row. The draws of a step depend
+    only on the seed and the optimizer's step count, so a resumed run draws
+    what the uninterrupted run drew. Every other call -- validation,
+    evaluation, prediction -- computes the logits over the whole vocabulary:
+    the loss they report is exact. Targets are token ids, 0 for padding
+    (left out of the loss).
     """
 
     sampled = 0
+    sampling_seed = 0
 
-    def sample_softmax(self, hidden, output, count):
+    def sample_softmax(self, hidden, output, count, seed=0):
         """Train with a sampled softmax of ``count`` tokens (0: the full
         softmax).
 
@@ -135,10 +142,12 @@ class LanguageModel(keras.Model):
                 the output layer's inputs ``[batch, time, features]``.
             output: a function returning the output layer's ``(weights
                 [vocabulary, features], biases [vocabulary])``.
+            seed: the draws' seed.
         """
         # (kept out of Keras' tracking: the layers are this model's own)
         self.__dict__["_sampled_parts"] = (hidden, output)
         self.sampled = int(count)
+        self.sampling_seed = int(seed)
 
     def call(self, inputs, training=None, mask=None, **kwargs):
         if training and self.sampled:
@@ -156,20 +165,81 @@ class LanguageModel(keras.Model):
             loss = loss + ops.sum(self.losses)
         return per_replica(loss)
 
+    def candidates(self, vocabulary):
+        """This step's ``sampled`` distinct draws ``[S]`` (int32) from the
+        log-uniform distribution over ``vocabulary`` ids: the ``S`` largest
+        of ``log P(c) + g_c`` with Gumbel noise ``g`` (sampling without
+        replacement)."""
+        import tensorflow as tf
+
+        step = tf.cast(self.optimizer.iterations, tf.int32)
+        uniform = tf.random.stateless_uniform(
+            [vocabulary], seed=tf.stack([self.sampling_seed, step]),
+            minval=1e-20, maxval=1.0)
+        gumbel = -tf.math.log(-tf.math.log(uniform))
+        log_p = tf.constant(np.log(log_uniform(vocabulary)), tf.float32)
+        return tf.math.top_k(log_p + gumbel, k=self.sampled).indices
+
+    def log_expected_count(self, ids, vocabulary):
+        """``log`` of the probability that id ``c`` is among the ``S``
+        draws: ``1 - (1 - P(c)) ** T``, with ``T`` the number of draws with
+        replacement that give ``S`` distinct ids on average."""
+        import tensorflow as tf
+
+        table = self.__dict__.get("_log_inclusion")
+        if table is None or len(table) != vocabulary:
+            table = np.log(inclusion(log_uniform(vocabulary), self.sampled))
+            self.__dict__["_log_inclusion"] = table
+        return tf.gather(tf.constant(table, tf.float32), ids)
+
     def sampled_loss(self, targets, hidden):
         """Mean sampled-softmax loss over the real (non-zero) targets."""
         import tensorflow as tf
 
         _, output = self.__dict__["_sampled_parts"]
         weights, biases = output()
-        features = tf.shape(hidden)[-1]
-        inputs = tf.cast(tf.reshape(hidden, [-1, features]), tf.float32)
-        labels = tf.cast(tf.reshape(targets, [-1, 1]), tf.int64)
+        weights = tf.cast(weights, tf.float32)
+        biases = tf.cast(biases, tf.float32)
         vocabulary = int(weights.shape[0])
-        per_token = tf.nn.sampled_softmax_loss(
-            tf.cast(weights, tf.float32), tf.cast(biases, tf.float32),
-            labels, inputs, num_sampled=min(self.sampled, vocabulary - 1),
-            num_classes=vocabulary, remove_accidental_hits=True)
-        weight = tf.cast(labels[:, 0] > 0, tf.float32)
+        h = tf.cast(tf.reshape(hidden, [-1, tf.shape(hidden)[-1]]),
+                    tf.float32)
+        labels = tf.cast(tf.reshape(targets, [-1]), tf.int32)
+        drawn = self.candidates(vocabulary)
+        true = (tf.reduce_sum(h * tf.gather(weights, labels), axis=-1)
+                + tf.gather(biases, labels)
+                - self.log_expected_count(labels, vocabulary))
+        others = (tf.matmul(h, tf.gather(weights, drawn), transpose_b=True)
+                  + tf.gather(biases, drawn)
+                  - self.log_expected_count(drawn, vocabulary))
+        hits = tf.equal(labels[:, None], drawn[None, :])
+        others = tf.where(hits, tf.constant(-1e9, tf.float32), others)
+        logits = tf.concat([true[:, None], others], axis=1)
+        per_token = tf.reduce_logsumexp(logits, axis=1) - true
+        weight = tf.cast(labels > 0, tf.float32)
         return tf.reduce_sum(per_token * weight) / tf.maximum(
             tf.reduce_sum(weight), 1.0)
+
+
+def log_uniform(vocabulary):
+    """``P(c) = log((c + 2) / (c + 1)) / log(V + 1)`` for ``c`` in ``0 ..
+    V - 1`` (NumPy): Zipf's law over ids in order of frequency."""
+    c = np.arange(vocabulary, dtype="float64")
+    return np.log((c + 2.0) / (c + 1.0)) / np.log(vocabulary + 1.0)
+
+
+def inclusion(p, count):
+    """The probability that each id is among ``count`` distinct draws from
+    ``p``: ``1 - (1 - p) ** T``, ``T`` chosen (by bisection) so that these
+    sum to ``count`` (as TensorFlow's unique samplers estimate it)."""
+    if count >= len(p):
+        return np.ones_like(p)
+    low, high = float(count), float(count)
+    while np.sum(-np.expm1(high * np.log1p(-p))) < count:
+        high *= 2.0
+    for _ in range(100):
+        middle = (low + high) / 2.0
+        if np.sum(-np.expm1(middle * np.log1p(-p))) < count:
+            low = middle
+        else:
+            high = middle
+    return np.maximum(-np.expm1(high * np.log1p(-p)), 1e-30)

@@ -79,6 +79,9 @@ class GroupedAdam(keras.optimizers.Adam):
     """Adam whose learning rate is multiplied, for each variable, by the
     factor of its layer group (:attr:`factors`, set by :class:`Recipe`).
 
+    A group whose factor is 0 (frozen) has zero gradients, also in the
+    global norm that ``global_clipnorm`` clips to.
+
     Args:
         groups: lists of variables, top group first; a variable in no group
             takes the top group's factor.
@@ -86,11 +89,13 @@ class GroupedAdam(keras.optimizers.Adam):
 
     def __init__(self, *args, groups=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self._groups = [list(group) for group in groups or [[]]]
-        self._group_by_key = {}
-        for index, group in enumerate(self._groups):
-            for variable in group:
-                self._group_by_key[self._var_key(variable)] = index
+        groups = list(groups or [[]])
+        # (keys and indices only: the model's variables are not the
+        # optimizer's, to save or to build)
+        self.__dict__["_group_by_key"] = {
+            self._var_key(variable): index
+            for index, group in enumerate(groups) for variable in group}
+        self.group_count = len(groups)
         self.factors = None
 
     def build(self, variables):
@@ -98,17 +103,43 @@ class GroupedAdam(keras.optimizers.Adam):
             return
         super().build(variables)
         self.factors = self.add_variable(
-            (len(self._groups),), initializer="ones", name="group_factors")
+            (self.group_count,), initializer="ones", name="group_factors")
+
+    def _factor(self, variable):
+        group = self._group_by_key.get(self._var_key(variable), 0)
+        return self.factors[group]
+
+    def apply(self, grads, trainable_variables=None):
+        # a frozen group's gradients are zeros, so that they count for
+        # nothing in the global norm --clip-norm clips to
+        if trainable_variables is not None:
+            if not self.built:
+                self.build(trainable_variables)
+            grads = [_scaled(g, ops.cast(self._factor(v) > 0, "float32"))
+                     for g, v in zip(grads, trainable_variables)]
+        return super().apply(grads, trainable_variables)
 
     def update_step(self, gradient, variable, learning_rate):
-        group = self._group_by_key.get(self._var_key(variable), 0)
-        factor = ops.cast(self.factors[group], "float32")
+        factor = ops.cast(self._factor(variable), "float32")
         super().update_step(gradient, variable,
                             ops.cast(learning_rate, "float32") * factor)
 
     def get_config(self):
         # (the groups are the task's: rebuilt with the model, not saved)
         return super().get_config()
+
+
+def _scaled(gradient, factor):
+    """``gradient`` (dense or ``IndexedSlices``) times ``factor``."""
+    if gradient is None:
+        return None
+    import tensorflow as tf
+
+    if isinstance(gradient, tf.IndexedSlices):
+        return tf.IndexedSlices(
+            gradient.values * tf.cast(factor, gradient.values.dtype),
+            gradient.indices, gradient.dense_shape)
+    return gradient * ops.cast(factor, gradient.dtype)
 
 
 class Recipe(keras.callbacks.Callback):

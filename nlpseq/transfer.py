@@ -222,22 +222,19 @@ def _copy_weights(source, target):
 
 
 def layer_groups(task):
-    """The model's variables in layer groups, top first: the layers that
-    started fresh (the head), then each transferred recurrent layer from the
-    top down, then the embedding."""
+    """The model's trainable variables in layer groups, top first: the
+    layers that start fresh (the head; also the backward direction of a
+    bidirectional layer), then each transferred recurrent layer from the
+    top down, then the embedding. (A first layer that also reads character
+    features is one group: its input weights for them are in it.)"""
     model = task.model
-    transferred = [model.get_layer(task.embedding_layer)]
     cell = task.config["cell"]
-    recurrent = []
-    for index in range(task.config["layers"]):
-        try:
-            recurrent.append(model.get_layer(f"{cell}_{index + 1}"))
-        except ValueError:
-            recurrent.append(model.get_layer(f"bidirectional_{index + 1}"))
-    keys = {id(v) for layer in transferred + recurrent
-            for v in layer.trainable_variables}
+    recurrent = [_recurrent_target(model, f"{cell}_{index + 1}", index)[0]
+                 for index in range(task.config["layers"])]
+    embedding = model.get_layer(task.embedding_layer)
+    transferred = [list(layer.trainable_variables)
+                   for layer in [embedding] + recurrent]
+    keys = {id(v) for group in transferred for v in group}
     head = [v for v in model.trainable_variables if id(v) not in keys]
-    groups = [head] + [list(layer.trainable_variables)
-                       for layer in reversed(recurrent)]
-    groups.append(list(transferred[0].trainable_variables))
+    groups = [head] + transferred[:0:-1] + [transferred[0]]
     return [group for group in groups if group]

@@ -465,9 +465,81 @@ def test_evaluation_perplexity_is_exact(sampled_pair):
 def test_corpus_from_a_table_reads_its_text_column(labelled):
     from nlpseq.data.corpus import read_corpus
 
-    corpus = read_corpus(labelled)
-    assert len(corpus.lines) == 120
-    assert corpus.lines[1].endswith("<br /> THE END.")
+    corpus = read_corpus(labelled, seed=4)
     with open(labelled) as handle:
         rows = list(csv.DictReader(handle))
-    assert corpus.lines == [" ".join(r["text"].split()) for r in rows]
+    texts = [" ".join(r["text"].split()) for r in rows]
+    # every text once, in a seeded random order
+    assert sorted(corpus.lines) == sorted(texts)
+    assert corpus.lines != texts
+    assert read_corpus(labelled, seed=4).lines == corpus.lines
+    assert read_corpus(labelled, seed=5).lines != corpus.lines
+
+
+def test_sampler_draws_distinct_ids_by_step_at_their_inclusion_rate(
+        sampled_pair):
+    """The candidates of a step depend on the seed and the step only; they
+    are distinct; over many steps each id is drawn at the rate the loss's
+    correction assumes (checked by counting)."""
+    from nlpseq.models import inclusion, log_uniform
+
+    _, task = sampled_pair
+    model = task.model
+    iterations = model.optimizer.iterations
+    saved = int(iterations.numpy())
+    counts = np.zeros(40)
+    try:
+        first = None
+        for step in range(600):
+            iterations.assign(step)
+            drawn = model.candidates(40).numpy()
+            assert len(set(drawn.tolist())) == len(drawn) == 16
+            counts[drawn] += 1
+            if step == 7:
+                first = drawn
+        iterations.assign(7)
+        np.testing.assert_array_equal(model.candidates(40).numpy(), first)
+    finally:
+        iterations.assign(saved)
+    expected = inclusion(log_uniform(40), 16)
+    assert expected.sum() == pytest.approx(16)
+    np.testing.assert_allclose(counts / 600, expected, atol=0.06)
+    # frequent ids are drawn more often than rare ones
+    assert counts[0] > counts[39]
+
+
+def test_grouped_adam_holds_no_model_weight(language_model, labelled,
+                                            tmp_path):
+    task = nlpseq.train("sentiment", data=labelled, model_dir=tmp_path / "m",
+                        init_from=language_model, epochs=1,
+                        bidirectional=True, layers=1)
+    optimizer = task.model.optimizer
+    weights = {id(v) for v in task.model.weights}
+    assert not any(id(v) for v in optimizer.variables if id(v) in weights)
+    # the backward direction of a bidirectional layer starts fresh: it
+    # trains with the head
+    groups = task.layer_groups()
+    backward = task.model.get_layer("bidirectional_1").backward_layer
+    head = {id(v) for v in groups[0]}
+    assert all(id(v) in head for v in backward.trainable_variables)
+    forward = task.model.get_layer("bidirectional_1").forward_layer
+    assert {id(v) for v in groups[1]} == {
+        id(v) for v in forward.trainable_variables}
+
+
+def test_transferred_tagger_keeps_digits(language_model, tmp_path, corpus):
+    data = tmp_path / "tags.conll"
+    data.write_text("w1 B-X\n1996 O\n\nw3 O\nw4 B-Y\n\n")
+    lm_data = tmp_path / "numbers.txt"
+    lm_data.write_text("w1 1996 w2\n" * 20 + corpus.read_text())
+    lm = tmp_path / "lm"
+    nlpseq.train("next-word", data=lm_data, model_dir=lm,
+                 **dict(LM, layers=1))
+    task = nlpseq.train("ner", data=data, valid=data, model_dir=tmp_path / "m",
+                        init_from=lm, epochs=1, bidirectional=False)
+    encoder = task.preprocessor.encoder
+    word_ids, _ = encoder(np.array([["1996", "w1"]], dtype=object))
+    assert word_ids.numpy()[0].tolist() == [encoder.words.index("1996"),
+                                            encoder.words.index("w1")]
+    loaded = nlpseq.load(tmp_path / "m")
+    assert not loaded.preprocessor.digits_to_zero

@@ -2,8 +2,9 @@
 
 A corpus SPEC is a text file (plain or gzip-compressed, any name; one sentence
 per line or running text), a table of texts (``.csv``, ``.tsv``, ``.jsonl``,
-``.parquet``, plain or ``.gz``: its text column, each text one line, as a
-classifier's training data gives a language model its texts) or
+``.parquet``, plain or ``.gz``: its text column, each text one line, in a
+seeded random order, as a classifier's training data gives a language
+model its texts) or
 ``tfds:NAME[:SPLIT]`` (each example's text, split into lines). Lines are kept as they are, blank ones included, since a
 character-level model learns line breaks too; the word-level model skips
 lines without words.
@@ -52,7 +53,7 @@ class Corpus:
                 Corpus(self.lines[cut:], self.source))
 
 
-def read_corpus(spec, text_column: str | None = None) -> Corpus:
+def read_corpus(spec, text_column: str | None = None, seed: int = 0) -> Corpus:
     """Read the corpus a SPEC names.
 
     Raises:
@@ -71,7 +72,10 @@ def read_corpus(spec, text_column: str | None = None) -> Corpus:
         path = existing_file(spec, "a text file (plain or .gz), a table of "
                              "texts or tfds:NAME[:SPLIT]")
         if table_format(path) is not None:
-            texts = read_tabular(path, text_column, labels=False).texts
+            # (in a seeded random order, as the classifier reads tables: a
+            # table is often sorted by label, and validation is its tail)
+            texts = read_tabular(path, text_column, labels=False).shuffled(
+                seed).texts
             lines = [" ".join(text.split()) for text in texts]
         else:
             lines = list(iter_lines(path, spec))

@@ -237,7 +237,8 @@ class LanguageModelTask(Task):
         return self.preprocessor.end_of_line_id
 
     def read_data(self, spec, role):
-        return read_corpus(spec, text_column=self.config.get("text_column"))
+        return read_corpus(spec, text_column=self.config.get("text_column"),
+                           seed=self.config.get("seed", 0))
 
     def split_data(self, data, fraction):
         head, tail = data.split(fraction)
@@ -330,7 +331,8 @@ class LanguageModelTask(Task):
         model = LanguageModel(ids, logits, name="next_word")
         if c.get("sampled_softmax"):
             model.sample_softmax(keras.Model(ids, hidden),
-                                 self.output_weights, c["sampled_softmax"])
+                                 self.output_weights, c["sampled_softmax"],
+                                 seed=c.get("seed", 0))
         return model
 
     def output_weights(self):

@@ -107,11 +107,13 @@ class TaggerPreprocessor(Preprocessor):
     """
 
     def __init__(self, config, words, characters, tags, first_rare_id,
-                 pretrained=None):
+                 pretrained=None, digits_to_zero=True):
         super().__init__(config)
         if not isinstance(tags, list) or "O" not in tags:
             raise ValueError("no tags")
-        self.encoder = token_encoder(words, characters, config)
+        self.digits_to_zero = bool(digits_to_zero)
+        self.encoder = token_encoder(words, characters, config,
+                                     digits_to_zero)
         self.tags = list(tags)
         self.first_rare_id = int(first_rare_id)
         self.pretrained = pretrained
@@ -160,15 +162,20 @@ class TaggerPreprocessor(Preprocessor):
         """The language model ``source``'s words; characters and tags from
         ``data``. No word counts as rare (``--rare-word-dropout`` reads
         none as unknown): the language model's vocabulary is not the
-        training data's."""
+        training data's. Words are looked up as the language model wrote
+        them: digits are kept (not read as 0)."""
         characters, tags = cls._characters_and_tags(data)
         words = source.encoder.vocabulary
-        return cls(config, words, characters, tags, len(words))
+        return cls(config, words, characters, tags, len(words),
+                   digits_to_zero=False)
 
     def get_config(self):
-        return {"words": self.encoder.words[2:],
-                "characters": self.encoder.characters[2:],
-                "tags": self.tags, "first_rare_id": self.first_rare_id}
+        state = {"words": self.encoder.words[2:],
+                 "characters": self.encoder.characters[2:],
+                 "tags": self.tags, "first_rare_id": self.first_rare_id}
+        if not self.digits_to_zero:
+            state["digits_to_zero"] = False
+        return state
 
     @classmethod
     def from_config(cls, state, config):
@@ -176,15 +183,16 @@ class TaggerPreprocessor(Preprocessor):
                    ["", "[UNK]"] + cls.require(state["words"], "vocabulary"),
                    ["", "[UNK]"] + cls.require(state["characters"],
                                                "character vocabulary"),
-                   state["tags"], state["first_rare_id"])
+                   state["tags"], state["first_rare_id"],
+                   digits_to_zero=state.get("digits_to_zero", True))
 
 
-def token_encoder(words, characters, config):
+def token_encoder(words, characters, config, digits_to_zero=True):
     """The :class:`~nlpseq.text.TokenEncoder` of the vocabularies."""
     from nlpseq.text import TokenEncoder
 
     return TokenEncoder(words, characters, lowercase=config["lowercase"],
-                        name="token_encoder")
+                        digits_to_zero=digits_to_zero, name="token_encoder")
 
 
 class TaggerTask(Task):
