@@ -39,7 +39,8 @@ def markov_lines(count, seed=0, length=12):
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     path = tmp_path_factory.mktemp("corpus") / "corpus.txt"
-    path.write_text("\n".join(markov_lines(300)) + "\n")
+    path.write_text("w1 1996 w2\n" * 20 + "\n".join(markov_lines(300))
+                    + "\n")
     return path
 
 
@@ -203,24 +204,35 @@ def test_different_encoders_are_refused(language_model, labelled, tmp_path,
 
 def test_a_char_level_or_other_model_is_refused(corpus, labelled, tmp_path,
                                                 language_model):
-    chars = tmp_path / "chars"
-    nlpseq.train("next-word", data=corpus, model_dir=chars, level="char",
-                 units=4, embedding_dim=4, epochs=1, sequence_length=8)
+    import json
+    import shutil
+
+    def edited(name, **changes):
+        # (a copy of the language model's folder, its config.json changed:
+        # the refusals read config.json only)
+        folder = tmp_path / name
+        shutil.copytree(language_model, folder)
+        path = folder / "config.json"
+        saved = json.loads(path.read_text())
+        saved.update({k: v for k, v in changes.items() if k == "app"})
+        saved["config"].update({k: v for k, v in changes.items()
+                                if k != "app"})
+        path.write_text(json.dumps(saved))
+        return folder
+
     with pytest.raises(NlpseqError, match="a character-level language "
                        "model; --init-from takes a word-level one"):
         nlpseq.train("sentiment", data=labelled, model_dir=tmp_path / "m",
-                     init_from=chars)
-    classifier = tmp_path / "classifier"
-    nlpseq.train("sentiment", data=labelled, model_dir=classifier,
-                 init_from=language_model, epochs=1)
+                      init_from=edited("chars", level="char"))
     with pytest.raises(NlpseqError, match="a model of the 'sentiment' app; "
                        "--init-from takes a word-level next-word"):
         nlpseq.train("sentiment", data=labelled, model_dir=tmp_path / "m",
-                     init_from=classifier)
+                     init_from=edited("classifier", app="sentiment"))
     with pytest.raises(NlpseqError, match=r"--init-from \S+ and --embeddings "
                        r"\S+ both give the word embeddings"):
         nlpseq.train("ner", model_dir=tmp_path / "n",
                      init_from=language_model, embeddings=str(corpus))
+    assert not (tmp_path / "m").exists() and not (tmp_path / "n").exists()
 
 
 def test_cli_refusal_is_one_line(tmp_path, labelled):
@@ -357,16 +369,25 @@ def test_training_follows_the_recipe_step_by_step(language_model, labelled,
                     (t, name)
 
 
-def test_recipe_parts_switch_off(language_model, labelled, tmp_path):
-    task = nlpseq.train("sentiment", data=labelled, model_dir=tmp_path / "m",
-                        init_from=language_model, epochs=1,
-                        discriminative_lr=1.0, unfreeze_every=0.0,
-                        lr_schedule="step")
+def test_recipe_parts_switch_off(language_model, labelled):
+    task, _, _ = built("sentiment", language_model, labelled,
+                       discriminative_lr=1.0, unfreeze_every=0.0,
+                       lr_schedule="step")
+    task._compile()
     assert task.layer_groups() is None and task.lr_schedule() == "step"
     assert type(task.model.optimizer).__name__ == "Adam"
-    scratch = nlpseq.train("sentiment", data=labelled,
-                           model_dir=tmp_path / "s", epochs=1)
-    assert scratch.lr_schedule() == "step" and scratch.layer_groups() is None
+    assert task._recipe(10) is None
+    task, _, _ = built("sentiment", language_model, labelled,
+                       unfreeze_every=0.0)
+    assert len(task.layer_groups()) == 4  # (discriminative rates still)
+    recipe = task._recipe(10)
+    assert recipe.stage_steps == 0 and recipe.factors(0) == pytest.approx(
+        [1, 1 / 2.6, 1 / 2.6 ** 2, 1 / 2.6 ** 3])
+    from nlpseq.api import task_class
+
+    cls = task_class("sentiment")
+    scratch = cls(cls.effective_config({}))
+    assert scratch.lr_schedule() == "step"
 
 
 # -- sampled softmax -----------------------------------------------------------
@@ -508,38 +529,60 @@ def test_sampler_draws_distinct_ids_by_step_at_their_inclusion_rate(
     assert counts[0] > counts[39]
 
 
-def test_grouped_adam_holds_no_model_weight(language_model, labelled,
-                                            tmp_path):
-    task = nlpseq.train("sentiment", data=labelled, model_dir=tmp_path / "m",
-                        init_from=language_model, epochs=1,
-                        bidirectional=True, layers=1)
+def test_grouped_adam_holds_no_model_weight(language_model, labelled):
+    task, _, _ = built("sentiment", language_model, labelled,
+                       bidirectional=True, layers=1)
+    task._compile()
     optimizer = task.model.optimizer
+    optimizer.build(task.model.trainable_variables)
     weights = {id(v) for v in task.model.weights}
-    assert not any(id(v) for v in optimizer.variables if id(v) in weights)
+    assert optimizer.variables and not [
+        v.path for v in optimizer.variables if id(v) in weights]
     # the backward direction of a bidirectional layer starts fresh: it
     # trains with the head
     groups = task.layer_groups()
-    backward = task.model.get_layer("bidirectional_1").backward_layer
+    wrapper = task.model.get_layer("bidirectional_1")
     head = {id(v) for v in groups[0]}
-    assert all(id(v) in head for v in backward.trainable_variables)
-    forward = task.model.get_layer("bidirectional_1").forward_layer
+    assert all(id(v) in head
+               for v in wrapper.backward_layer.trainable_variables)
     assert {id(v) for v in groups[1]} == {
-        id(v) for v in forward.trainable_variables}
+        id(v) for v in wrapper.forward_layer.trainable_variables}
 
 
-def test_transferred_tagger_keeps_digits(language_model, tmp_path, corpus):
+def test_transferred_tagger_keeps_digits(language_model, tmp_path):
     data = tmp_path / "tags.conll"
     data.write_text("w1 B-X\n1996 O\n\nw3 O\nw4 B-Y\n\n")
-    lm_data = tmp_path / "numbers.txt"
-    lm_data.write_text("w1 1996 w2\n" * 20 + corpus.read_text())
-    lm = tmp_path / "lm"
-    nlpseq.train("next-word", data=lm_data, model_dir=lm,
-                 **dict(LM, layers=1))
-    task = nlpseq.train("ner", data=data, valid=data, model_dir=tmp_path / "m",
-                        init_from=lm, epochs=1, bidirectional=False)
+    task, _, _ = built("ner", language_model, data, bidirectional=False)
     encoder = task.preprocessor.encoder
     word_ids, _ = encoder(np.array([["1996", "w1"]], dtype=object))
     assert word_ids.numpy()[0].tolist() == [encoder.words.index("1996"),
                                             encoder.words.index("w1")]
-    loaded = nlpseq.load(tmp_path / "m")
-    assert not loaded.preprocessor.digits_to_zero
+    state = task.preprocessor.get_config()
+    assert state["digits_to_zero"] is False
+    again = type(task.preprocessor).from_config(state, task.config)
+    assert not again.digits_to_zero
+
+
+def test_interrupted_transfer_resumes_to_the_same_model(
+        language_model, labelled, tmp_path, interrupted_after_first_epoch):
+    """The slanted schedule, the group factors and the sampled draws are
+    functions of the step: a resumed run reaches the uninterrupted one's
+    weights (a classifier with the recipe, and a language model with a
+    sampled softmax, continuing another)."""
+    cases = [
+        ("sentiment", labelled, dict(unfreeze_every=0.5, bigram_buckets=0)),
+        ("next-word", labelled, dict(sampled_softmax=5)),
+    ]
+    for app, data, settings in cases:
+        common = dict(data=data, init_from=language_model, epochs=2,
+                      batch_size=16, **settings)
+        straight = nlpseq.train(app, model_dir=tmp_path / f"{app}-1",
+                                **common)
+        folder = tmp_path / f"{app}-2"
+        with interrupted_after_first_epoch():
+            with pytest.raises(NlpseqError, match="interrupted"):
+                nlpseq.train(app, model_dir=folder, **common)
+        resumed = nlpseq.train(app, model_dir=folder, resume=True)
+        for a, b in zip(straight.model.weights, resumed.model.weights):
+            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5,
+                                       atol=1e-6, err_msg=f"{app} {a.path}")
