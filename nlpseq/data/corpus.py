@@ -4,8 +4,8 @@ A corpus SPEC is a text file (plain or gzip-compressed, any name; one sentence
 per line or running text), a table of texts (``.csv``, ``.tsv``, ``.jsonl``,
 ``.parquet``, plain or ``.gz``: its text column, each text one line, in a
 seeded random order, as a classifier's training data gives a language
-model its texts) or
-``tfds:NAME[:SPLIT]`` (each example's text, split into lines). Lines are kept as they are, blank ones included, since a
+model its texts) or ``tfds:NAME[:SPLIT]`` (each example's text, split into
+lines). Lines are kept as they are, blank ones included, since a
 character-level model learns line breaks too; the word-level model skips
 lines without words.
 
