@@ -28,6 +28,7 @@ bench:
 	$(BIN)/python bench/translation.py
 	$(BIN)/python bench/serving.py
 	$(BIN)/python bench/distribute.py
+	$(BIN)/python bench/transfer.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
