@@ -124,10 +124,6 @@ class GroupedAdam(keras.optimizers.Adam):
         super().update_step(gradient, variable,
                             ops.cast(learning_rate, "float32") * factor)
 
-    def get_config(self):
-        # (the groups are the task's: rebuilt with the model, not saved)
-        return super().get_config()
-
 
 def _scaled(gradient, factor):
     """``gradient`` (dense or ``IndexedSlices``) times ``factor``."""
