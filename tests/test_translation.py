@@ -296,8 +296,13 @@ def test_translation_commands_on_the_sample_model(sample_model, tmp_path):
     assert result.exit_code == 1
     assert result.output == "Error: --n-best 3 is more than --beam-width 2\n"
 
+    # (the first 40 pairs: the command's output, not the sample's BLEU)
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text("".join(SAMPLE.read_text(encoding="utf-8")
+                             .splitlines(keepends=True)[:40]),
+                     encoding="utf-8")
     result = run("translation", "evaluate", "--model-dir", folder, "--data",
-                 SAMPLE)
+                 pairs)
     assert result.exit_code == 0, result.output
     assert "BLEU:" in result.output and "nrefs:1|case:mixed" in result.output
 
