@@ -476,9 +476,17 @@ def test_a_new_version_is_served_without_restart_and_removing_it_falls_back(
                                   "1", timeout=60), config_server.log()
     assert config_server.predict("sentiment", {"inputs": texts}) == (
         200, first)
-    status, body = config_server.get("/v1/models/sentiment")
-    assert [(v["version"], v["state"]) for v in body[
-        "model_version_status"]] == [("2", "END"), ("1", "AVAILABLE")]
+
+    def states():
+        _, body = config_server.get("/v1/models/sentiment")
+        return [(v["version"], v["state"])
+                for v in body["model_version_status"]]
+
+    # (version 2 passes through UNLOADING on its way to END, as in TF
+    # Serving, after version 1 serves again)
+    config_server.wait_for(lambda: states()[0] != ("2", "UNLOADING"),
+                           timeout=60)
+    assert states() == [("2", "END"), ("1", "AVAILABLE")]
 
 
 def test_a_version_that_fails_to_load_is_reported(config_server, versions):
