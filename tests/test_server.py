@@ -448,6 +448,11 @@ def test_labels_from_a_config_file(config_server):
 
 def test_a_new_version_is_served_without_restart_and_removing_it_falls_back(
         config_server, versions, exported_models):
+    def states():
+        _, body = config_server.get("/v1/models/sentiment")
+        return [(v["version"], v["state"])
+                for v in body["model_version_status"]]
+
     base, aside, _ = versions
     texts = TEXTS["sentiment"]
     first = config_server.predict("sentiment", {"inputs": texts})[1]
@@ -462,9 +467,7 @@ def test_a_new_version_is_served_without_restart_and_removing_it_falls_back(
     assert body["outputs"]["label"] == second["label"]
     np.testing.assert_allclose(body["outputs"]["probabilities"],
                                second["probabilities"], atol=1e-6)
-    status, body = config_server.get("/v1/models/sentiment")
-    assert [(v["version"], v["state"]) for v in body[
-        "model_version_status"]] == [("2", "AVAILABLE"), ("1", "END")]
+    assert states() == [("2", "AVAILABLE"), ("1", "END")]
     # a label pointing at a version no longer served: not found
     status, body = config_server.predict("sentiment", {"inputs": texts},
                                          "/labels/stable")
@@ -476,11 +479,6 @@ def test_a_new_version_is_served_without_restart_and_removing_it_falls_back(
                                   "1", timeout=60), config_server.log()
     assert config_server.predict("sentiment", {"inputs": texts}) == (
         200, first)
-
-    def states():
-        _, body = config_server.get("/v1/models/sentiment")
-        return [(v["version"], v["state"])
-                for v in body["model_version_status"]]
 
     # (version 2 passes through UNLOADING on its way to END, as in TF
     # Serving, after version 1 serves again)
