@@ -270,3 +270,36 @@ def test_bigram_bag_feeds_the_output_layer_and_serves(tmp_path):
     outputs = served.signatures["serving_default"](text=tf.constant(texts))
     np.testing.assert_allclose(outputs["probabilities"].numpy(), expected,
                                atol=1e-5)
+
+
+def test_ngram_model_joins_the_network_in_prediction_and_serves(tmp_path):
+    import keras
+    import tensorflow as tf
+
+    data = write_csv(tmp_path / "train.csv", rows(40))
+    model_dir = tmp_path / "m"
+    result = run("sentiment", "train", "--data", data, "--model-dir",
+                 model_dir, *TINY, "--ngram-buckets", "64", "--ngram-weight",
+                 "0.5")
+    assert result.exit_code == 0, result.output
+    pipeline = APPS.get("sentiment").load(model_dir)
+    model = pipeline.model
+    ngram = model.get_layer("ngram_logits")
+    assert ngram.buckets == 64 and ngram.weight == 0.5
+    texts = ["film number 3 was good", "was bad film", "unseen words here"]
+    ids = keras.ops.convert_to_tensor(
+        pipeline.preprocessor.encoder(tf.constant(texts)))
+    network = keras.Model(model.inputs, model.get_layer("classes").output)
+    logits = keras.ops.convert_to_numpy(network(ids))[:, 0]
+    added = keras.ops.convert_to_numpy(ngram.ngram_logits(ids))[:, 0]
+    # fitted: "good" and "bad" decide the class of the training texts
+    assert added[0] > 0 > added[1]
+    expected = 1 / (1 + np.exp(-(logits + 0.5 * added)))
+    probabilities = pipeline.predict_probabilities(texts)
+    np.testing.assert_allclose(probabilities[:, 1], expected, atol=1e-5)
+    assert run("sentiment", "export", "--model-dir", model_dir, "--output",
+               tmp_path / "export").exit_code == 0
+    served = tf.saved_model.load(str(tmp_path / "export" / "1"))
+    outputs = served.signatures["serving_default"](text=tf.constant(texts))
+    np.testing.assert_allclose(outputs["probabilities"].numpy(),
+                               probabilities, atol=1e-5)

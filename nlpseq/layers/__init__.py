@@ -13,6 +13,8 @@
 - :class:`Attention` — Luong or Bahdanau attention over encoder outputs
 - :class:`RareWordDropout` — rare words read as unknown, in training
 - :class:`HashedBigrams` — word-bigram bucket ids, for a bag of bigrams
+- :class:`NgramLogits` — a fitted linear model over words and bigrams, added
+  to a network's logits in inference
 - :class:`SequencePooling` — masked last / max / mean pooling over time
 """
 
@@ -25,7 +27,7 @@ from nlpseq.layers.crf import CRF
 from nlpseq.layers.embedding import TiedEmbedding
 from nlpseq.layers.gru import GRU, GRUCell
 from nlpseq.layers.lstm import LSTM, LSTMCell
-from nlpseq.layers.ngrams import HashedBigrams
+from nlpseq.layers.ngrams import HashedBigrams, NgramLogits
 from nlpseq.layers.pooling import SequencePooling
 from nlpseq.layers.rnn import RNN
 from nlpseq.layers.simple_rnn import SimpleRNN, SimpleRNNCell
@@ -33,7 +35,7 @@ from nlpseq.layers.word_dropout import RareWordDropout
 
 __all__ = [
     "Attention", "Bidirectional", "CRF", "CharacterFeatures", "GRU", "GRUCell",
-    "HashedBigrams", "LSTM", "LSTMCell", "RNN", "RareWordDropout",
+    "HashedBigrams", "LSTM", "LSTMCell", "NgramLogits", "RNN", "RareWordDropout",
     "RecurrentCell", "SequencePooling", "SimpleRNN", "SimpleRNNCell",
     "TiedEmbedding", "from_keras", "to_keras",
 ]

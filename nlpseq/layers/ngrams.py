@@ -70,3 +70,94 @@ class HashedBigrams(keras.layers.Layer):
         config.update({"buckets": self.buckets,
                        "vocabulary": self.vocabulary})
         return config
+
+
+@keras.saving.register_keras_serializable(package="nlpseq")
+class NgramLogits(keras.layers.Layer):
+    """A linear model over the set of a text's words and word bigrams, its
+    logits added to a network's in inference.
+
+    Inputs ``[token_ids, logits]`` (``[batch, time]``, ``[batch, outputs]``).
+    The features of a text are the distinct ids among its token ids (not 0,
+    padding) and ``vocabulary + b`` for the distinct bucket ids ``b`` of
+    :class:`HashedBigrams`: a binary bag of words and bigrams, as in the
+    NB-weighted logistic regression of Wang & Manning (2012). Its logits::
+
+        ngram = bias + sum over the text's features f of table[f]
+
+    The weights are not trained with the network: they are fitted
+    beforehand (:func:`nlpseq.ngram_model.fit_ngram_logits`). In training
+    the layer gives ``activation(logits)``: the network learns alone; in
+    inference ``activation(logits + weight * ngram)``, an ensemble of the
+    two.
+
+    Args:
+        vocabulary: the number of token ids.
+        buckets: the number of bigram bucket ids (:class:`HashedBigrams`).
+        outputs: the number of logits.
+        weight: the weight of the n-gram model's logits.
+        activation: ``sigmoid`` or ``softmax`` (applied to the sum).
+    """
+
+    def __init__(self, vocabulary, buckets, outputs=1, weight=1.0,
+                 activation="sigmoid", **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+        self.vocabulary, self.buckets = int(vocabulary), int(buckets)
+        self.outputs, self.weight = int(outputs), float(weight)
+        self.activation = keras.activations.get(activation)
+        self._activation_name = activation
+        self.bigrams = HashedBigrams(self.buckets, self.vocabulary,
+                                     name="ngram_bigrams")
+
+    @property
+    def features_size(self):
+        return self.vocabulary + self.buckets
+
+    def build(self, shapes=None):
+        self.table = self.add_weight(
+            name="table", shape=(self.features_size, self.outputs),
+            initializer="zeros", trainable=False)
+        self.bias = self.add_weight(name="bias", shape=(self.outputs,),
+                                    initializer="zeros", trainable=False)
+        self.built = True
+
+    def features(self, ids):
+        """``(features, present)``: each row's feature ids, sorted
+        ``[batch, 2 * time]``, and whether each is one of the row's
+        distinct features (not padding, not a repeat)."""
+        ids = ops.cast(ids, "int32")
+        bigrams = self.bigrams(ids)
+        features = ops.concatenate(
+            [ids, ops.where(bigrams > 0, bigrams + self.vocabulary, 0)],
+            axis=1)
+        features = ops.sort(features, axis=-1)
+        new = ops.concatenate(
+            [ops.ones_like(features[:, :1], "bool"),
+             ops.not_equal(features[:, 1:], features[:, :-1])], axis=1)
+        return features, ops.logical_and(new, features > 0)
+
+    def ngram_logits(self, ids):
+        """The n-gram model's logits ``[batch, outputs]``."""
+        features, present = self.features(ids)
+        weights = ops.take(self.table, features, axis=0)
+        weights = weights * ops.cast(present, weights.dtype)[..., None]
+        return ops.sum(weights, axis=1) + self.bias
+
+    def call(self, inputs, training=None):
+        ids, logits = inputs
+        logits = ops.cast(logits, "float32")
+        if not training:
+            logits = logits + self.weight * self.ngram_logits(ids)
+        return self.activation(logits)
+
+    def compute_output_shape(self, shapes):
+        return shapes[1]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"vocabulary": self.vocabulary,
+                       "buckets": self.buckets, "outputs": self.outputs,
+                       "weight": self.weight,
+                       "activation": self._activation_name})
+        return config

@@ -186,6 +186,11 @@ class Task:
         decoding and serving use are kept as attributes."""
         raise NotImplementedError
 
+    def prepare_model(self, x, y):
+        """Fit what is fitted before the network trains, from the encoded
+        training data (a fresh run only: a resumed one has it in its
+        checkpoint). Nothing by default."""
+
     def compile_arguments(self) -> dict:
         """*Family hook*: ``loss`` and ``metrics`` for ``model.compile``."""
         return {}
@@ -652,6 +657,8 @@ class Task:
         valid_batches = padded_batches(
             x_valid, y_valid, batch_size, shuffle=False,
             pad_targets=pad_targets, buckets=buckets).cache()
+        if state is None:
+            self.prepare_model(x_train, y_train)
         run_state = RunState(checkpoints, patience=config["patience"],
                              keep=config["keep"], state=state)
         if verbose is None:

@@ -50,6 +50,14 @@ SETTINGS = (
             "(0: off)", minimum=0),
     Setting("bigram_dim", int, 16, "size of the bigram embeddings",
             minimum=1),
+    Setting("ngram_buckets", int, 0, "also fit an NB-weighted logistic "
+            "regression over each text's words and word bigrams hashed into "
+            "N buckets before the network trains, and add its logits to the "
+            "network's in evaluation and prediction (0: off)", minimum=0),
+    Setting("ngram_c", float, 1.0, "the n-gram model's inverse L2 "
+            "strength", minimum=1e-6),
+    Setting("ngram_weight", float, 1.0, "the weight of the n-gram "
+            "model's logits", minimum=0.0),
     Setting("word_dropout", float, 0.0, "in training, read each word as "
             "the unknown word with this probability", minimum=0.0,
             maximum=0.95),
@@ -229,7 +237,12 @@ class ClassifierTask(Task):
         (the benchmark builds its reference with Keras' own layers)."""
         import keras
 
-        from nlpseq.layers import HashedBigrams, RareWordDropout, SequencePooling
+        from nlpseq.layers import (
+            HashedBigrams,
+            NgramLogits,
+            RareWordDropout,
+            SequencePooling,
+        )
         from nlpseq.tasks.encoder import recurrent_layer
 
         c = self.config
@@ -265,11 +278,30 @@ class ClassifierTask(Task):
             x = keras.layers.Concatenate(name="features")([x, bigrams])
         x = keras.layers.Dropout(c["dropout"], name="dropout")(x)
         binary = self.preprocessor.binary
+        activation = "sigmoid" if binary else "softmax"
         outputs = keras.layers.Dense(
             1 if binary else len(self.class_names),
-            activation="sigmoid" if binary else "softmax", name="classes",
-            dtype="float32")(x)  # (float32 under mixed precision too)
+            activation=None if c["ngram_buckets"] else activation,
+            name="classes", dtype="float32")(x)  # (under mixed precision)
+        if c["ngram_buckets"]:
+            outputs = NgramLogits(
+                vocabulary, c["ngram_buckets"], outputs.shape[-1],
+                weight=c["ngram_weight"], activation=activation,
+                name="ngram_logits")([ids, outputs])
         return keras.Model(ids, outputs, name=self.family)
+
+    def prepare_model(self, x, y):
+        """Fit the n-gram model (``--ngram-buckets``) on the training
+        texts' token ids ``x`` and labels ``y``."""
+        if not self.config["ngram_buckets"]:
+            return
+        from nlpseq.ngram_model import fit_ngram_logits
+
+        labels = np.asarray(y).reshape(-1).astype("int64")
+        targets = (labels[:, None] if self.preprocessor.binary
+                   else np.eye(len(self.class_names))[labels])
+        fit_ngram_logits(self.model.get_layer("ngram_logits"), x, targets,
+                         c=self.config["ngram_c"])
 
     def compile_arguments(self):
         binary = self.preprocessor.binary
