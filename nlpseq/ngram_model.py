@@ -25,6 +25,8 @@ import time
 
 import numpy as np
 
+from nlpseq.training import pad
+
 LOG = logging.getLogger(__name__)
 
 
@@ -33,12 +35,8 @@ def feature_rows(layer, x, chunk=256):
     ``x`` (a list of 1-D arrays), as the layer computes them."""
     rows, columns = [], []
     for start in range(0, len(x), chunk):
-        part = x[start:start + chunk]
-        width = max(1, max(len(ids) for ids in part))
-        ids = np.zeros((len(part), width), "int32")
-        for i, row in enumerate(part):
-            ids[i, :len(row)] = row
-        features, present = (np.asarray(a) for a in layer.features(ids))
+        features, present = (np.asarray(a) for a in
+                             layer.features(pad(x[start:start + chunk])))
         row, position = np.nonzero(present)
         rows.append(row + start)
         columns.append(features[row, position])
