@@ -2,7 +2,7 @@
 
 ``--distribute`` chooses the strategy (:func:`start`):
 
-- ``none``: no strategy; :meth:`Task._fit <nlpseq.tasks.base.Task._fit>`
+- ``none``: no strategy; :meth:`Trainer.fit <nlpseq.tasks.trainer.Trainer.fit>`
   runs ``model.fit``.
 - ``mirrored``: one process, a replica per device (``--devices``: every GPU,
   or the CPU split into N logical devices).
@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
 import re
 import shutil
@@ -36,8 +35,7 @@ import tempfile
 
 from nlpseq.errors import NlpseqError
 from nlpseq.folder import fault_point
-
-LOG = logging.getLogger("nlpseq")
+from nlpseq.log import LOG
 
 #: Seconds without a heartbeat after which the coordination service declares
 #: a worker dead and every other worker's collective operations fail.
@@ -269,13 +267,14 @@ def private_folder(folder, resume):
         shutil.rmtree(root, ignore_errors=True)
 
 
-def local_model(task):
+def local_model(task, compile):
     """Move the trained weights of ``task.model`` (built under a strategy)
-    into the same model built without one, for evaluation, saving and
-    prediction in this process alone."""
+    into the same model built without one and compiled by ``compile()``
+    (the trainer's), for evaluation, saving and prediction in this process
+    alone."""
     weights = task.model.get_weights()
     task.model = task.build_in_precision()
-    task._compile()
+    compile()
     task.model.set_weights(weights)
 
 

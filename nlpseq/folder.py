@@ -37,7 +37,6 @@ import errno
 import fcntl
 import io
 import json
-import logging
 import os
 import shutil
 import socket
@@ -47,14 +46,16 @@ from pathlib import Path
 
 import nlpseq
 from nlpseq.errors import NlpseqError
+from nlpseq.log import LOG
 
 CONFIG = "config.json"
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 MODEL = "model.keras"
+#: The preprocessor's file (vocabularies, class names, tags).
+PREPROCESSOR = "preprocessor.json"
 #: The folder of TensorFlow Serving exports inside a model folder.
 EXPORT = "export"
-LOG = logging.getLogger("nlpseq")
 
 
 def write_text_atomic(path, text):
@@ -722,3 +723,108 @@ def folder_config(app, task_class, config, **extra) -> dict:
         "config": config,
         **extra,
     }
+
+
+# -- exports -------------------------------------------------------------------
+
+def export_lock(output, folder=None):
+    """The lock an export into the base folder ``output`` holds, acquired
+    (it waits for its holder): the model folder's ``.NAME.export.lock``
+    when ``output`` is ``folder``'s ``export/`` (the swap of a new model,
+    which carries ``export/`` over, holds it too), else ``.BASE.lock``
+    beside ``output``."""
+    if folder is not None and os.path.abspath(output) == \
+            os.path.abspath(folder.path / EXPORT):
+        return folder.export_lock()
+    named = Path(os.path.abspath(output))
+    return FolderLock(named.with_name(f".{named.name}.lock"),
+                      output).acquire(wait=True)
+
+
+def write_version(output, version, write):
+    """Write version ``version`` (default: one above the highest there, or
+    1) of the base folder ``output`` atomically: ``write(folder)`` fills a
+    hidden ``.N.partial-*`` folder, which is renamed to ``output/N`` when
+    it is whole. Partial folders of killed exports are removed first. The
+    caller holds :func:`export_lock`.
+
+    Returns:
+        The version's path.
+
+    Raises:
+        NlpseqError: the version exists already (also when another process
+            put it there meanwhile).
+    """
+    output.mkdir(parents=True, exist_ok=True)
+    for stale in output.glob(".*.partial*"):  # (of a killed export)
+        shutil.rmtree(stale, ignore_errors=True)
+    if version is None:
+        numbers = [int(p.name) for p in output.iterdir()
+                   if p.is_dir() and p.name.isdigit()]
+        version = max(numbers, default=0) + 1
+    target = output / str(version)
+    exists = NlpseqError(
+        f"--version {version}: {target} exists already; give another "
+        "version number")
+    if target.exists():
+        raise exists
+    partial = Path(tempfile.mkdtemp(prefix=f".{version}.partial-",
+                                    dir=output))
+    temporary = partial / str(version)
+    try:
+        temporary.mkdir()
+        write(temporary)
+        fault_point("export")
+        try:
+            os.rename(temporary, target)
+        except OSError as error:
+            if error.errno in (errno.EEXIST, errno.ENOTEMPTY):
+                raise exists from None
+            raise
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    return target
+
+
+# -- loading -------------------------------------------------------------------
+
+def load_model(build, data, folder, app):
+    """The model ``build()`` makes, with the weights of ``model.keras`` (its
+    bytes, ``data``, read by :meth:`ModelFolder.read`) loaded into it.
+
+    Raises:
+        NlpseqError: the file is damaged (not a whole ``.keras`` archive,
+            cut short, overwritten) or holds the weights of another model
+            (one line, naming the folder and the cause).
+    """
+    import warnings
+    import zipfile
+
+    weights = _KerasFile(data)
+    if not zipfile.is_zipfile(weights):
+        raise NlpseqError(
+            f"{folder}: corrupted model ({MODEL} is damaged: not a whole "
+            ".keras file, e.g. cut short; train or copy the model again)")
+    try:
+        model = build()
+        with warnings.catch_warnings():
+            # (Keras warns of each layer whose weights do not fit before it
+            # raises; the error below says it once)
+            warnings.simplefilter("ignore")
+            model.load_weights(weights)
+    except NlpseqError:
+        raise
+    except zipfile.BadZipFile as error:
+        raise NlpseqError(
+            f"{folder}: corrupted model ({MODEL} is damaged: {error}; "
+            "train or copy the model again)") from None
+    except Exception as error:  # noqa: BLE001 (any damage to the files)
+        reason = str(error).splitlines()[0] if str(error) else ""
+        reason = reason.rstrip(": ")
+        if len(reason) > 200:
+            reason = reason[:197] + "..."
+        raise NlpseqError(
+            f"{folder}: corrupted model ({MODEL} does not hold the weights "
+            f"of this {app} model: {type(error).__name__}: {reason})") \
+            from None
+    return model

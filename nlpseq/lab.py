@@ -25,7 +25,7 @@ import json
 from pathlib import Path
 
 from nlpseq.errors import NlpseqError
-from nlpseq.tasks.base import LOG
+from nlpseq.log import LOG
 
 CELL_NAMES = ("rnn", "lstm", "gru")
 DEFAULT_OUTPUT = "lab"

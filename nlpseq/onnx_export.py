@@ -1,7 +1,8 @@
 """``export --format onnx``: the app's Keras model as ONNX, beside its
 preprocessor as JSON.
 
-:meth:`nlpseq.tasks.base.Task.export` calls :func:`write_onnx` into its
+:class:`OnnxExporter` (the ``onnx`` entry of
+:data:`nlpseq.registry.EXPORTERS`) calls :func:`write_onnx` into a
 temporary version folder (same versioning, locking and atomic rename as the
 SavedModel). The graph takes the model's token ids (``int32``; the names of
 the Keras model's inputs) and gives the model's outputs, converted by
@@ -18,39 +19,22 @@ import json
 import logging
 
 from nlpseq.errors import NlpseqError
+from nlpseq.exporters import Exporter
+from nlpseq.log import LOG
 from nlpseq.onnx_runtime import FORMAT, MODEL_FILE, PREPROCESSOR_FILE
 
-#: ``export --format`` choices.
-EXPORT_FORMATS = ("savedmodel", "onnx")
 #: The ONNX operator set written.
 OPSET = 17
-#: The graph's output names where the Keras model's own would mislead (the
-#: language model's tied output layer is named ``embedding``; the tagger's
-#: last layer is the CRF, which passes the emission scores through).
-OUTPUT_NAMES = {"language_model": ["logits"], "tagger": ["tag_scores"]}
 _ENCODER_KEYS = ("vocabulary", "max_length", "truncate", "lowercase",
                  "strip_html", "split_punctuation", "split", "words",
                  "characters", "max_word_length", "digits_to_zero")
 
 
-def check_format(export_format):
-    """Refuse an unknown format, and ``onnx`` without its packages (before
-    anything is written)."""
-    if export_format not in EXPORT_FORMATS:
-        raise NlpseqError(f"--format {export_format!r}: choose one of "
-                          f"{', '.join(EXPORT_FORMATS)}")
-    if export_format == "onnx":
-        try:
-            import onnx  # noqa: F401
-            import tf2onnx  # noqa: F401
-        except ImportError as error:
-            raise NlpseqError(
-                f"export --format onnx needs the onnx extra ({error.name} is "
-                "not installed): pip install 'nlpseq[onnx]'") from None
-
-
 def output_names(task):
-    return OUTPUT_NAMES.get(task.family) or list(task.model.output_names)
+    """The graph's output names: the family's
+    :attr:`~nlpseq.tasks.base.Task.onnx_output_names` where the Keras
+    model's own would mislead, else the model's."""
+    return list(task.onnx_output_names or task.model.output_names)
 
 
 def model_function(task):
@@ -146,8 +130,6 @@ def convert(task, path):
     """Write the model as ONNX to ``path``; returns the output names."""
     import tf2onnx
 
-    from nlpseq.tasks.base import LOG
-
     function, signature, names = model_function(task)
     LOG.info("Converting the model to ONNX (opset %d)", OPSET,
              extra={"progress": True})
@@ -175,5 +157,30 @@ def write_onnx(task, folder):
         encoding="utf-8")
 
 
-__all__ = ["EXPORT_FORMATS", "check_format", "model_function",
+class OnnxExporter(Exporter):
+    """``model.onnx`` (token ids in) beside ``preprocessor.json``."""
+
+    name = "onnx"
+    help = ("onnx (token ids in, with preprocessor.json; needs pip install "
+            "'nlpseq[onnx]')")
+
+    def check(self):
+        try:
+            import onnx  # noqa: F401
+            import tf2onnx  # noqa: F401
+        except ImportError as error:
+            raise NlpseqError(
+                f"export --format onnx needs the onnx extra ({error.name} is "
+                "not installed): pip install 'nlpseq[onnx]'") from None
+
+    def write(self, task, folder):
+        write_onnx(task, folder)
+
+    def describe(self, task, path):
+        return (f"Exported {path} (ONNX: model.onnx, preprocessor.json; "
+                f"inputs: {', '.join(t.name for t in task.model.inputs)}; "
+                f"outputs: {', '.join(output_names(task))})")
+
+
+__all__ = ["OnnxExporter", "model_function", "output_names",
            "preprocessor_json", "write_onnx"]

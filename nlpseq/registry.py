@@ -91,3 +91,13 @@ APPS = Registry(
         "topic": "nlpseq.apps.topic:Topic",
     },
 )
+
+#: Export formats (``export --format``): :class:`nlpseq.exporters.Exporter`
+#: subclasses by name.
+EXPORTERS = Registry(
+    "export format",
+    {
+        "savedmodel": "nlpseq.exporters:SavedModelExporter",
+        "onnx": "nlpseq.onnx_export:OnnxExporter",
+    },
+)

@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from nlpseq.errors import NlpseqError
-from nlpseq.tasks.base import LOG
+from nlpseq.log import LOG
 
 #: The report's file in a model folder.
 REPORT = "report.html"

@@ -29,6 +29,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from nlpseq.log import LOG
+
 
 def slanted_triangular(step, total, warmup=0.1, ratio=32.0):
     """The learning-rate multiplier (of ``lr``) at training step ``step``
@@ -191,8 +193,6 @@ class Recipe(keras.callbacks.Callback):
             inner.factors.assign(self.factors(step))
             stage = unfrozen_groups(step, self.groups, self.stage_steps)
             if stage != self.stage and self.stage_steps:
-                from nlpseq.tasks.base import LOG
-
                 LOG.info("Step %d: %d of %d layer groups train", step,
                          stage, self.groups)
             self.stage = stage

@@ -35,12 +35,10 @@ gives the fine-tuning recipe (:mod:`nlpseq.schedules`) its layer groups.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 from nlpseq.errors import NlpseqError
-
-LOG = logging.getLogger("nlpseq")
+from nlpseq.log import LOG
 
 #: The encoder settings a transferred model shares with its source.
 ENCODER = ("cell", "units", "embedding_dim")

@@ -321,6 +321,23 @@ def test_pretokenized_input_and_its_signature(model_dir, tmp_path):
         expected[0], expected[1] + [""]]
 
 
+def test_predict_options_apply_to_that_call_only(model_dir):
+    task = Ner.load(model_dir)
+    default = dict(task.options)
+    assert default["input_format"] != "conll"
+    lines = ["Anna X", "Berg X", "", "Oslo X"]
+    conll = task.predict(lines, input_format="conll")
+    assert [r["tokens"] for r in conll] == [["Anna", "Berg"], ["Oslo"]]
+    assert task.options == default
+    # (the next call reads each line as a text again)
+    assert [r["tokens"] for r in task.predict(["Anna X"])] == [
+        ["Anna", "X"]]
+    stream = task.predict_stream(lines, input_format="conll")
+    next(stream)
+    stream.close()
+    assert task.options == default
+
+
 def test_output_scheme_follows_the_data(model_dir):
     task = Ner.load(model_dir)
     model_tags = ["B-PER", "E-PER", "S-PER", "O", "S-LOC", "B-LOC", "I-LOC",

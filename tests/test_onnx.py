@@ -252,7 +252,7 @@ def test_export_refuses_an_unknown_format(sentiment, tmp_path):
 def test_onnx_without_the_extra_is_one_clear_error(monkeypatch, tmp_path):
     import sys
 
-    from nlpseq.onnx_export import check_format
+    from nlpseq.exporters import check_format
 
     monkeypatch.setitem(sys.modules, "tf2onnx", None)
     with pytest.raises(NlpseqError, match=r"needs the onnx extra \(tf2onnx "

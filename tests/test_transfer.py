@@ -13,6 +13,7 @@ import nlpseq
 from nlpseq.cli import cli
 from nlpseq.errors import NlpseqError
 from nlpseq.schedules import group_factors, slanted_triangular, unfrozen_groups
+from nlpseq.tasks.trainer import Trainer
 
 WORDS = [f"w{i}" for i in range(30)]
 LM = dict(layers=2, units=8, embedding_dim=8, sequence_length=10,
@@ -328,8 +329,6 @@ def test_training_follows_the_recipe_step_by_step(language_model, labelled,
     group changes only once unfrozen, at its discriminative rate."""
     import keras
 
-    from nlpseq.tasks.base import Task
-
     seen = []
 
     class Recorder(keras.callbacks.Callback):
@@ -342,8 +341,8 @@ def test_training_follows_the_recipe_step_by_step(language_model, labelled,
                             for n in ("classes", "lstm_2", "lstm_1",
                                       "embedding")}})
 
-    callbacks = Task._callbacks
-    monkeypatch.setattr(Task, "_callbacks", lambda *a: callbacks(*a) + [
+    callbacks = Trainer.callbacks
+    monkeypatch.setattr(Trainer, "callbacks", lambda *a: callbacks(*a) + [
         Recorder()])
     # 120 texts less 12 held out, batches of 27: 4 steps an epoch
     task = nlpseq.train("sentiment", data=labelled, model_dir=tmp_path / "m",
@@ -351,7 +350,7 @@ def test_training_follows_the_recipe_step_by_step(language_model, labelled,
                         learning_rate=0.01, unfreeze_every=0.5,
                         discriminative_lr=2.0, warmup=0.25, lr_ratio=10.0,
                         bigram_buckets=0, valid_split=0.1)
-    assert task.lr_schedule() == "slanted"
+    assert Trainer(task).lr_schedule() == "slanted"
     steps, stage = 12, 2  # (0.5 epoch: 2 steps)
     assert len(seen) == steps
     groups = ["classes", "lstm_2", "lstm_1", "embedding"]
@@ -373,21 +372,22 @@ def test_recipe_parts_switch_off(language_model, labelled):
     task, _, _ = built("sentiment", language_model, labelled,
                        discriminative_lr=1.0, unfreeze_every=0.0,
                        lr_schedule="step")
-    task._compile()
-    assert task.layer_groups() is None and task.lr_schedule() == "step"
+    Trainer(task).compile()
+    assert task.layer_groups() is None and \
+        Trainer(task).lr_schedule() == "step"
     assert type(task.model.optimizer).__name__ == "Adam"
-    assert task._recipe(10) is None
+    assert Trainer(task).recipe(10) is None
     task, _, _ = built("sentiment", language_model, labelled,
                        unfreeze_every=0.0)
     assert len(task.layer_groups()) == 4  # (discriminative rates still)
-    recipe = task._recipe(10)
+    recipe = Trainer(task).recipe(10)
     assert recipe.stage_steps == 0 and recipe.factors(0) == pytest.approx(
         [1, 1 / 2.6, 1 / 2.6 ** 2, 1 / 2.6 ** 3])
     from nlpseq.api import task_class
 
     cls = task_class("sentiment")
     scratch = cls(cls.effective_config({}))
-    assert scratch.lr_schedule() == "step"
+    assert Trainer(scratch).lr_schedule() == "step"
 
 
 # -- sampled softmax -----------------------------------------------------------
@@ -532,7 +532,7 @@ def test_sampler_draws_distinct_ids_by_step_at_their_inclusion_rate(
 def test_grouped_adam_holds_no_model_weight(language_model, labelled):
     task, _, _ = built("sentiment", language_model, labelled,
                        bidirectional=True, layers=1)
-    task._compile()
+    Trainer(task).compile()
     optimizer = task.model.optimizer
     optimizer.build(task.model.trainable_variables)
     weights = {id(v) for v in task.model.weights}

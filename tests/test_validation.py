@@ -22,6 +22,7 @@ import nlpseq
 from nlpseq.cli import cli
 from nlpseq.errors import NlpseqError
 from nlpseq.registry import APPS
+from nlpseq.tasks.trainer import Trainer
 
 APP_NAMES = ["sentiment", "topic", "next-word", "ner", "translation"]
 
@@ -195,7 +196,7 @@ def test_resume_accepts_epochs_and_unchanged_settings(tmp_path):
     staging = _interrupted_run(tmp_path)
     cls = APPS.get("sentiment")
     given = cls.effective_config({"epochs": 5, "units": 4, "dropout": None})
-    config, state = cls._resumed(staging, 5, given)
+    config, state = Trainer.resumed(cls, staging, 5, given)
     assert (config["epochs"], config["units"], state["epochs_done"]) == (
         5, 4, 1)
 

@@ -17,9 +17,17 @@ import sys
 import click
 
 from nlpseq.config import merge
-from nlpseq.tasks.base import LOG
+from nlpseq.exporters import check_format, format_names
+from nlpseq.log import LOG
+from nlpseq.registry import EXPORTERS, Registry
 
 HELP = {"help_option_names": ["-h", "--help"]}
+#: The commands a family adds to ``nlpseq <app>`` (the names in its
+#: :attr:`~nlpseq.tasks.base.Task.commands`): a function of the task class
+#: that returns the Click command.
+FAMILY_COMMANDS = Registry("command", {
+    "generate": "nlpseq.cli.generate:generate_command",
+})
 
 
 def setting_option(setting):
@@ -179,28 +187,15 @@ def build_command_group(cls):
     @click.option("--version", type=click.IntRange(min=1),
                   help="version number [default: next free]")
     @click.option("--format", "export_format",
-                  type=click.Choice(["savedmodel", "onnx"]),
+                  type=click.Choice(format_names()),
                   default="savedmodel", show_default=True,
-                  help="savedmodel (raw strings in) or onnx (token ids in, "
-                       "with preprocessor.json; needs pip install "
-                       "'nlpseq[onnx]')")
+                  help=" or ".join(EXPORTERS.get(name).help
+                                   for name in format_names()))
     def export(model_dir, output, version, export_format):
-        if export_format == "onnx":
-            from nlpseq.onnx_export import check_format
-
-            check_format(export_format)  # (before loading the model)
+        exporter = check_format(export_format)  # (before loading the model)
         task = load(cls, model_dir)
         path = task.export(output, version, format=export_format)
-        if export_format == "onnx":
-            from nlpseq.onnx_export import output_names
-
-            click.echo(f"Exported {path} (ONNX: model.onnx, "
-                       f"preprocessor.json; inputs: "
-                       f"{', '.join(t.name for t in task.model.inputs)}; "
-                       f"outputs: {', '.join(output_names(task))})")
-            return
-        names = ", ".join(task.serving_functions())
-        click.echo(f"Exported {path} (signatures: {names})")
+        click.echo(exporter.describe(task, path))
 
     export.help = (
         f"Export a saved {name} model as a TensorFlow Serving SavedModel "
@@ -230,7 +225,8 @@ def build_command_group(cls):
         f"Examples:\n    nlpseq {name} report --model-dir {default_dir}\n"
         f"    nlpseq {name} report --model-dir {default_dir} --data "
         f"{cls.data_example.replace('train', 'valid')} --output report.html")
-    cls.add_commands(group)
+    for command in cls.commands:
+        group.add_command(FAMILY_COMMANDS.get(command)(cls))
     return group
 
 

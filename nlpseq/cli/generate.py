@@ -1,6 +1,6 @@
 """``nlpseq <app> generate``: text that continues a prompt, for the apps of
-the language-model family (:mod:`nlpseq.tasks.language_model`), which add
-it through their ``add_commands`` hook."""
+the language-model family (:mod:`nlpseq.tasks.language_model`), which
+names it in its ``commands``."""
 
 from __future__ import annotations
 

@@ -22,15 +22,9 @@ unless the caller configures logging, printed by the command line.
 
 from __future__ import annotations
 
-import errno
-import functools
+import contextlib
 import itertools
 import json
-import logging
-import os
-import shutil
-import tempfile
-import warnings
 from pathlib import Path
 
 from nlpseq.config import merge, read_config_file
@@ -38,87 +32,16 @@ from nlpseq.errors import NlpseqError
 from nlpseq.folder import (
     CONFIG,
     MODEL,
+    PREPROCESSOR,
     ModelFolder,
-    fault_point,
-    folder_config,
-    write_json_atomic,
+    load_model,
 )
+from nlpseq.log import LOG
+from nlpseq.tasks.preprocessor import Preprocessor
 from nlpseq.tasks.settings import COMMON_SETTINGS, with_defaults
 
-LOG = logging.getLogger("nlpseq")
-
-#: The preprocessor's file in a model folder.
-PREPROCESSOR = "preprocessor.json"
 #: ``predict --format`` choices every task has.
 FORMATS = ("text", "json", "jsonl", "csv")
-#: What a SavedModel export says of itself, in its version folder: the app,
-#: the family and the nlpseq version (TensorFlow Serving ignores
-#: ``assets.extra/`` but for its warm-up file).
-EXPORT_INFO = Path("assets.extra", "nlpseq.json")
-
-
-class Preprocessor:
-    """What a task learns from its training data besides the weights
-    (vocabularies, class names, tags), saved in the model folder as one
-    JSON file, :data:`PREPROCESSOR`.
-
-    A family subclass implements :meth:`fit`, :meth:`get_config` (a
-    JSON-serialisable dict) and :meth:`from_config`.
-    """
-
-    def __init__(self, config):
-        #: The task's effective configuration.
-        self.config = config
-
-    @classmethod
-    def fit(cls, data, config):
-        """Learn from the training data ``data``."""
-        raise NotImplementedError
-
-    def get_config(self) -> dict:
-        raise NotImplementedError
-
-    @classmethod
-    def from_config(cls, state, config):
-        raise NotImplementedError
-
-    @staticmethod
-    def require(entries, what):
-        """``entries`` as a list, when it holds something; for
-        :meth:`from_config`: an empty vocabulary is a damaged file.
-
-        Raises:
-            ValueError: ``empty <what>`` (:meth:`load` reports the file as
-                corrupted).
-        """
-        if not isinstance(entries, list) or not entries:
-            raise ValueError(f"empty {what}")
-        return entries
-
-    def save(self, path):
-        write_json_atomic(path, {"class": type(self).__name__,
-                                 "state": self.get_config()})
-
-    @classmethod
-    def load(cls, path, config, data=None):
-        """The preprocessor saved in ``path`` (or read from there already:
-        ``data``, its bytes).
-
-        Raises:
-            NlpseqError: missing or damaged file.
-        """
-        try:
-            saved = json.loads(Path(path).read_text(encoding="utf-8")
-                               if data is None else data.decode("utf-8"))
-            return cls.from_config(saved["state"], config)
-        except NlpseqError as error:
-            raise NlpseqError(f"{path}: corrupted ({error})") from None
-        except FileNotFoundError:
-            raise NlpseqError(f"{Path(path).parent}: corrupted (missing "
-                              f"{Path(path).name})") from None
-        except Exception as error:  # noqa: BLE001 (any damage to the file)
-            raise NlpseqError(f"{path}: corrupted ({type(error).__name__}: "
-                              f"{error})") from None
 
 
 class Task:
@@ -151,8 +74,15 @@ class Task:
     #: What ``--data SPEC`` reads, and an example file name, for ``--help``.
     data_help = "a data file"
     data_example = "train.csv"
-    #: Example inputs of ``predict`` for ``--help``.
+    #: Example inputs of ``predict`` for ``--help`` (and the demo page).
     predict_example = "an input"
+    #: The family's own commands besides train, evaluate, predict, export
+    #: and report, by name (the command line builds them:
+    #: ``nlpseq.cli.commands.FAMILY_COMMANDS``).
+    commands = ()
+    #: The ONNX graph's output names where the Keras model's own would
+    #: mislead (:func:`nlpseq.onnx_export.output_names`).
+    onnx_output_names = None
 
     def __init__(self, config, preprocessor=None):
         self.config = config
@@ -254,10 +184,6 @@ class Task:
                                       autograph=False)
         return cache[name]
 
-    @classmethod
-    def add_commands(cls, group):
-        """*Family hook*: add commands of its own to ``nlpseq <app>``."""
-
     # -- configuration -------------------------------------------------------
 
     @staticmethod
@@ -331,7 +257,8 @@ class Task:
     @classmethod
     def train(cls, config, model_dir, resume=False, epochs=None,
               verbose=None, overwrite=False):
-        """Train a model and publish it in ``model_dir``.
+        """Train a model and publish it in ``model_dir``
+        (:class:`~nlpseq.tasks.trainer.Trainer` runs it).
 
         With ``resume``, the interrupted run in ``model_dir``'s staging folder
         continues from its last checkpoint, with its own saved settings;
@@ -347,117 +274,10 @@ class Task:
         Returns:
             The trained task.
         """
-        from nlpseq import distribute
+        from nlpseq.tasks.trainer import Trainer
 
-        folder = ModelFolder(model_dir)
-        # (a resumed run keeps its own --distribute, given again or not)
-        if not distribute.is_chief(config, folder.staging if resume
-                                   else None):
-            # (a multi-worker job's other workers write nowhere the user sees)
-            with distribute.private_folder(folder, resume) as own:
-                return cls._train(config, own, resume, epochs, verbose)
-        folder.check_training(cls.name, resume, overwrite)
-        with folder.lock():
-            folder.check_training(cls.name, resume, overwrite, locked=True)
-            try:
-                return cls._train(config, folder, resume, epochs, verbose)
-            except BaseException:
-                if not resume:
-                    folder.discard_failed()
-                raise
-
-    @classmethod
-    def _train(cls, config, folder, resume, epochs, verbose):
-        """The steps of :meth:`train`, the folder's lock held."""
-        from nlpseq import distribute
-
-        state = source = None
-        if resume:
-            staging = folder.start(resume=True)  # (changes nothing on disk)
-            config, state = cls._resumed(staging, epochs, config)
-        elif config.get("init_from"):
-            from nlpseq.transfer import Source
-
-            source = Source(config["init_from"])
-            config = source.adopt(config, cls)
-        task = cls(config)
-        # the data is read and checked before TensorFlow starts and before
-        # anything on disk changes
-        train, valid = task.training_data()
-        strategy = distribute.start(config)
-        import keras
-
-        if source is not None:
-            source.load()
-        if not resume:
-            staging = folder.start()
-        keras.utils.set_random_seed(config["seed"])
-        if resume:
-            task.preprocessor = cls.preprocessor_class.load(
-                staging / PREPROCESSOR, config)
-        else:
-            task.preprocessor = (
-                cls.preprocessor_class.fit(train, config) if source is None
-                else cls.preprocessor_class.from_language_model(
-                    source.preprocessor, train, config))
-            task.preprocessor.save(staging / PREPROCESSOR)
-            write_json_atomic(staging / CONFIG, folder_config(
-                cls.name, cls, config))
-        with distribute.scope(strategy):
-            task._build_or_resume(staging / "checkpoints", resume, source)
-            seconds = task._fit(train, valid, staging, state, verbose,
-                                folder)
-        if strategy is not None:
-            distribute.local_model(task)
-        if config["jit_compile"]:
-            # (evaluation and prediction after training run on unbucketed
-            # batches, without XLA)
-            model = task.model
-            model.jit_compile = False
-            model.train_function = model.test_function = None
-            model.predict_function = None
-        if not distribute.is_chief(config):
-            LOG.info("This worker is done; the chief publishes the model")
-            return task
-        task._publish(folder, staging, valid, seconds)
-        return task
-
-    @classmethod
-    def _resumed(cls, staging, epochs, given=None):
-        """The configuration and state of the interrupted run in
-        ``staging``.
-
-        Raises:
-            NlpseqError: a run of another app, or settings in ``given`` (a
-                :class:`~nlpseq.config.Config` of the settings given) other
-                than ``epochs`` that differ from the run's own.
-        """
-        saved = json.loads((staging / CONFIG).read_text("utf-8"))
-        if saved.get("app") != cls.name:
-            raise NlpseqError(f"--resume: {staging} holds a run of the "
-                              f"'{saved.get('app')}' app")
-        changed = [
-            f"{name} {given[name]!r} (from {where}; the run has "
-            f"{saved['config'].get(name)!r})"
-            for name, where in getattr(given, "given", {}).items()
-            if name != "epochs" and given[name] != saved["config"].get(name)]
-        if epochs is None and "epochs" in getattr(given, "given", {}):
-            epochs = given["epochs"]  # (from a config file)
-        if changed:
-            raise NlpseqError(
-                f"--resume: the interrupted run continues with its own "
-                f"settings, but these differ: {'; '.join(changed)}; drop them"
-                " (only --epochs may change), or train again without "
-                "--resume")
-        config = dict(saved["config"],
-                      epochs=epochs or saved["config"]["epochs"])
-        # (the state file of nlpseq.training.RunState, read without
-        # importing TensorFlow: the settings are checked before it starts)
-        state = json.loads((staging / "checkpoints" / "state.json")
-                           .read_text("utf-8"))
-        LOG.info("Resuming the run in %s after epoch %d", staging,
-                 state["epochs_done"])
-        return config, state
+        return Trainer.train(cls, config, model_dir, resume, epochs, verbose,
+                             overwrite)
 
     def layer_groups(self):
         """The fine-tuning recipe's layer groups (lists of variables, top
@@ -472,61 +292,6 @@ class Task:
         from nlpseq.transfer import layer_groups
 
         return layer_groups(self)
-
-    def _compile(self):
-        import keras
-
-        from nlpseq.schedules import GroupedAdam
-
-        average = self.config["weight_average"]
-        groups = self.layer_groups()
-        options = {"groups": groups} if groups else {}
-        optimizer = (GroupedAdam if groups else keras.optimizers.Adam)(
-            self.config["learning_rate"],
-            global_clipnorm=self.config["clip_norm"] or None,
-            use_ema=average > 0, ema_momentum=average, **options)
-        # (under mixed_float16 Keras wraps the optimizer in a
-        # LossScaleOptimizer: the model was built under that policy)
-        jit_compile = self.config.get("jit_compile", False)
-        self.model.compile(optimizer=optimizer, jit_compile=jit_compile,
-                           **self.compile_arguments())
-        if jit_compile:
-            self._explain_xla_failure()
-
-    def _explain_xla_failure(self):
-        """Make XLA's refusal to compile the training step (at its first
-        call) one :class:`NlpseqError` naming the app."""
-        import tensorflow as tf
-
-        model, make = self.model, self.model.make_train_function
-        failures = (tf.errors.InvalidArgumentError,
-                    tf.errors.UnimplementedError, tf.errors.InternalError)
-
-        def explained(function):
-            def train_function(iterator):
-                try:
-                    return function(iterator)
-                except failures as error:
-                    message = str(error)
-                    if "XLA" not in message and "jit" not in message:
-                        raise
-                    reason = message.strip().splitlines()[0][:200]
-                    raise NlpseqError(
-                        f"--jit-compile: XLA cannot compile the training step "
-                        f"of the {self.name} app ({reason}); train without "
-                        "--jit-compile") from None
-
-            train_function.explained = True
-            return train_function
-
-        def make_train_function(force=False):
-            make(force)
-            function = model.train_function
-            if not getattr(function, "explained", False):
-                function = model.train_function = explained(function)
-            return function
-
-        model.make_train_function = make_train_function
 
     def build_in_precision(self):
         """:meth:`build_model` under the ``precision`` dtype policy: the
@@ -543,199 +308,18 @@ class Task:
         finally:
             keras.config.set_dtype_policy(previous)
 
-    def _build_or_resume(self, checkpoints, resume, source=None):
-        """Build and compile the model; start it from ``source`` (an
-        ``--init-from`` :class:`~nlpseq.transfer.Source`), or when resuming,
-        load the last checkpoint's weights and optimizer state into it."""
-        from nlpseq.training import LAST
-
-        self.model = self.build_in_precision()
-        if source is not None:
-            source.copy_into(self)
-        self._compile()
-        if resume:
-            self.model.optimizer.build(self.model.trainable_variables)
-            try:
-                self.model.load_weights(checkpoints / LAST)
-            except Exception as error:  # noqa: BLE001 (a damaged file)
-                raise NlpseqError(
-                    f"--resume: cannot read {checkpoints / LAST} "
-                    f"({type(error).__name__}); start the run again "
-                    "without --resume") from None
-
-    def lr_schedule(self):
-        """``step`` or ``slanted`` (``auto``: slanted with ``--init-from``)."""
-        schedule = self.config.get("lr_schedule", "step")
-        if schedule == "auto":
-            return "slanted" if self.config.get("init_from") else "step"
-        return schedule
-
-    def _recipe(self, steps_per_epoch):
-        """The :class:`~nlpseq.schedules.Recipe` callback of the slanted
-        schedule and the layer groups, or ``None``."""
-        from nlpseq.schedules import Recipe
-
-        config = self.config
-        groups = self.layer_groups()
-        slanted = self.lr_schedule() == "slanted"
-        if not slanted and not groups:
-            return None
-        return Recipe(
-            config["learning_rate"], steps_per_epoch, config["epochs"],
-            slanted=(config["warmup"], config["lr_ratio"]) if slanted
-            else None, groups=len(groups or [None]),
-            discriminative=config.get("discriminative_lr", 1.0),
-            unfreeze_every=config.get("unfreeze_every", 0.0))
-
-    def _callbacks(self, staging, run_state, resume, steps_per_epoch,
-                   verbose=2):
-        import keras
-
-        from nlpseq.training import EpochSeeds, Progress, restore_ema_swap
-
-        config = self.config
-        averaging = []
-        if config["weight_average"]:
-            # the epoch ends on the average: it is validated and
-            # checkpointed, and the raw weights come back for the next epoch
-            averaging.append(restore_ema_swap(
-                keras.callbacks.SwapEMAWeights(swap_on_epoch=True),
-                resumed=resume))
-        rate, decay = config["learning_rate"], config["lr_decay"]
-        after = config["lr_decay_after"]
-        recipe = self._recipe(steps_per_epoch)
-        schedule = [keras.callbacks.LearningRateScheduler(
-            lambda epoch, _: rate * decay ** max(0, epoch + 1 - after))]
-        if recipe is not None:
-            schedule = ([recipe] if self.lr_schedule() == "slanted"
-                        else schedule + [recipe])
-        return [
-            EpochSeeds(config["seed"]),
-            *schedule,
-            keras.callbacks.CSVLogger(str(staging / "history.csv"),
-                                      append=resume),
-            *averaging,
-            run_state,
-            keras.callbacks.TensorBoard(str(staging / "logs")),
-            # (a progress bar shows it otherwise)
-            *([Progress(steps_per_epoch)] if verbose != 1 else []),
-        ]
-
-    def _fit(self, train, valid, staging, state, verbose, folder):
-        """Run the remaining epochs; the seconds the epochs took."""
-        import sys
-
-        from nlpseq.training import (
-            RunState,
-            batches_per_epoch,
-            kept_checkpoint,
-            padded_batches,
-            trim_history,
-        )
-
-        config = self.config
-        checkpoints = staging / "checkpoints"
-        first_epoch = state["epochs_done"] if state else 0
-        if state is not None:
-            trim_history(staging / "history.csv", first_epoch)
-        if state is not None and (state["stopped_early"]
-                                  or first_epoch >= config["epochs"]):
-            self.model.load_weights(kept_checkpoint(checkpoints,
-                                                    config["keep"]))
-            return state.get("training_seconds", 0.0)
-        x_train, y_train = self.encode(train)
-        x_valid, y_valid = self.encode(valid)
-        pad_targets = not hasattr(y_train, "shape")
-        batch_size = config["batch_size"]
-        # (XLA compiles the step once per batch shape: under --jit-compile
-        # the batches come in a few bucketed widths)
-        buckets = bool(config["jit_compile"])
-        train_batches = padded_batches(
-            x_train, y_train, batch_size, seed=config["seed"],
-            first_epoch=first_epoch, epochs=config["epochs"] - first_epoch,
-            pad_targets=pad_targets, buckets=buckets)
-        valid_batches = padded_batches(
-            x_valid, y_valid, batch_size, shuffle=False,
-            pad_targets=pad_targets, buckets=buckets).cache()
-        if state is None:
-            self.prepare_model(x_train, y_train)
-        run_state = RunState(checkpoints, patience=config["patience"],
-                             keep=config["keep"], state=state)
-        if verbose is None:
-            verbose = 1 if sys.stdout.isatty() else 2
-        LOG.info("Training %d..%d of %d epochs; checkpoints in %s",
-                 first_epoch + 1, config["epochs"], config["epochs"],
-                 checkpoints)
-        fit = self.model.fit
-        if config["distribute"] != "none":
-            from nlpseq import distribute
-
-            fit = functools.partial(distribute.fit, self.model)
-        try:
-            fit(
-                train_batches, validation_data=valid_batches,
-                epochs=config["epochs"], initial_epoch=first_epoch,
-                steps_per_epoch=batches_per_epoch(len(x_train), batch_size),
-                callbacks=self._callbacks(
-                    staging, run_state, state is not None,
-                    batches_per_epoch(len(x_train), batch_size), verbose),
-                verbose=verbose, shuffle=False)
-        except KeyboardInterrupt:
-            if not run_state.epochs_done:
-                raise NlpseqError(
-                    f"interrupted before the first checkpoint; the previous "
-                    f"model in {folder} is untouched; nothing to resume") \
-                    from None
-            previous = (f"the previous model in {folder} is untouched"
-                        if folder.path.exists() else
-                        f"no model was published in {folder}")
-            raise NlpseqError(
-                f"interrupted; {previous}; continue with: nlpseq {self.name} "
-                f"train --model-dir {folder} --resume") from None
-        if run_state.non_finite is not None:
-            epoch, name, value = run_state.non_finite
-            raise NlpseqError(
-                f"training stopped: the {name} became {value} in epoch "
-                f"{epoch + 1}; nothing was published (the previous model in "
-                f"{folder} is untouched); try a lower --learning-rate or a "
-                "--clip-norm")
-        LOG.info("%s", run_state.summary())
-        return run_state.seconds
-
-    def _publish(self, folder, staging, valid, seconds):
-        """Evaluate on the validation data, save, swap the folder in."""
-        metrics = self.evaluate_data(valid)
-        metrics["training_seconds"] = round(seconds, 1)
-        metrics["parameters"] = int(self.model.count_params())
-        self.model.save(staging / MODEL)
-        metrics["model_bytes"] = (staging / MODEL).stat().st_size
-        write_json_atomic(staging / "metrics.json", metrics)
-        # (the model is final: the report changes nothing of it, and an
-        # error in it is a warning, never a failed training)
-        from nlpseq.report import report_after_training
-
-        report_after_training(self, folder, staging, valid, metrics)
-        fault_point("before-publish")
-        folder.publish()
-        self.folder = folder
-        LOG.info("Saved %s (%s; %s parameters, trained in %.0f s)", folder,
-                 self.headline(metrics), f"{metrics['parameters']:,}",
-                 seconds)
-        self.metrics = metrics
-
     # -- loading -------------------------------------------------------------
 
     @classmethod
     def load(cls, model_dir):
-        """The task saved in ``model_dir``.
+        """The task saved in ``model_dir``: ``config.json`` and
+        ``preprocessor.json`` read, the model rebuilt by :meth:`build_model`
+        and ``model.keras``'s weights loaded into it (no code is
+        deserialized).
 
         Raises:
             NlpseqError: folder missing, of another app, or corrupted.
         """
-        import zipfile
-
-        from nlpseq.folder import _KerasFile
-
         folder = ModelFolder(model_dir)
         # (one model's files, even while another one is being published)
         entries, files = folder.read(app=cls.name,
@@ -750,34 +334,8 @@ class Task:
                               f"({error})") from None
         task = cls(config, cls.preprocessor_class.load(
             folder.path / PREPROCESSOR, config, files[PREPROCESSOR]))
-        weights = _KerasFile(files.pop(MODEL))
-        if not zipfile.is_zipfile(weights):
-            raise NlpseqError(
-                f"{folder}: corrupted model ({MODEL} is damaged: not a whole "
-                ".keras file, e.g. cut short; train or copy the model "
-                "again)")
-        try:
-            task.model = task.build_in_precision()
-            with warnings.catch_warnings():
-                # (Keras warns of each layer whose weights do not fit before
-                # it raises; the error below says it once)
-                warnings.simplefilter("ignore")
-                task.model.load_weights(weights)
-        except NlpseqError:
-            raise
-        except zipfile.BadZipFile as error:
-            raise NlpseqError(
-                f"{folder}: corrupted model ({MODEL} is damaged: {error}; "
-                "train or copy the model again)") from None
-        except Exception as error:  # noqa: BLE001 (any damage to the files)
-            reason = str(error).splitlines()[0] if str(error) else ""
-            reason = reason.rstrip(": ")
-            if len(reason) > 200:
-                reason = reason[:197] + "..."
-            raise NlpseqError(
-                f"{folder}: corrupted model ({MODEL} does not hold the "
-                f"weights of this {cls.name} model: {type(error).__name__}: "
-                f"{reason})") from None
+        task.model = load_model(task.build_in_precision, files.pop(MODEL),
+                                folder, cls.name)
         task.folder = folder
         return task
 
@@ -800,13 +358,9 @@ class Task:
         if isinstance(lines, str):
             raise TypeError("predict_stream takes an iterable of strings; "
                             "use predict() for one text")
-        saved = self.options
-        if options:
-            self.options = dict(saved, **merge(
-                self.predict_settings, None, options, source="options"))
-        lines = iter(lines)
-        done, self._warned_empty = 0, False
-        try:
+        with self.using_options(options):
+            lines = iter(lines)
+            done, self._warned_empty = 0, False
             while True:
                 block, error = [], None
                 try:
@@ -821,6 +375,18 @@ class Task:
                     raise error
                 if len(block) < chunk:
                     return
+
+    @contextlib.contextmanager
+    def using_options(self, options):
+        """The ``predict`` options ``options`` (checked) in
+        :attr:`options` for the ``with`` block only; the previous ones
+        after it."""
+        saved = self.options
+        if options:
+            self.options = dict(saved, **merge(
+                self.predict_settings, None, options, source="options"))
+        try:
+            yield self.options
         finally:
             self.options = saved
 
@@ -880,7 +446,9 @@ class Task:
     def export(self, output=None, version=None, format="savedmodel"):
         """Write a SavedModel for TensorFlow Serving, or the model as ONNX
         (``format="onnx"``: ``model.onnx`` and ``preprocessor.json``, see
-        :mod:`nlpseq.onnx_export`), in ``<output>/<version>/``.
+        :mod:`nlpseq.onnx_export`), in ``<output>/<version>/``: one of
+        :data:`nlpseq.registry.EXPORTERS`, written atomically
+        (:func:`nlpseq.folder.write_version`).
 
         Args:
             output: the base folder (default: ``<model dir>/export``).
@@ -892,12 +460,10 @@ class Task:
         Returns:
             The path written.
         """
-        import keras
+        from nlpseq.exporters import check_format
+        from nlpseq.folder import EXPORT, export_lock, write_version
 
-        from nlpseq.folder import EXPORT, FolderLock
-        from nlpseq.onnx_export import check_format
-
-        check_format(format)
+        exporter = check_format(format)
         if output is None and self.folder is None:
             raise NlpseqError("export: give an output folder (this model "
                               "was not loaded from a model folder)")
@@ -907,71 +473,6 @@ class Task:
         # One export at a time into a base folder, and none into a model
         # folder while a new model is swapped in for it (which carries its
         # export/ versions over): the lock waits for the other one.
-        if self.folder is not None and os.path.abspath(output) == \
-                os.path.abspath(self.folder.path / EXPORT):
-            lock = self.folder.export_lock()
-        else:
-            named = Path(os.path.abspath(output))
-            lock = FolderLock(named.with_name(f".{named.name}.lock"),
-                              output).acquire(wait=True)
-        with lock:
-            return self._export_locked(keras, output, version, format)
-
-    def _export_locked(self, keras, output, version, format="savedmodel"):
-        output.mkdir(parents=True, exist_ok=True)
-        for stale in output.glob(".*.partial*"):  # (of a killed export)
-            shutil.rmtree(stale, ignore_errors=True)
-        if version is None:
-            numbers = [int(p.name) for p in output.iterdir()
-                       if p.is_dir() and p.name.isdigit()]
-            version = max(numbers, default=0) + 1
-        target = output / str(version)
-        exists = NlpseqError(
-            f"--version {version}: {target} exists already; give another "
-            "version number")
-        if target.exists():
-            raise exists
-        partial = Path(tempfile.mkdtemp(prefix=f".{version}.partial-",
-                                        dir=output))
-        temporary = partial / str(version)
-        try:
-            if format == "onnx":
-                from nlpseq.onnx_export import write_onnx
-
-                temporary.mkdir()
-                write_onnx(self, temporary)
-            else:
-                self._saved_model_archive(keras).write_out(str(temporary),
-                                                           verbose=False)
-                self._write_export_info(temporary)
-            fault_point("export")
-            try:
-                os.rename(temporary, target)
-            except OSError as error:
-                if error.errno in (errno.EEXIST, errno.ENOTEMPTY):
-                    raise exists from None
-                raise
-        finally:
-            shutil.rmtree(partial, ignore_errors=True)
-        return target
-
-    def _write_export_info(self, folder):
-        """Write :data:`EXPORT_INFO` into the SavedModel ``folder``."""
-        from nlpseq import __version__
-
-        (folder / EXPORT_INFO.parent).mkdir(exist_ok=True)
-        (folder / EXPORT_INFO).write_text(json.dumps(
-            {"app": self.name, "family": self.family,
-             "nlpseq_version": __version__}, indent=2) + "\n",
-            encoding="utf-8")
-
-    def _saved_model_archive(self, keras):
-        """The SavedModel of :meth:`export`: the model, the serving layers
-        and the family's signatures."""
-        archive = keras.export.ExportArchive()
-        archive.track(self.model)
-        for layer in self.serving_layers():
-            archive.track(layer)
-        for name, (function, signature) in self.serving_functions().items():
-            archive.add_endpoint(name, function, input_signature=signature)
-        return archive
+        with export_lock(output, self.folder):
+            return write_version(output, version,
+                                 lambda folder: exporter.write(self, folder))

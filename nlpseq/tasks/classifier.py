@@ -18,7 +18,8 @@ from nlpseq.config import Setting
 from nlpseq.data import LabelledTexts, encode_labels, read_labelled_texts
 from nlpseq.data.labelled import stratified_split
 from nlpseq.errors import NlpseqError
-from nlpseq.tasks.base import Preprocessor, Task
+from nlpseq.tasks.base import Task
+from nlpseq.tasks.preprocessor import Preprocessor
 from nlpseq.tasks.settings import (
     encoder_settings,
     transfer_settings,

@@ -34,7 +34,9 @@ import numpy as np
 from nlpseq.config import Setting
 from nlpseq.data.corpus import read_corpus
 from nlpseq.errors import NlpseqError
-from nlpseq.tasks.base import LOG, Preprocessor, Task
+from nlpseq.log import LOG
+from nlpseq.tasks.base import Task
+from nlpseq.tasks.preprocessor import Preprocessor
 from nlpseq.tasks.settings import (
     encoder_settings,
     transfer_settings,
@@ -192,6 +194,9 @@ class LanguageModelTask(Task):
     perplexity."""
 
     family = "language_model"
+    commands = ("generate",)
+    #: (the tied output layer is named ``embedding``)
+    onnx_output_names = ("logits",)
     settings = SETTINGS
     #: The layer ``--init-from`` copies the language model's embedding into.
     embedding_layer = "embedding"
@@ -709,16 +714,6 @@ class LanguageModelTask(Task):
             "generate_greedy": (fixed("greedy"), text_only),
             "generate_beam": (fixed("beam"), text_only),
         }
-
-    # -- command line ----------------------------------------------------------
-
-    @classmethod
-    def add_commands(cls, group):
-        """``nlpseq <app> generate`` (:mod:`nlpseq.cli.generate`)."""
-        from nlpseq.cli.generate import generate_command
-
-        group.add_command(generate_command(cls))
-
 
 __all__ = ["GENERATE_BEAM_WIDTH", "GENERATE_LENGTH", "GENERATE_SETTINGS",
            "LanguageModelPreprocessor", "LanguageModelTask", "SETTINGS"]

@@ -32,7 +32,9 @@ import numpy as np
 
 from nlpseq.config import Setting
 from nlpseq.errors import NlpseqError
-from nlpseq.tasks.base import LOG, Preprocessor, Task
+from nlpseq.log import LOG
+from nlpseq.tasks.base import Task
+from nlpseq.tasks.preprocessor import Preprocessor
 from nlpseq.tasks.settings import encoder_settings, vocabulary_settings
 
 START, END = "<s>", "</s>"

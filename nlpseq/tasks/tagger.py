@@ -24,9 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from nlpseq.config import Setting, merge
+from nlpseq.config import Setting
 from nlpseq.data.conll import read_tagged
 from nlpseq.errors import NlpseqError
+from nlpseq.log import LOG
 from nlpseq.tagging import (
     SCHEMES,
     convert,
@@ -36,7 +37,8 @@ from nlpseq.tagging import (
     scheme_errors,
     spans,
 )
-from nlpseq.tasks.base import FORMATS, LOG, Preprocessor, Task
+from nlpseq.tasks.base import FORMATS, Task
+from nlpseq.tasks.preprocessor import Preprocessor
 from nlpseq.tasks.settings import (
     encoder_settings,
     transfer_settings,
@@ -200,6 +202,8 @@ class TaggerTask(Task):
     export."""
 
     family = "tagger"
+    #: (the last layer is the CRF, which passes the emission scores through)
+    onnx_output_names = ("tag_scores",)
     settings = SETTINGS
     #: The layer ``--init-from`` copies the language model's embedding into.
     embedding_layer = "word_embedding"
@@ -475,12 +479,15 @@ class TaggerTask(Task):
         if isinstance(lines, str):
             raise TypeError("predict_stream takes an iterable of strings; "
                             "use predict() for one text")
-        if options:
-            self.options.update(merge(self.predict_settings, None, options,
-                                      source="options"))
-        if self.options.get("input_format") != "conll":
-            yield from super().predict_stream(lines, chunk)
-            return
+        with self.using_options(options):
+            if self.options.get("input_format") != "conll":
+                yield from super().predict_stream(lines, chunk)
+            else:
+                yield from self._conll_stream(lines, chunk)
+
+    def _conll_stream(self, lines, chunk):
+        """Records of CoNLL lines (a token per line), ``chunk`` sentences
+        at a time."""
         sentence, batch = [], []
         source = itertools.chain(lines, [""])
         while True:

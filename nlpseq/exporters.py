@@ -1,0 +1,107 @@
+"""Export formats: ``task.export(format=...)`` and ``export --format``.
+
+An exporter writes a loaded task into a new, empty version folder; the
+versioning, locking and atomic rename around it are the model folder's
+(:func:`nlpseq.folder.write_version`), the same for every format. The
+formats are :data:`nlpseq.registry.EXPORTERS` (name -> exporter class):
+the command line's ``--format`` choices, :func:`check_format` and
+``Task.export`` all read it, so a new format is one module with an
+:class:`Exporter` subclass and one line there.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from nlpseq.errors import NlpseqError
+
+#: What a SavedModel export says of itself, in its version folder: the app,
+#: the family, the nlpseq version, and what the demo page shows of it
+#: (TensorFlow Serving ignores ``assets.extra/`` but for its warm-up file).
+EXPORT_INFO = Path("assets.extra", "nlpseq.json")
+
+
+class Exporter:
+    """One export format."""
+
+    #: The ``--format`` name.
+    name = None
+    #: What ``export --help`` says of it.
+    help = ""
+
+    def check(self):
+        """Refuse, before anything is written or loaded, when the format
+        cannot be written here (a package missing)."""
+
+    def write(self, task, folder):
+        """Write ``task``'s model into ``folder`` (it exists, empty)."""
+        raise NotImplementedError
+
+    def describe(self, task, path) -> str:
+        """The command line's line for the export written in ``path``."""
+        return f"Exported {path}"
+
+
+class SavedModelExporter(Exporter):
+    """A TensorFlow Serving SavedModel: the preprocessing layers, the model
+    and the family's signatures (``Task.serving_functions``), taking raw
+    strings; and :data:`EXPORT_INFO`."""
+
+    name = "savedmodel"
+    help = "savedmodel (raw strings in)"
+
+    def write(self, task, folder):
+        import keras
+
+        archive = keras.export.ExportArchive()
+        archive.track(task.model)
+        for layer in task.serving_layers():
+            archive.track(layer)
+        for name, (function, signature) in task.serving_functions().items():
+            archive.add_endpoint(name, function, input_signature=signature)
+        archive.write_out(str(folder), verbose=False)
+        write_export_info(task, folder)
+
+    def describe(self, task, path):
+        names = ", ".join(task.serving_functions())
+        return f"Exported {path} (signatures: {names})"
+
+
+def write_export_info(task, folder):
+    """Write :data:`EXPORT_INFO` into the SavedModel ``folder``."""
+    from nlpseq import __version__
+
+    (folder / EXPORT_INFO.parent).mkdir(exist_ok=True)
+    (folder / EXPORT_INFO).write_text(json.dumps(
+        {"app": task.name, "family": task.family,
+         "nlpseq_version": __version__}, indent=2) + "\n",
+        encoding="utf-8")
+
+
+def check_format(export_format):
+    """The exporter of ``export_format``, checked (:meth:`Exporter.check`).
+
+    Raises:
+        NlpseqError: an unknown format (the known ones are listed), or one
+            whose packages are missing.
+    """
+    from nlpseq.registry import EXPORTERS
+
+    if export_format not in EXPORTERS:
+        raise NlpseqError(f"--format {export_format!r}: choose one of "
+                          f"{', '.join(format_names())}")
+    exporter = EXPORTERS.get(export_format)()
+    exporter.check()
+    return exporter
+
+
+def format_names():
+    """The export formats, SavedModel first (the default)."""
+    from nlpseq.registry import EXPORTERS
+
+    return sorted(EXPORTERS.names(), key=lambda name: name != "savedmodel")
+
+
+__all__ = ["EXPORT_INFO", "Exporter", "SavedModelExporter", "check_format",
+           "format_names", "write_export_info"]
