@@ -1,4 +1,5 @@
-"""The Python API: :func:`load` a trained model, :func:`train` a new one.
+"""The Python API: :func:`load` a trained model, :func:`train` a new one
+(:func:`load` and :func:`task_class` are :mod:`nlpseq.tasks`').
 
 Example:
     >>> import nlpseq
@@ -17,34 +18,7 @@ from __future__ import annotations
 from pathlib import Path, PurePath
 
 from nlpseq.errors import NlpseqError
-from nlpseq.registry import APPS
-
-
-def task_class(app):
-    """The task class registered as ``app`` (``"sentiment"``...).
-
-    Raises:
-        NlpseqError: an unknown app (the known ones are listed).
-    """
-    if app not in APPS:
-        raise NlpseqError(f"unknown app '{app}'; expected one of: "
-                          f"{', '.join(APPS.names())}")
-    return APPS.get(app)
-
-
-def load(path):
-    """The trained task in the model folder ``path``, whatever its app.
-
-    Raises:
-        NlpseqError: not a model folder, or a damaged one.
-    """
-    from nlpseq.folder import ModelFolder
-    from nlpseq.runtime import import_tensorflow
-
-    entries = ModelFolder(path).read_config()
-    cls = task_class(entries["app"])
-    import_tensorflow()
-    return cls.load(path)
+from nlpseq.tasks import load, task_class
 
 
 def train(app, data=None, valid=None, model_dir=None, config=None,
@@ -87,3 +61,6 @@ def train(app, data=None, valid=None, model_dir=None, config=None,
     return cls.train(effective, Path(model_dir or f"saved_models/{app}"),
                      resume=resume, epochs=settings.get("epochs") if resume
                      else None, verbose=verbose, overwrite=overwrite)
+
+
+__all__ = ["load", "task_class", "train"]

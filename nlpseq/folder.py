@@ -44,7 +44,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import nlpseq
+from nlpseq import __version__
 from nlpseq.errors import NlpseqError
 from nlpseq.log import LOG
 
@@ -719,7 +719,7 @@ def folder_config(app, task_class, config, **extra) -> dict:
     return {
         "app": app,
         "class": f"{task_class.__module__}.{task_class.__qualname__}",
-        "nlpseq_version": nlpseq.__version__,
+        "nlpseq_version": __version__,
         "config": config,
         **extra,
     }

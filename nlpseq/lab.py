@@ -104,7 +104,7 @@ def load_recurrent_layer(model_dir):
     _start()
     import keras
 
-    from nlpseq.api import load
+    from nlpseq.tasks import load
 
     task = load(model_dir)
     layers = _recurrent_layers(task.model)
@@ -214,10 +214,12 @@ def _vocabulary_size(task):
 
 
 def _cell_name(layer):
-    from nlpseq.layers import GRU, LSTM, SimpleRNN
+    """The ``--cell`` name of ``layer``'s class (:data:`~nlpseq.registry.
+    CELLS`), or the class name of a layer that is not registered."""
+    from nlpseq.registry import CELLS
 
-    for name, cls in (("rnn", SimpleRNN), ("lstm", LSTM), ("gru", GRU)):
-        if isinstance(layer, cls):
+    for name in CELLS.names():
+        if isinstance(layer, CELLS.get(name)):
             return name
     return type(layer).__name__
 

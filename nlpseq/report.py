@@ -325,13 +325,12 @@ def render(task, folder, saved_metrics, data, described, metrics=None,
         ("data", "Data", data_html(task, config, data, described)),
         ("training", "Training curves", training_html(history, kept)),
     ]
-    family = FAMILY_SECTIONS.get(task.family)
     if data is None:
         sections.append((f"{task.family}-skipped", "Evaluation",
                          note(f"The evaluation sections are skipped: "
                               f"{described}.")))
-    elif family is not None:
-        sections += family(task, data, described, metrics, history)
+    else:
+        sections += task.report_sections(data, described, metrics, history)
     nav = "".join(f'<a href="#{escape(i)}">{escape(t)}</a>'
                   for i, t, _ in sections)
     body = "".join(f'<section id="{escape(i)}"><h2>{escape(t)}</h2>{h}'
@@ -752,15 +751,6 @@ def seq2seq_sections(task, data, described, metrics, history):
     ]
 
 
-#: The family parts of the report, by :attr:`Task.family`.
-FAMILY_SECTIONS = {
-    "classifier": classifier_sections,
-    "tagger": tagger_sections,
-    "language_model": language_model_sections,
-    "seq2seq": seq2seq_sections,
-}
-
-
 def report_after_training(task, folder, staging, valid, metrics):
     """Training's report, ``report.html`` in the staging folder of the
     model folder ``folder``; an error is a warning, never a failed
@@ -776,5 +766,6 @@ def report_after_training(task, folder, staging, valid, metrics):
         Path(staging / REPORT).unlink(missing_ok=True)
 
 
-__all__ = ["FAMILY_SECTIONS", "REPORT", "report_after_training",
+__all__ = ["REPORT", "classifier_sections", "language_model_sections",
+           "seq2seq_sections", "tagger_sections", "report_after_training",
            "report_data", "write_report"]

@@ -125,10 +125,9 @@ class Source:
                 "choose one")
         return config
 
-    def load(self):
-        """Load the language model (TensorFlow started)."""
-        from nlpseq.api import load
-
+    def load(self, load):
+        """Load the language model with ``load`` (:func:`nlpseq.tasks.load`,
+        given by the trainer; TensorFlow started)."""
         try:
             self.task = load(self.path)
         except NlpseqError as error:

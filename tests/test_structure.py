@@ -41,3 +41,99 @@ def test_the_library_does_not_print(path):
             assert name not in ("print", "echo", "secho"), (
                 f"{path.relative_to(ROOT)}:{node.lineno} prints; use the "
                 "nlpseq logger")
+
+
+# -- the layers of docs/design.md, bottom first ---------------------------------
+
+#: Each layer's modules (a package stands for all of its modules). A module
+#: imports only from its own layer or the layers below it.
+LAYERS = [
+    ("foundation", {"nlpseq.log", "nlpseq.errors", "nlpseq.registry",
+                    "nlpseq.runtime", "nlpseq.config"}),
+    ("layers", {"nlpseq.layers"}),
+    ("shared", {"nlpseq.data", "nlpseq.text", "nlpseq.decoding",
+                "nlpseq.training", "nlpseq.folder", "nlpseq.serving",
+                "nlpseq.metrics", "nlpseq.tagging", "nlpseq.report",
+                "nlpseq.distribute", "nlpseq.schedules", "nlpseq.exporters",
+                "nlpseq.onnx_export", "nlpseq.onnx_runtime", "nlpseq.models",
+                "nlpseq.ngram_model", "nlpseq.transfer"}),
+    ("tasks", {"nlpseq.tasks"}),
+    ("apps", {"nlpseq.apps"}),
+    ("api", {"nlpseq.api", "nlpseq.lab"}),
+    ("front", {"nlpseq.cli", "nlpseq.server", "nlpseq.__main__",
+               "nlpseq"}),
+]
+
+
+def _module_name(path):
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[0] == "apps":
+        parts = ["nlpseq", "apps"] + parts[1:]
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _unit(module):
+    """The layer table's entry that holds ``module``."""
+    names = {name for _, names in LAYERS for name in names}
+    parts = module.split(".")
+    for end in range(len(parts), 0, -1):
+        if ".".join(parts[:end]) in names:
+            return ".".join(parts[:end])
+    raise AssertionError(f"{module} is in no layer of LAYERS: add it (and "
+                         "to docs/design.md)")
+
+
+def _imports():
+    """``{module: {(imported module, line)}}`` of nlpseq and apps, every
+    import (also those inside functions); ``from nlpseq import
+    __version__`` is the version, not the package's API."""
+    found = {}
+    for path in sorted([*(ROOT / "nlpseq").rglob("*.py"),
+                        *(ROOT / "apps").glob("*.py")]):
+        module = _module_name(path)
+        edges = found.setdefault(module, set())
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                edges |= {(a.name, node.lineno) for a in node.names
+                          if a.name.startswith("nlpseq")}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and \
+                    (node.module or "").startswith("nlpseq"):
+                if node.module == "nlpseq":
+                    edges |= {(f"nlpseq.{a.name}", node.lineno)
+                              for a in node.names if a.name != "__version__"}
+                else:
+                    edges.add((node.module, node.lineno))
+    return found
+
+
+def test_every_module_is_in_a_layer_and_imports_none_above_it():
+    rank = {name: index for index, (_, names) in enumerate(LAYERS)
+            for name in names}
+    upward = []
+    for module, edges in _imports().items():
+        for target, line in edges:
+            if rank[_unit(target)] > rank[_unit(module)]:
+                upward.append(f"{module}:{line} imports {target}")
+    assert not upward, "upward imports: " + "; ".join(sorted(upward))
+
+
+def test_no_import_circle_between_modules_of_different_units():
+    graph = {}
+    for module, edges in _imports().items():
+        graph.setdefault(_unit(module), set()).update(
+            _unit(t) for t, _ in edges if _unit(t) != _unit(module))
+    state = {}
+
+    def visit(node, path):
+        state[node] = "open"
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == "open":
+                raise AssertionError("import circle: " + " -> ".join(
+                    path[path.index(nxt):] + [nxt]))
+            if nxt not in state:
+                visit(nxt, path + [nxt])
+        state[node] = "done"
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [node])

@@ -69,7 +69,7 @@ def labelled(tmp_path_factory):
 def built(app, language_model, data, **settings):
     """A task of ``app`` built from ``language_model`` (weights copied),
     before any training step, as ``train`` builds it."""
-    from nlpseq.api import task_class
+    from nlpseq.api import load, task_class
     from nlpseq.transfer import Source
 
     cls = task_class(app)
@@ -77,7 +77,7 @@ def built(app, language_model, data, **settings):
         language_model)))
     source = Source(language_model)
     config = source.adopt(config, cls)
-    source.load()
+    source.load(load)
     task = cls(config)
     task.preprocessor = cls.preprocessor_class.from_language_model(
         source.preprocessor, task.read_data(str(data), "train"), config)

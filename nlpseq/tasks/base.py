@@ -155,6 +155,11 @@ class Task:
         :attr:`output_formats`)."""
         return json.dumps(record, ensure_ascii=False)
 
+    def report_sections(self, data, described, metrics, history):
+        """*Family hook*: the evaluation sections of the model's report
+        (:mod:`nlpseq.report`) on ``data``, as ``(id, title, html)``."""
+        return []
+
     def serving_layers(self):
         """*Family hook*: layers the signatures use besides the model."""
         return []

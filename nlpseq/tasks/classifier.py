@@ -285,10 +285,12 @@ class ClassifierTask(Task):
             activation=None if c["ngram_buckets"] else activation,
             name="classes", dtype="float32")(x)  # (under mixed precision)
         if c["ngram_buckets"]:
-            outputs = NgramLogits(
+            #: (what ``prepare_model`` fits)
+            self.ngram_logits = NgramLogits(
                 vocabulary, c["ngram_buckets"], outputs.shape[-1],
                 weight=c["ngram_weight"], activation=activation,
-                name="ngram_logits")([ids, outputs])
+                name="ngram_logits")
+            outputs = self.ngram_logits([ids, outputs])
         return keras.Model(ids, outputs, name=self.family)
 
     def prepare_model(self, x, y):
@@ -301,7 +303,7 @@ class ClassifierTask(Task):
         labels = np.asarray(y).reshape(-1).astype("int64")
         targets = (labels[:, None] if self.preprocessor.binary
                    else np.eye(len(self.class_names))[labels])
-        fit_ngram_logits(self.model.get_layer("ngram_logits"), x, targets,
+        fit_ngram_logits(self.ngram_logits, x, targets,
                          c=self.config["ngram_c"])
 
     def compile_arguments(self):
@@ -381,6 +383,11 @@ class ClassifierTask(Task):
 
     def graph_functions(self):
         return self.serving_functions()
+
+    def report_sections(self, data, described, metrics, history):
+        from nlpseq.report import classifier_sections
+
+        return classifier_sections(self, data, described, metrics, history)
 
     def serving_functions(self):
         import tensorflow as tf

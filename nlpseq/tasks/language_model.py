@@ -666,6 +666,11 @@ class LanguageModelTask(Task):
     def serving_layers(self):
         return [self.encoder, self.step_model()]
 
+    def report_sections(self, data, described, metrics, history):
+        from nlpseq.report import language_model_sections
+
+        return language_model_sections(self, data, described, metrics, history)
+
     def serving_functions(self):
         """``serving_default``: ``text`` -> the :data:`EXPORT_TOP_K` most
         likely next ``tokens`` and their ``probabilities``; ``generate``:

@@ -661,6 +661,11 @@ class Seq2SeqTask(Task):
     def serving_layers(self):
         return [self.source_encoder, self.encoder_model]
 
+    def report_sections(self, data, described, metrics, history):
+        from nlpseq.report import seq2seq_sections
+
+        return seq2seq_sections(self, data, described, metrics, history)
+
     def serving_functions(self):
         """``serving_default``: ``text`` -> the best ``translation`` of a
         beam of :data:`EXPORT_BEAM_WIDTH` and its ``score``;

@@ -585,6 +585,11 @@ class TaggerTask(Task):
     def serving_layers(self):
         return [self.preprocessor.encoder]
 
+    def report_sections(self, data, described, metrics, history):
+        from nlpseq.report import tagger_sections
+
+        return tagger_sections(self, data, described, metrics, history)
+
     def serving_functions(self):
         """``serving_default``: raw sentences (``text``) -> ``tokens`` and
         ``tags``, and the entities as ``predict`` gives them

@@ -112,7 +112,9 @@ class Trainer:
         import keras
 
         if source is not None:
-            source.load()
+            from nlpseq.tasks import load
+
+            source.load(load)
         staging = folder.start(resume=resume)
         keras.utils.set_random_seed(config["seed"])
         trainer.set_preprocessor(staging, resume, source, train, folder)
