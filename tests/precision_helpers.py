@@ -15,6 +15,7 @@ import tensorflow as tf
 import nlpseq
 from nlpseq import distribute
 from nlpseq.registry import APPS
+from nlpseq.tasks.trainer import Trainer
 
 ROOT = APPS.get("sentiment").default_data.parent
 INPUTS = {
@@ -106,7 +107,7 @@ def check_the_global_policy(trained):
     assert math.isfinite(float(last["val_loss"]))
     # the model a distributed run hands back keeps the precision too
     weights = task.model.get_weights()
-    distribute.local_model(task)
+    distribute.local_model(task, Trainer(task).compile)
     assert task.model.dtype_policy.name == RUNS[run]["precision"]
     for mine, theirs in zip(task.model.get_weights(), weights):
         np.testing.assert_array_equal(mine, theirs)

@@ -487,7 +487,7 @@ def test_two_exports_of_the_same_version_at_once(base, tmp_path):
 def test_export_rename_race_is_a_clean_error(base, tmp_path, monkeypatch):
     """Another writer (without the lock) puts the version in place while
     this export writes it: one clean error, the other's version kept."""
-    from nlpseq.tasks import base as task_base
+    from nlpseq import folder as model_folder
 
     folder = copy_model(base, tmp_path)
     task = nlpseq.load(folder)
@@ -498,7 +498,7 @@ def test_export_rename_race_is_a_clean_error(base, tmp_path, monkeypatch):
             target.mkdir()
             (target / "saved_model.pb").write_text("the other one")
 
-    monkeypatch.setattr(task_base, "fault_point", racing)
+    monkeypatch.setattr(model_folder, "fault_point", racing)
     with pytest.raises(NlpseqError) as caught:
         task.export(tmp_path / "serving", 1)
     assert str(caught.value) == (f"--version 1: {target} exists already; "

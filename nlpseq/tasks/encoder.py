@@ -1,9 +1,22 @@
 """The recurrent encoder every family builds its model from.
 
-One builder for the stacked nlpseq recurrent layers, with the settings of
-:func:`nlpseq.tasks.settings.encoder_settings`: ``cell`` chooses the layer,
-``units`` is the size of one direction, ``bidirectional`` wraps each layer
-in :class:`~nlpseq.layers.Bidirectional`.
+:class:`RecurrentEncoder` is the part of a model that reads a sequence: the
+embedding, the features joined to it where the family has them (the
+tagger's character features), and the stacked recurrent layers, with the
+settings of :func:`nlpseq.tasks.settings.encoder_settings`: ``cell``
+chooses the layer, ``units`` is the size of one direction, ``layers`` how
+many, ``bidirectional`` wraps each in :class:`~nlpseq.layers.Bidirectional`.
+A family builds one in ``build_model`` and holds it as ``task.backbone``
+(keras-hub's name for the part of a task that is not its head); transfer
+(:mod:`nlpseq.transfer`) copies backbone to backbone by these attributes,
+never by layer names.
+
+The layers are ordinary Keras layers of the family's functional model, with
+the names they always had (``embedding``, ``lstm_1``, ``bidirectional_1``,
+...), so model folders written before the encoder existed load unchanged.
+The family keeps what is its own around them: dropout between the layers
+(the ``before`` and ``after`` hooks of :meth:`RecurrentEncoder.stack`), a
+layer's ``return_sequences`` or ``return_state``, the head.
 """
 
 from __future__ import annotations
@@ -38,6 +51,87 @@ def recurrent_layer(config, index, bidirectional=None, layer_class=None,
         layer = Bidirectional(layer, name=name or
                               f"bidirectional_{index + 1}")
     return layer
+
+
+class RecurrentEncoder:
+    """The embedding, the joined features and the stacked recurrent layers
+    of a family's model (``task.backbone``).
+
+    Args:
+        config: the task's configuration (``cell``, ``units``, ``layers``,
+            ``bidirectional``).
+        bidirectional: overrides ``config["bidirectional"]`` (the language
+            model reads one direction).
+        layer_class: replaces the configured cell's layer (the benchmarks'
+            Keras reference).
+        names: ``index -> name`` of each recurrent layer (default: those of
+            :func:`recurrent_layer`).
+
+    Attributes:
+        embedding: the word embedding layer, once :meth:`embed` ran.
+        features: the layer whose outputs are joined to the embedding's
+            (:meth:`join`), or ``None``.
+        recurrent_layers: the recurrent layers, bottom first, once
+            :meth:`stack` ran.
+    """
+
+    def __init__(self, config, bidirectional=None, layer_class=None,
+                 names=None):
+        self.config = config
+        self.bidirectional = (config.get("bidirectional", False)
+                              if bidirectional is None else bidirectional)
+        self.layer_class = layer_class
+        self.names = names
+        self.embedding = None
+        self.features = None
+        self.recurrent_layers = []
+
+    def embed(self, embedding, ids):
+        """``embedding(ids)``; ``embedding`` (a layer the family made: its
+        vocabulary, initializer, tied output) is kept as :attr:`embedding`."""
+        self.embedding = embedding
+        return embedding(ids)
+
+    def join(self, features, inputs, x, name):
+        """``x`` with ``features(inputs)`` concatenated on its last axis
+        (the layer ``name``); ``features`` is kept as :attr:`features`."""
+        import keras
+
+        self.features = features
+        return keras.layers.Concatenate(name=name)([x, features(inputs)])
+
+    def stack(self, x, before=None, after=None, options=None):
+        """``x`` through ``config["layers"]`` recurrent layers, made here and
+        kept in :attr:`recurrent_layers`.
+
+        Args:
+            before: ``(index, x) -> x`` before layer ``index`` (dropout).
+            after: ``(index, outputs) -> x`` after it: ``outputs`` is what
+                the layer returned (with ``return_state``, a list).
+            options: ``index -> dict`` of the layer's arguments
+                (``return_sequences``, ``return_state``...).
+        """
+        self.recurrent_layers = []
+        for index in range(self.config["layers"]):
+            if before is not None:
+                x = before(index, x)
+            layer = recurrent_layer(
+                self.config, index, bidirectional=self.bidirectional,
+                layer_class=self.layer_class,
+                name=self.names(index) if self.names else None,
+                **(options(index) if options else {}))
+            self.recurrent_layers.append(layer)
+            x = layer(x)
+            if after is not None:
+                x = after(index, x)
+        return x
+
+    def directions(self):
+        """``(layer, bidirectional)`` of each recurrent layer, bottom first:
+        the layer itself, or a bidirectional layer's forward direction."""
+        return [(getattr(layer, "forward_layer", layer),
+                 hasattr(layer, "forward_layer"))
+                for layer in self.recurrent_layers]
 
 
 def text_encoder(vocabulary, **options):
