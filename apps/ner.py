@@ -26,6 +26,8 @@ class Ner(TaggerTask):
     default_valid = DATA / "ner_valid.conll"
     data_example = "train.conll"
     predict_example = "Peter Blackburn visited Brussels ."
+    demo_example = ("Castillo told reporters in New Harbor that Northwind "
+                    "Bank had grown.")
     common_defaults = {"epochs": 30, "batch_size": 16, "patience": 4}
 
 

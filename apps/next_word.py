@@ -27,3 +27,4 @@ class NextWord(LanguageModelTask):
     default_valid = DATA / "next_word_valid.txt"
     data_example = "corpus.txt"
     predict_example = "on sunday i want to eat"
+    demo_example = "on sunday i want"

@@ -24,3 +24,5 @@ class Sentiment(ClassifierTask):
     default_valid = DATA / "sentiment_valid.csv"
     data_example = "reviews.csv"
     predict_example = "not bad at all"
+    demo_example = ("Not tedious, not amateurish, just a haunting piece of "
+                    "filmmaking.")

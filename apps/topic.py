@@ -27,6 +27,7 @@ class Topic(ClassifierTask):
     default_valid = DATA / "topic_valid.csv"
     data_example = "headlines.csv"
     predict_example = "The minister signs a new treaty"
+    demo_example = "The goalkeeper takes the title"
     settings = with_defaults(ClassifierTask.settings, cell="gru",
                              bidirectional=True, units=32, embedding_dim=32,
                              pooling="max_mean", max_length=100)

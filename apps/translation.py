@@ -27,4 +27,5 @@ class Translation(Seq2SeqTask):
     default_valid = DATA / "translation_valid.tsv"
     data_example = "pairs.tsv"
     predict_example = "Ein alter Arbeiter singt ein Lied am Strand."
+    demo_example = "Zwei kleine Jungen essen einen Apfel im Schnee."
     common_defaults = {"epochs": 20, "batch_size": 64, "patience": 3}

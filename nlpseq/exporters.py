@@ -75,8 +75,15 @@ def write_export_info(task, folder):
     (folder / EXPORT_INFO.parent).mkdir(exist_ok=True)
     (folder / EXPORT_INFO).write_text(json.dumps(
         {"app": task.name, "family": task.family,
-         "nlpseq_version": __version__}, indent=2) + "\n",
-        encoding="utf-8")
+         "nlpseq_version": __version__, "demo": demo_info(type(task))},
+        indent=2) + "\n", encoding="utf-8")
+
+
+def demo_info(task_class):
+    """What the demo page shows of a task class's exports: ``{"panel":
+    ..., "example": ...}`` (its ``demo_panel`` and ``demo_example``)."""
+    return {"panel": task_class.demo_panel,
+            "example": task_class.demo_example or task_class.predict_example}
 
 
 def check_format(export_format):
@@ -104,4 +111,4 @@ def format_names():
 
 
 __all__ = ["EXPORT_INFO", "Exporter", "SavedModelExporter", "check_format",
-           "format_names", "write_export_info"]
+           "demo_info", "format_names", "write_export_info"]

@@ -42,9 +42,10 @@ from nlpseq.log import LOG
 
 #: The encoder settings a transferred model shares with its source.
 ENCODER = ("cell", "units", "embedding_dim")
-#: The settings a language model started from another one shares with it.
-LANGUAGE_MODEL = ("level", "tie_embeddings", "lowercase", "split_punctuation",
-                  "strip_html")
+#: The settings a model that continues its source (a family whose
+#: ``transfer`` is ``"all"``: the language model) shares with it.
+CONTINUED = ("layers", "level", "tie_embeddings", "lowercase",
+             "split_punctuation", "strip_html")
 
 
 def _flag(name):
@@ -65,9 +66,7 @@ class Source:
         except NlpseqError as error:
             raise NlpseqError(f"{shown}: {error}") from None
         app = entries.get("app")
-        family = getattr(APPS.get(app), "family", None) if app in APPS \
-            else None
-        if family != "language_model":
+        if not (app in APPS and APPS.get(app).transfer_source):
             raise NlpseqError(
                 f"{shown}: a model of the '{app}' app; --init-from takes a "
                 "word-level next-word (language) model")
@@ -93,9 +92,9 @@ class Source:
         """
         given = getattr(config, "given", {})
         names = list(ENCODER)
-        family = task_class.family
-        if family == "language_model":
-            names += ["layers", *LANGUAGE_MODEL]
+        continues = task_class.transfer == "all"
+        if continues:
+            names += CONTINUED
         source = dict(self.config, lowercase=self.lowercase)
         differ = []
         for name in names:
@@ -104,7 +103,7 @@ class Source:
                               f"model's: {source.get(name)})")
             elif name in source:
                 config[name] = source[name]
-        if family != "language_model":
+        if not continues:
             layers = int(source.get("layers", 1))
             if "layers" in given and config["layers"] > layers:
                 differ.append(f"--layers {config['layers']} (the language "
@@ -139,54 +138,41 @@ class Source:
         return self.task.preprocessor
 
     def copy_into(self, task):
-        """Copy the embedding and recurrent layers (all the weights, for a
-        language model) into ``task.model``; log what was transferred and
-        what starts fresh.
+        """Copy the embedding and recurrent layers of the language model's
+        backbone into ``task.backbone`` (all the weights, for a family that
+        continues its source); log what was transferred and what starts
+        fresh.
 
         Returns:
             The names of the layers that took weights.
         """
-        model, source = task.model, self.task.model
-        embedding = model.get_layer(task.embedding_layer)
-        pairs = [(embedding, task.embedding_layer,
-                  source.get_layer("embedding"))]
-        cell = task.config["cell"]
-        for index in range(task.config["layers"]):
-            name = f"{cell}_{index + 1}"
-            target, label = _recurrent_target(model, name, index)
-            pairs.append((target, label, source.get_layer(name)))
-        if task.family == "language_model" and not task.config[
-                "tie_embeddings"]:
-            pairs.append((model.get_layer("logits"), "logits",
-                          source.get_layer("logits")))
+        target, origin = task.backbone, self.task.backbone
+        pairs = [(target.embedding, target.embedding.name, origin.embedding)]
+        for index, (layer, wrapped) in enumerate(
+                target.directions()[:task.config["layers"]]):
+            label = (f"{target.recurrent_layers[index].name} (its forward "
+                     "direction; the backward one starts fresh)"
+                     if wrapped else layer.name)
+            pairs.append((layer, label, origin.recurrent_layers[index]))
+        if task.transfer == "all" and task.output_layer is not None:
+            pairs.append((task.output_layer, task.output_layer.name,
+                          self.task.output_layer))
         notes = []
-        for target, label, origin in pairs:
-            partial = _copy_weights(origin, target)
+        for layer, label, source in pairs:
+            partial = _copy_weights(source, layer)
             notes.append(label + (" (its inputs from the embedding; the "
                                   "others start fresh)" if partial else ""))
-        copied = {id(v) for target, _, _ in pairs for v in target.weights}
-        fresh = [layer.name for layer in model.layers
+        copied = {id(v) for layer, _, _ in pairs for v in layer.weights}
+        fresh = [layer.name for layer in task.model.layers
                  if any(id(v) not in copied
                         for v in layer.trainable_weights)]
-        shape = embedding.weights[0].shape
+        shape = target.embedding.weights[0].shape
         LOG.info("Started from %s: %s (%s × %s)%s", self.path,
-                 task.embedding_layer, f"{shape[0]:,}", shape[1],
+                 target.embedding.name, f"{shape[0]:,}", shape[1],
                  "".join(", " + note for note in notes[1:]))
         if fresh:
             LOG.info("Starting fresh: %s", ", ".join(fresh))
-        return [target.name for target, _, _ in pairs]
-
-
-def _recurrent_target(model, name, index):
-    """``(layer, label)``: the target's recurrent layer ``name``, or the
-    forward direction of its bidirectional layer ``index``."""
-    try:
-        return model.get_layer(name), name
-    except ValueError:
-        wrapper = model.get_layer(f"bidirectional_{index + 1}")
-        return wrapper.forward_layer, (f"{wrapper.name} (its forward "
-                                       "direction; the backward one starts "
-                                       "fresh)")
+        return [layer.name for layer, _, _ in pairs]
 
 
 def _copy_weights(source, target):
@@ -224,14 +210,12 @@ def layer_groups(task):
     bidirectional layer), then each transferred recurrent layer from the
     top down, then the embedding. (A first layer that also reads character
     features is one group: its input weights for them are in it.)"""
-    model = task.model
-    cell = task.config["cell"]
-    recurrent = [_recurrent_target(model, f"{cell}_{index + 1}", index)[0]
-                 for index in range(task.config["layers"])]
-    embedding = model.get_layer(task.embedding_layer)
+    backbone = task.backbone
+    recurrent = [layer for layer, _ in
+                 backbone.directions()[:task.config["layers"]]]
     transferred = [list(layer.trainable_variables)
-                   for layer in [embedding] + recurrent]
+                   for layer in [backbone.embedding] + recurrent]
     keys = {id(v) for group in transferred for v in group}
-    head = [v for v in model.trainable_variables if id(v) not in keys]
+    head = [v for v in task.model.trainable_variables if id(v) not in keys]
     groups = [head] + transferred[:0:-1] + [transferred[0]]
     return [group for group in groups if group]

@@ -137,3 +137,28 @@ def test_no_import_circle_between_modules_of_different_units():
     for node in sorted(graph):
         if node not in state:
             visit(node, [node])
+
+
+def test_no_layer_is_found_by_name():
+    """Parts of a model are attributes (``task.backbone``...), never
+    ``get_layer`` lookups, in the library and the apps."""
+    found = [f"{path.relative_to(ROOT)}:{number}"
+             for path in [*(ROOT / "nlpseq").rglob("*.py"),
+                          *(ROOT / "apps").glob("*.py")]
+             for number, line in enumerate(
+                 path.read_text(encoding="utf-8").splitlines(), start=1)
+             if "get_layer(" in line]
+    assert not found
+
+
+@pytest.mark.parametrize("name", ["base.py", "trainer.py"])
+def test_the_task_base_and_trainer_stay_small(name):
+    path = ROOT / "nlpseq" / "tasks" / name
+    source = path.read_text(encoding="utf-8")
+    if name == "base.py":
+        assert len(source.splitlines()) < 450
+    long = [f"{node.name} ({node.end_lineno - node.lineno + 1} lines)"
+            for node in ast.walk(ast.parse(source))
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+            and node.end_lineno - node.lineno + 1 > 60]
+    assert not long

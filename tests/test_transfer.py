@@ -373,13 +373,13 @@ def test_recipe_parts_switch_off(language_model, labelled):
                        discriminative_lr=1.0, unfreeze_every=0.0,
                        lr_schedule="step")
     Trainer(task).compile()
-    assert task.layer_groups() is None and \
+    assert Trainer(task).layer_groups() is None and \
         Trainer(task).lr_schedule() == "step"
     assert type(task.model.optimizer).__name__ == "Adam"
     assert Trainer(task).recipe(10) is None
     task, _, _ = built("sentiment", language_model, labelled,
                        unfreeze_every=0.0)
-    assert len(task.layer_groups()) == 4  # (discriminative rates still)
+    assert len(Trainer(task).layer_groups()) == 4  # (discriminative rates still)
     recipe = Trainer(task).recipe(10)
     assert recipe.stage_steps == 0 and recipe.factors(0) == pytest.approx(
         [1, 1 / 2.6, 1 / 2.6 ** 2, 1 / 2.6 ** 3])
@@ -540,7 +540,7 @@ def test_grouped_adam_holds_no_model_weight(language_model, labelled):
         v.path for v in optimizer.variables if id(v) in weights]
     # the backward direction of a bidirectional layer starts fresh: it
     # trains with the head
-    groups = task.layer_groups()
+    groups = Trainer(task).layer_groups()
     wrapper = task.model.get_layer("bidirectional_1")
     head = {id(v) for v in groups[0]}
     assert all(id(v) in head

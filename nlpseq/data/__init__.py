@@ -36,7 +36,23 @@ from nlpseq.data.tabular import read_tabular, supported_extensions, table_format
 from nlpseq.data.tfds import is_tfds_spec, parse_tfds_spec, read_tfds
 from nlpseq.errors import NlpseqError
 
-__all__ = [
+
+def held_out_cut(count, fraction, source, unit):
+    """Where a split of ``count`` examples holding out ``fraction`` for
+    validation cuts (the last part validates).
+
+    Raises:
+        NlpseqError: too few examples to keep some on both sides.
+    """
+    held = max(1, int(round(count * fraction)))
+    if held >= count:
+        raise NlpseqError(
+            f"{source}: {count} {unit} are too few to hold out "
+            f"--valid-split {fraction} for validation")
+    return count - held
+
+
+__all__ = ["held_out_cut",
     "LabelledTexts",
     "class_names",
     "encode_labels",

@@ -197,6 +197,18 @@ class TensorInfo:
                 "shape": None if self.shape is None else list(self.shape)}
 
 
+def registered_demo(app, family):
+    """The demo page's ``{"panel", "example"}`` of the registered ``app``,
+    else of the first registered app of ``family``, else ``{}``."""
+    from nlpseq.exporters import demo_info
+    from nlpseq.registry import APPS
+
+    names = [app] if app in APPS else [
+        name for name in APPS.names() if family is not None
+        and APPS.get(name).family == family][:1]
+    return demo_info(APPS.get(names[0])) if names else {}
+
+
 def _batched(info):
     """A free first dimension and fixed other ones."""
     return bool(info.shape) and info.shape[0] == -1 and all(
@@ -296,9 +308,16 @@ class ServedVersion:
     def _read_info(self):
         try:
             info = json.loads((self.path / NLPSEQ_INFO).read_text("utf-8"))
-            return info if isinstance(info, dict) else {}
         except (OSError, ValueError):
             return {}
+        if not isinstance(info, dict):
+            return {}
+        if not isinstance(info.get("demo"), dict):
+            # (an export written before the file said it: what the app's
+            # class, or another app of its family, says now)
+            info["demo"] = registered_demo(info.get("app"),
+                                           info.get("family"))
+        return info
 
     def unload(self):
         """UNLOADING: the queued requests finish; then END."""

@@ -274,6 +274,8 @@ class RestApp:
                 "name": name, "version": str(served.number),
                 "app": served.info.get("app"),
                 "family": served.info.get("family"),
+                "panel": served.info.get("demo", {}).get("panel"),
+                "example": served.info.get("demo", {}).get("example"),
                 "signatures": {k: s.describe() for k, s in
                                sorted(served.signatures.items())}})
         return found

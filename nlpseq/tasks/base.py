@@ -6,9 +6,11 @@ A model family (:mod:`~nlpseq.tasks.classifier`,
 its own: how it reads data, its :class:`Preprocessor` (vocabularies, labels),
 its model, loss, decoding, metrics and output records, and its serving
 signatures. An app (``apps/sentiment.py``...) is a short declaration over a
-family: a name, defaults, sample data. Everything else lives here, once.
+family: a name, defaults, sample data. What every family shares lives here,
+once; training is :mod:`nlpseq.tasks.trainer`'s, the model folder
+:mod:`nlpseq.folder`'s, the export formats :mod:`nlpseq.exporters`'.
 
-Data flow::
+Data flow (the training steps are :class:`~nlpseq.tasks.trainer.Trainer`'s)::
 
     settings --Task.train--> data --Preprocessor.fit--> preprocessor
     data --Task.encode--> ids --padded_batches--> model.fit (checkpoints/)
@@ -51,6 +53,9 @@ class Task:
         config: the effective configuration.
         preprocessor: the :class:`Preprocessor`, once fitted or loaded.
         model: the Keras model (ids in), once built or loaded.
+        backbone: its :class:`~nlpseq.tasks.encoder.RecurrentEncoder`
+            (embedding, joined features, recurrent layers), set by
+            :meth:`build_model`.
         folder: the :class:`~nlpseq.folder.ModelFolder` it was loaded from.
     """
 
@@ -74,12 +79,27 @@ class Task:
     #: What ``--data SPEC`` reads, and an example file name, for ``--help``.
     data_help = "a data file"
     data_example = "train.csv"
-    #: Example inputs of ``predict`` for ``--help`` (and the demo page).
+    #: Example inputs of ``predict`` for ``--help``.
     predict_example = "an input"
+    #: The demo page's panel of the family's exports (``nlpseq serve``:
+    #: ``classifier``, ``ner``, ``next-word``, ``translation``; ``None``: a
+    #: generic one) and its text box's first contents (default:
+    #: :attr:`predict_example`); written into the SavedModel's
+    #: ``assets.extra/nlpseq.json``.
+    demo_panel = None
+    demo_example = None
     #: The family's own commands besides train, evaluate, predict, export
     #: and report, by name (the command line builds them:
     #: ``nlpseq.cli.commands.FAMILY_COMMANDS``).
     commands = ()
+    #: What ``--init-from`` takes from a language model
+    #: (:mod:`nlpseq.transfer`): ``"encoder"`` (its embedding and first
+    #: ``--layers`` recurrent layers, into :attr:`backbone`), ``"all"``
+    #: (every weight and its settings: the model continues it), or ``None``
+    #: (nothing: the family has no ``--init-from``).
+    transfer = None
+    #: Whether a model of the family can be ``--init-from``'s source.
+    transfer_source = False
     #: The ONNX graph's output names where the Keras model's own would
     #: mislead (:func:`nlpseq.onnx_export.output_names`).
     onnx_output_names = None
@@ -88,6 +108,7 @@ class Task:
         self.config = config
         self.preprocessor = preprocessor
         self.model = None
+        self.backbone = None
         self.folder = None
         #: The ``predict`` options (defaults until set).
         self.options = {s.name: s.default for s in self.predict_settings}
@@ -191,21 +212,6 @@ class Task:
 
     # -- configuration -------------------------------------------------------
 
-    @staticmethod
-    def held_out_cut(count, fraction, source, unit):
-        """Where a split of ``count`` examples holding out ``fraction`` for
-        validation cuts (the last part validates).
-
-        Raises:
-            NlpseqError: too few examples to keep some on both sides.
-        """
-        held = max(1, int(round(count * fraction)))
-        if held >= count:
-            raise NlpseqError(
-                f"{source}: {count} {unit} are too few to hold out "
-                f"--valid-split {fraction} for validation")
-        return count - held
-
     @classmethod
     def all_settings(cls):
         return with_defaults(COMMON_SETTINGS, **cls.common_defaults) + tuple(
@@ -239,26 +245,6 @@ class Task:
 
     # -- training ------------------------------------------------------------
 
-    def training_data(self):
-        """The ``(train, valid)`` data of the configuration."""
-        config = self.config
-        spec = config["data"] or str(self.default_data)
-        train = self.read_data(spec, "train")
-        valid_spec, shown = config["valid"], config["valid"]
-        if valid_spec is None and config["data"] is None and \
-                self.default_valid is not None:
-            valid_spec = str(self.default_valid)
-            shown = "the built-in validation sample"
-        if valid_spec:
-            valid = self.read_data(valid_spec, "valid")
-        else:
-            train, valid = self.split_data(train, config["valid_split"])
-        LOG.info("Training data: %s from %s", self.describe_data(train),
-                 config["data"] or "the built-in sample")
-        LOG.info("Validation data: %s from %s", self.describe_data(valid),
-                 shown or "a held-out part of the training data")
-        return train, valid
-
     @classmethod
     def train(cls, config, model_dir, resume=False, epochs=None,
               verbose=None, overwrite=False):
@@ -283,20 +269,6 @@ class Task:
 
         return Trainer.train(cls, config, model_dir, resume, epochs, verbose,
                              overwrite)
-
-    def layer_groups(self):
-        """The fine-tuning recipe's layer groups (lists of variables, top
-        first) when it applies (``--init-from`` with
-        ``--discriminative-lr`` above 1 or ``--unfreeze-every``), else
-        ``None``."""
-        config = self.config
-        if not config.get("init_from") or (
-                config.get("discriminative_lr", 1.0) == 1.0
-                and not config.get("unfreeze_every")):
-            return None
-        from nlpseq.transfer import layer_groups
-
-        return layer_groups(self)
 
     def build_in_precision(self):
         """:meth:`build_model` under the ``precision`` dtype policy: the

@@ -15,7 +15,12 @@ from pathlib import Path
 import numpy as np
 
 from nlpseq.config import Setting
-from nlpseq.data import LabelledTexts, encode_labels, read_labelled_texts
+from nlpseq.data import (
+    LabelledTexts,
+    encode_labels,
+    held_out_cut,
+    read_labelled_texts,
+)
 from nlpseq.data.labelled import stratified_split
 from nlpseq.errors import NlpseqError
 from nlpseq.tasks.base import Task
@@ -151,9 +156,9 @@ class ClassifierTask(Task):
     """Text classification: train, evaluate, predict, export."""
 
     family = "classifier"
+    demo_panel = "classifier"
     settings = SETTINGS
-    #: The layer ``--init-from`` copies the language model's embedding into.
-    embedding_layer = "embedding"
+    transfer = "encoder"
     preprocessor_class = ClassifierPreprocessor
     data_help = ("labelled texts: a .csv, .tsv, .jsonl or .parquet file "
                  "(plain or .gz) with text and label columns, a folder with "
@@ -175,7 +180,7 @@ class ClassifierTask(Task):
         """Hold out ``fraction`` of each class for validation (a
         stratified split; see :func:`~nlpseq.data.labelled.stratified_split`).
         """
-        cut = self.held_out_cut(len(data), fraction, data.source, "texts")
+        cut = held_out_cut(len(data), fraction, data.source, "texts")
         held = stratified_split(data.labels, len(data) - cut,
                                 seed=self.config.get("seed", 0))
         if not held:
@@ -244,7 +249,7 @@ class ClassifierTask(Task):
             RareWordDropout,
             SequencePooling,
         )
-        from nlpseq.tasks.encoder import recurrent_layer
+        from nlpseq.tasks.encoder import RecurrentEncoder
 
         c = self.config
         vocabulary = self.preprocessor.encoder.vocabulary_size
@@ -255,18 +260,18 @@ class ClassifierTask(Task):
             x = RareWordDropout(2, c["word_dropout"], seed=c["seed"],
                                 name="word_dropout")(x)
         words = x
-        x = keras.layers.Embedding(vocabulary, c["embedding_dim"],
-                                   mask_zero=True, name="embedding")(x)
+        backbone = self.backbone = RecurrentEncoder(c, layer_class=layer_class)
+        x = backbone.embed(keras.layers.Embedding(
+            vocabulary, c["embedding_dim"], mask_zero=True, name="embedding"),
+            x)
         if c["embedding_dropout"]:
             x = keras.layers.SpatialDropout1D(c["embedding_dropout"],
                                               name="embedding_dropout")(x)
-        for index in range(c["layers"]):
-            last = index == c["layers"] - 1
-            x = recurrent_layer(
-                c, index, layer_class=layer_class,
-                return_sequences=not (last and c["pooling"] == "last"),
-                zero_output_for_mask=True,
-                recurrent_dropout=c["recurrent_dropout"])(x)
+        x = backbone.stack(x, options=lambda index: {
+            "return_sequences": not (index == c["layers"] - 1
+                                     and c["pooling"] == "last"),
+            "zero_output_for_mask": True,
+            "recurrent_dropout": c["recurrent_dropout"]})
         if c["pooling"] != "last":
             x = SequencePooling(c["pooling"], name="pooling")(x)
         if c["bigram_buckets"]:

@@ -98,7 +98,8 @@ class RecurrentEncoder:
         import keras
 
         self.features = features
-        return keras.layers.Concatenate(name=name)([x, features(inputs)])
+        joined = features(inputs)
+        return keras.layers.Concatenate(name=name)([x, joined])
 
     def stack(self, x, before=None, after=None, options=None):
         """``x`` through ``config["layers"]`` recurrent layers, made here and

@@ -194,12 +194,13 @@ class LanguageModelTask(Task):
     perplexity."""
 
     family = "language_model"
+    demo_panel = "next-word"
     commands = ("generate",)
     #: (the tied output layer is named ``embedding``)
     onnx_output_names = ("logits",)
     settings = SETTINGS
-    #: The layer ``--init-from`` copies the language model's embedding into.
-    embedding_layer = "embedding"
+    transfer = "all"
+    transfer_source = True
     preprocessor_class = LanguageModelPreprocessor
     predict_settings = (
         Setting("top_k", int, 5, "how many next tokens to list", minimum=1),
@@ -213,10 +214,10 @@ class LanguageModelTask(Task):
 
     def __init__(self, config, preprocessor=None):
         super().__init__(config, preprocessor)
-        #: The model's parts, set by :meth:`build_model`: the embedding,
-        #: the recurrent layers, the output layer (``None`` when tied).
+        #: The model's parts, set by :meth:`build_model` besides
+        #: :attr:`backbone`: the (tied) embedding, the output layer
+        #: (``None`` when tied).
         self.embedding = None
-        self.recurrent_layers = []
         self.output_layer = None
         self._step_model = None
         self._copies = []
@@ -297,7 +298,7 @@ class LanguageModelTask(Task):
 
         from nlpseq.layers import TiedEmbedding
         from nlpseq.models import LanguageModel
-        from nlpseq.tasks.encoder import recurrent_layer
+        from nlpseq.tasks.encoder import RecurrentEncoder
 
         c = self.config
         if c["tie_embeddings"] and c["embedding_dim"] != c["units"]:
@@ -312,17 +313,14 @@ class LanguageModelTask(Task):
             vocabulary, c["embedding_dim"], use_bias=c["tie_embeddings"],
             embeddings_initializer=keras.initializers.RandomUniform(
                 -EMBEDDING_INIT, EMBEDDING_INIT), name="embedding")
-        x = self.embedding(ids)
+        backbone = self.backbone = RecurrentEncoder(
+            c, bidirectional=False, layer_class=layer_class)
+        x = backbone.embed(self.embedding, ids)
         x = keras.layers.Dropout(c["dropout"], name="embedding_dropout")(x)
-        self.recurrent_layers = []
-        for index in range(c["layers"]):
-            layer = recurrent_layer(c, index, bidirectional=False,
-                                    layer_class=layer_class,
-                                    return_sequences=True)
-            self.recurrent_layers.append(layer)
-            x = layer(x)
-            x = keras.layers.Dropout(c["dropout"],
-                                     name=f"dropout_{index + 1}")(x)
+        x = backbone.stack(
+            x, options=lambda index: {"return_sequences": True},
+            after=lambda index, x: keras.layers.Dropout(
+                c["dropout"], name=f"dropout_{index + 1}")(x))
         hidden = x
         if c["tie_embeddings"]:
             self.output_layer = None
@@ -372,7 +370,7 @@ class LanguageModelTask(Task):
             dict(source.get_config(), mask_zero=True))
         x = embedding(ids)
         states_in, states_out, copies = [], [], [(source, embedding)]
-        for index, source in enumerate(self.recurrent_layers):
+        for index, source in enumerate(self.backbone.recurrent_layers):
             layer = type(source).from_config(dict(
                 source.get_config(), return_sequences=True, return_state=True))
             states = [keras.Input((size,), name=f"state_{index + 1}_{k}")

@@ -31,6 +31,7 @@ import dataclasses
 import numpy as np
 
 from nlpseq.config import Setting
+from nlpseq.data import held_out_cut
 from nlpseq.errors import NlpseqError
 from nlpseq.log import LOG
 from nlpseq.tasks.base import Task
@@ -161,6 +162,7 @@ class Seq2SeqTask(Task):
     """
 
     family = "seq2seq"
+    demo_panel = "translation"
     settings = SETTINGS
     predict_settings = PREDICT_SETTINGS
     preprocessor_class = Seq2SeqPreprocessor
@@ -202,7 +204,7 @@ class Seq2SeqTask(Task):
         return data
 
     def split_data(self, data, fraction):
-        cut = self.held_out_cut(len(data), fraction, data.source, "pairs")
+        cut = held_out_cut(len(data), fraction, data.source, "pairs")
         order = np.random.default_rng(self.config["seed"]).permutation(
             len(data))
         shuffled = type(data)([data.sources[i] for i in order],
@@ -250,25 +252,28 @@ class Seq2SeqTask(Task):
 
         from nlpseq.layers import Attention
         from nlpseq.models import Translator
-        from nlpseq.tasks.encoder import recurrent_layer
+        from nlpseq.tasks.encoder import RecurrentEncoder, recurrent_layer
 
         c = self.config
         source_size = self.source_encoder.vocabulary_size
         target_size = self.target_encoder.vocabulary_size
         source = keras.Input((None,), dtype="int32", name="source_ids")
         target = keras.Input((None,), dtype="int32", name="target_ids")
-        x = keras.layers.Embedding(source_size, c["embedding_dim"],
-                                   mask_zero=True,
-                                   name="source_embedding")(source)
+        backbone = self.backbone = RecurrentEncoder(
+            c, names=lambda index: f"encoder_{index + 1}")
+        x = backbone.embed(keras.layers.Embedding(
+            source_size, c["embedding_dim"], mask_zero=True,
+            name="source_embedding"), source)
         x = keras.layers.Dropout(c["dropout"], name="source_dropout")(x)
         starts = []
-        for index in range(c["layers"]):
-            if index:
-                x = keras.layers.Dropout(
-                    c["dropout"], name=f"encoder_dropout_{index}")(x)
-            x, *states = recurrent_layer(
-                c, index, name=f"encoder_{index + 1}",
-                return_sequences=True, return_state=True)(x)
+
+        def between(index, x):
+            return keras.layers.Dropout(
+                c["dropout"], name=f"encoder_dropout_{index}")(x) if index \
+                else x
+
+        def states_of(index, outputs):
+            x, *states = outputs
             if c["bidirectional"]:
                 half = len(states) // 2
                 states = [
@@ -277,6 +282,11 @@ class Seq2SeqTask(Task):
                             [states[k], states[half + k]])
                     for k in range(half)]
             starts.append(states)
+            return x
+
+        x = backbone.stack(x, before=between, after=states_of,
+                           options=lambda index: {"return_sequences": True,
+                                                  "return_state": True})
         memory = keras.layers.Identity(name="memory")(x)
 
         units = c["units"] * self.directions

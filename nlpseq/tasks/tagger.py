@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from nlpseq.config import Setting
+from nlpseq.data import held_out_cut
 from nlpseq.data.conll import read_tagged
 from nlpseq.errors import NlpseqError
 from nlpseq.log import LOG
@@ -202,11 +203,11 @@ class TaggerTask(Task):
     export."""
 
     family = "tagger"
+    demo_panel = "ner"
     #: (the last layer is the CRF, which passes the emission scores through)
     onnx_output_names = ("tag_scores",)
     settings = SETTINGS
-    #: The layer ``--init-from`` copies the language model's embedding into.
-    embedding_layer = "word_embedding"
+    transfer = "encoder"
     predict_settings = PREDICT_SETTINGS
     preprocessor_class = TaggerPreprocessor
     output_formats = (*FORMATS, "conll")
@@ -261,7 +262,7 @@ class TaggerTask(Task):
         return data
 
     def split_data(self, data, fraction):
-        cut = self.held_out_cut(len(data), fraction, data.source,
+        cut = held_out_cut(len(data), fraction, data.source,
                                 "sentences")
         return data.subset(0, cut), data.subset(cut, len(data))
 
@@ -332,7 +333,7 @@ class TaggerTask(Task):
 
         from nlpseq.layers import CRF, CharacterFeatures, RareWordDropout
         from nlpseq.models import Tagger
-        from nlpseq.tasks.encoder import recurrent_layer
+        from nlpseq.tasks.encoder import RecurrentEncoder
 
         c = self.config
         preprocessor = self.preprocessor
@@ -346,19 +347,18 @@ class TaggerTask(Task):
             ids = RareWordDropout(preprocessor.first_rare_id,
                                   c["rare_word_dropout"], seed=c["seed"],
                                   name="rare_words")(words)
-        x = keras.layers.Embedding(
+        backbone = self.backbone = RecurrentEncoder(c)
+        x = backbone.embed(keras.layers.Embedding(
             len(preprocessor.encoder.words), c["embedding_dim"],
             mask_zero=True, embeddings_initializer=initializer,
-            name="word_embedding")(ids)
+            name="word_embedding"), ids)
         if c["char_features"] != "none":
-            features = CharacterFeatures(
+            x = backbone.join(CharacterFeatures(
                 len(preprocessor.encoder.characters), mode=c["char_features"],
                 char_dim=c["char_dim"], units=c["char_units"], cell=c["cell"],
-                name="char_features")(chars)
-            x = keras.layers.Concatenate(name="word_and_chars")([x, features])
+                name="char_features"), chars, x, name="word_and_chars")
         x = keras.layers.Dropout(c["dropout"], name="dropout_in")(x)
-        for index in range(c["layers"]):
-            x = recurrent_layer(c, index, return_sequences=True)(x)
+        x = backbone.stack(x, options=lambda index: {"return_sequences": True})
         x = keras.layers.Dropout(c["dropout"], name="dropout_out")(x)
         # (float32 under mixed precision too; the CRF computes in float32)
         scores = keras.layers.Dense(len(self.tags), name="tag_scores",

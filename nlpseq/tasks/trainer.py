@@ -97,7 +97,7 @@ class Trainer:
             source = Source(config["init_from"])
             config = source.adopt(config, task_class)
         trainer = cls(task_class(config))
-        train, valid = trainer.task.training_data()
+        train, valid = trainer.training_data()
         return trainer, state, source, train, valid
 
     @classmethod
@@ -136,6 +136,28 @@ class Trainer:
             return task
         trainer.publish(folder, staging, valid, seconds)
         return task
+
+    def training_data(self):
+        """The ``(train, valid)`` data of the configuration: ``--data``
+        (or the app's built-in sample), and ``--valid``, the sample's own
+        validation file or a held-out ``--valid-split`` of the data."""
+        config, task = self.config, self.task
+        spec = config["data"] or str(task.default_data)
+        train = task.read_data(spec, "train")
+        valid_spec, shown = config["valid"], config["valid"]
+        if valid_spec is None and config["data"] is None and \
+                task.default_valid is not None:
+            valid_spec = str(task.default_valid)
+            shown = "the built-in validation sample"
+        if valid_spec:
+            valid = task.read_data(valid_spec, "valid")
+        else:
+            train, valid = task.split_data(train, config["valid_split"])
+        LOG.info("Training data: %s from %s", task.describe_data(train),
+                 config["data"] or "the built-in sample")
+        LOG.info("Validation data: %s from %s", task.describe_data(valid),
+                 shown or "a held-out part of the training data")
+        return train, valid
 
     def set_preprocessor(self, staging, resume, source, train, folder):
         """The interrupted run's preprocessor, or one fitted on ``train``
@@ -199,6 +221,20 @@ class Trainer:
                  state["epochs_done"])
         return config, state
 
+    def layer_groups(self):
+        """The fine-tuning recipe's layer groups (lists of variables, top
+        first) when it applies (``--init-from`` with
+        ``--discriminative-lr`` above 1 or ``--unfreeze-every``), else
+        ``None``."""
+        config = self.config
+        if not config.get("init_from") or (
+                config.get("discriminative_lr", 1.0) == 1.0
+                and not config.get("unfreeze_every")):
+            return None
+        from nlpseq.transfer import layer_groups
+
+        return layer_groups(self.task)
+
     # -- the model -----------------------------------------------------------
 
     def compile(self):
@@ -211,7 +247,7 @@ class Trainer:
 
         task, config = self.task, self.config
         average = config["weight_average"]
-        groups = task.layer_groups()
+        groups = self.layer_groups()
         options = {"groups": groups} if groups else {}
         optimizer = (GroupedAdam if groups else keras.optimizers.Adam)(
             config["learning_rate"],
@@ -298,7 +334,7 @@ class Trainer:
         from nlpseq.schedules import Recipe
 
         config = self.config
-        groups = self.task.layer_groups()
+        groups = self.layer_groups()
         slanted = self.lr_schedule() == "slanted"
         if not slanted and not groups:
             return None

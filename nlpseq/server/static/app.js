@@ -4,14 +4,6 @@
 "use strict";
 
 const nlpseq = (() => {
-  const KIND_OF_APP = {
-    sentiment: "classifier", topic: "classifier", ner: "ner",
-    "next-word": "next-word", translation: "translation",
-  };
-  const KIND_OF_FAMILY = {
-    classifier: "classifier", tagger: "ner", language_model: "next-word",
-    seq2seq: "translation",
-  };
   // What each kind of panel needs of the model's signatures.
   const NEEDS = {
     classifier: { serving_default: ["label", "probabilities", "class_names"] },
@@ -23,15 +15,6 @@ const nlpseq = (() => {
   const ENTITY_COLOURS = {
     PER: "#c9b8ff", PERSON: "#c9b8ff", ORG: "#8ee5e0", LOC: "#ffbb8c",
     GPE: "#ffd27a", MISC: "#d7e98a", DATE: "#b9dcf5", TIME: "#b9dcf5",
-  };
-  // The text boxes' first contents (in the style of the apps' samples).
-  const EXAMPLES = {
-    sentiment: "Not tedious, not amateurish, just a haunting piece of "
-      + "filmmaking.",
-    topic: "The goalkeeper takes the title",
-    ner: "Castillo told reporters in New Harbor that Northwind Bank had grown.",
-    translation: "Zwei kleine Jungen essen einen Apfel im Schnee.",
-    "next-word": "on sunday i want",
   };
   const DEBOUNCE_MS = 250;
 
@@ -91,8 +74,9 @@ const nlpseq = (() => {
   }
 
   function kindOf(model) {
-    const kind = KIND_OF_APP[model.app] || KIND_OF_FAMILY[model.family];
-    if (!kind) return "generic";
+    // (the export's assets.extra/nlpseq.json names its panel)
+    const kind = model.panel;
+    if (!kind || !Object.hasOwn(NEEDS, kind)) return "generic";
     const signatures = model.signatures || {};
     for (const [name, outputs] of Object.entries(NEEDS[kind])) {
       const signature = signatures[name];
@@ -203,7 +187,7 @@ const nlpseq = (() => {
   function classifierPanel(model) {
     return panel(model, "classifier", {
       label: "Text", button: "Classify",
-      example: EXAMPLES[model.app] || EXAMPLES.sentiment,
+      example: model.example,
       async submit(text) {
         const row = await predictOne(model, "serving_default", text);
         const best = Math.max(...row.probabilities);
@@ -248,7 +232,7 @@ const nlpseq = (() => {
   function nerPanel(model) {
     return panel(model, "ner", {
       label: "Text", button: "Find entities",
-      example: EXAMPLES.ner,
+      example: model.example,
       async submit(text) {
         const row = await predictOne(model, "serving_default", text);
         const entities = [];
@@ -277,7 +261,7 @@ const nlpseq = (() => {
     const beam = Boolean(model.signatures.translate_beam);
     return panel(model, "translation", {
       label: "Source text", button: "Translate",
-      example: EXAMPLES.translation,
+      example: model.example,
       description: beam ? "Beam search (translate_beam): the best "
         + "translations and their scores." : null,
       async submit(text) {
@@ -315,7 +299,7 @@ const nlpseq = (() => {
     let timer = null;
     const parts = panel(model, "next-word", {
       label: "Text so far", button: "Generate", rows: 2, controls,
-      example: EXAMPLES["next-word"],
+      example: model.example,
       async submit(text) {
         const signature = `generate_${strategy.value}`;
         const row = await predictOne(model, signature, text);
