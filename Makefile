@@ -22,6 +22,7 @@ lint:
 
 bench:
 	$(BIN)/python bench/cells.py
+	$(BIN)/python bench/implementation.py
 	$(BIN)/python bench/sentiment.py
 	$(BIN)/python bench/next_word.py
 	$(BIN)/python bench/ner.py

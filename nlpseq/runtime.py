@@ -19,8 +19,8 @@ import tempfile
 #: for host memory. TensorFlow's default host allocator hands each large
 #: tensor (a sequence's input projection, for one) fresh pages from the
 #: operating system and pays a page fault per 4 KiB on first touch; the BFC
-#: allocator keeps freed memory for reuse. On a 2-core CPU this makes a
-#: recurrent layer's inference 10-30 % faster (``bench/cells.py``).
+#: allocator keeps freed memory for reuse (docs/benchmarks.md measures the
+#: gain).
 ENVIRONMENT = {
     "TF_CPP_MIN_LOG_LEVEL": "2",
     "TF_CPU_ALLOCATOR_USE_BFC": "true",

@@ -427,3 +427,25 @@ def test_stateful_stack_of_keras_cells_matches_keras():
     for _ in range(2):  # the second call starts from the carried states
         H.assert_close(keras.tree.flatten(H.to_numpy(ours(x))),
                        keras.tree.flatten(H.to_numpy(theirs(x))))
+
+
+@pytest.mark.parametrize("layer_class", [nl.LSTM, nl.GRU])
+def test_implementation_chooses_per_gate_or_fused_products(layer_class):
+    """Keras' meaning: 1, a product per gate; 2, one fused product; by
+    default nlpseq chooses by size. Both compute the same outputs."""
+    assert layer_class(32, implementation=1).cell.per_gate_products
+    assert not layer_class(256, implementation=2).cell.per_gate_products
+    assert not layer_class(32).cell.per_gate_products
+    assert layer_class(256).cell.per_gate_products
+    assert not nl.SimpleRNN(256, implementation=1).cell.per_gate_products
+    x = np.random.default_rng(0).normal(size=(3, 7, 5)).astype("float32")
+    outputs = []
+    for implementation in (1, 2):
+        layer = layer_class(8, implementation=implementation,
+                            return_sequences=True, seed=1)
+        layer.build(x.shape)
+        if outputs:
+            layer.set_weights(weights)
+        weights = layer.get_weights()
+        outputs.append(np.asarray(layer(x)))
+    np.testing.assert_allclose(outputs[0], outputs[1], rtol=0, atol=1e-6)

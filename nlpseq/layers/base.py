@@ -15,10 +15,10 @@ A cell computes one time step. Its work is split so that the time loop
   ``h_{t-1}`` on its own: the products are independent, so TensorFlow runs
   them at once on different cores, and each core keeps its gates' block of
   the recurrent kernel in its own cache. One fused product of a step is too
-  small for TensorFlow to share between cores; on this project's 2-core
-  machine the per-gate products made the LSTM's inference about 20 % faster
-  and its training about 15 % (256 units, ``bench/cells.py``). Smaller
-  cells keep one fused product (:attr:`RecurrentCell.per_gate_products`).
+  small for TensorFlow to share between cores (docs/benchmarks.md has the
+  measurements). Smaller cells keep one fused product
+  (:attr:`RecurrentCell.per_gate_products`); Keras' ``implementation``
+  argument chooses either way explicitly (1: per gate, 2: fused).
 - :meth:`RecurrentCell.step_backward` is the same step differentiated by
   hand (backpropagation through time); it returns only the gradients of
   the step's projected inputs and previous states. The recurrent weights'
@@ -216,9 +216,9 @@ class RecurrentCell(keras.layers.Layer):
     #: time steps per iteration of the loop (see ``rnn._over_steps``)
     steps_per_iteration = 1
     #: the size from which a cell with gates computes one recurrent product
-    #: per gate (:attr:`per_gate_products`). On the 2-core benchmark
-    #: machine the per-gate products made an LSTM of 128 units 10-15 %
-    #: faster and one of 32 or 64 units 6-20 % slower.
+    #: per gate (:attr:`per_gate_products`) unless ``implementation`` says
+    #: otherwise (``bench/cells.py --implementations`` measures where each
+    #: way is faster; docs/benchmarks.md has the figures).
     PER_GATE_FROM_UNITS = 128
 
     def __init__(
@@ -238,7 +238,7 @@ class RecurrentCell(keras.layers.Layer):
         dropout=0.0,
         recurrent_dropout=0.0,
         seed=None,
-        implementation=2,
+        implementation=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -258,12 +258,11 @@ class RecurrentCell(keras.layers.Layer):
         self.recurrent_constraint = keras.constraints.get(
             recurrent_constraint)
         self.bias_constraint = keras.constraints.get(bias_constraint)
-        # Keras' choice between two ways of computing the same step (fewer
-        # large products or more small ones). nlpseq's cells have one way
-        # (``per_gate_products`` decides by size); the value is kept and
-        # serialized, so that Keras configs load unchanged.
+        # Keras' choice between two ways of computing the same step: 1, a
+        # product per gate; 2, one fused product; None (nlpseq's default)
+        # or Keras' legacy 0: by size (``per_gate_products``).
         self.implementation = check_choice(
-            "implementation", implementation, (0, 1, 2))
+            "implementation", implementation, (None, 0, 1, 2))
         self.dropout = check_rate("dropout", dropout)
         self.recurrent_dropout = check_rate(
             "recurrent_dropout", recurrent_dropout)
@@ -347,10 +346,16 @@ class RecurrentCell(keras.layers.Layer):
     @property
     def per_gate_products(self):
         """Whether the step multiplies ``h_{t-1}`` by each gate's block of
-        the recurrent kernel separately (see the module's docstring): for
-        cells with gates, from :attr:`PER_GATE_FROM_UNITS` units on. Below,
-        the extra operations cost more than the parallel products save."""
-        return self.gates > 1 and self.units >= self.PER_GATE_FROM_UNITS
+        the recurrent kernel separately (see the module's docstring), for
+        cells with gates: with ``implementation=1`` (Keras' "many smaller
+        products"), not with ``implementation=2`` (its "fewer, larger
+        ones"), and by default from :attr:`PER_GATE_FROM_UNITS` units on
+        (below, the extra operations cost more than the parallel products
+        save)."""
+        if self.gates == 1 or self.implementation == 2:
+            return False
+        return self.implementation == 1 or \
+            self.units >= self.PER_GATE_FROM_UNITS
 
     def recurrent_weights(self, dtype=None):
         """The tensors ``step`` uses besides its inputs: here the recurrent

@@ -61,7 +61,7 @@ class GRUCell(RecurrentCell):
     state_names = ("h",)
     # Its step is a longer chain of small operations than the LSTM's (two
     # products in sequence without reset_after), which leaves room for the
-    # input projection: 1-10 % faster inference (``bench/cells.py``).
+    # input projection (faster inference: docs/benchmarks.md).
     project_per_step = True
 
     def __init__(self, units, activation="tanh",

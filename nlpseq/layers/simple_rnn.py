@@ -45,10 +45,9 @@ class SimpleRNNCell(RecurrentCell):
     gates = 1
     state_names = ("h",)
     # Its step is a handful of operations, fewer than the loop's own per
-    # iteration: four steps per iteration made training 4-6 % and inference
-    # 10 % faster (``bench/cells.py`` sizes). The gated cells' steps are
-    # long enough that their larger graphs would cost more to trace than
-    # the loop saves.
+    # iteration, so four steps per iteration are faster (docs/benchmarks.md).
+    # The gated cells' steps are long enough that their larger graphs would
+    # cost more to trace than the loop saves.
     steps_per_iteration = 4
 
     @property
