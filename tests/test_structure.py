@@ -52,7 +52,7 @@ LAYERS = [
                     "nlpseq.runtime", "nlpseq.config"}),
     ("layers", {"nlpseq.layers"}),
     ("shared", {"nlpseq.data", "nlpseq.text", "nlpseq.decoding",
-                "nlpseq.training", "nlpseq.folder", "nlpseq.serving",
+                "nlpseq.training", "nlpseq.folder", "nlpseq.length_groups",
                 "nlpseq.metrics", "nlpseq.tagging", "nlpseq.report",
                 "nlpseq.distribute", "nlpseq.schedules", "nlpseq.exporters",
                 "nlpseq.onnx_export", "nlpseq.onnx_runtime", "nlpseq.models",

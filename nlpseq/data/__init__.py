@@ -5,7 +5,7 @@ A SPEC is what ``nlpseq sentiment train --data SPEC`` takes:
 - ``tfds:NAME[:SPLIT]``: a TensorFlow Datasets dataset
   (:mod:`nlpseq.data.tfds`), e.g. ``tfds:imdb_reviews:test``;
 - a folder: one sub-folder of ``.txt`` files per label, the aclImdb layout
-  (:mod:`nlpseq.data.folder`);
+  (:mod:`nlpseq.data.label_folders`);
 - a ``.csv``, ``.tsv``, ``.jsonl`` / ``.json`` or ``.parquet`` file, each
   optionally gzip-compressed (:mod:`nlpseq.data.tabular`).
 
@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from nlpseq.data.folder import read_folder
+from nlpseq.data.label_folders import read_folder
 from nlpseq.data.labelled import (
     LabelledTexts,
     class_names,

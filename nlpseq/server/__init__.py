@@ -1,7 +1,7 @@
 """``nlpseq serve``: a model server for exported SavedModels that speaks
 TensorFlow Serving's REST and gRPC APIs, with dynamic batching.
 
-Modules: :mod:`~nlpseq.server.models` (the models, their versions and the
+Modules: :mod:`~nlpseq.server.manager` (the models, their versions and the
 poll thread), :mod:`~nlpseq.server.batching` (one queue and worker per
 signature), :mod:`~nlpseq.server.codec` (JSON and errors as TensorFlow
 Serving has them), :mod:`~nlpseq.server.rest` (the REST API on Starlette
@@ -21,7 +21,7 @@ import socket
 from nlpseq.errors import NlpseqError
 from nlpseq.server.batching import BatchingOptions
 from nlpseq.server.codec import ServingError
-from nlpseq.server.models import (
+from nlpseq.server.manager import (
     ModelConfig,
     ModelManager,
     parse_model_flag,

@@ -4,7 +4,7 @@
 work unchanged. ``Classify``, ``Regress``, ``MultiInference`` and
 ``HandleReloadConfigRequest`` answer UNIMPLEMENTED.
 
-The same :class:`~nlpseq.server.models.ModelManager` and batchers as the
+The same :class:`~nlpseq.server.manager.ModelManager` and batchers as the
 REST API serve the requests; errors are the gRPC status codes of
 :class:`~nlpseq.server.codec.ServingError`.
 """

@@ -1,9 +1,10 @@
 """TensorFlow Serving's REST API (and nlpseq's few extensions), on
 Starlette.
 
-The TensorFlow Serving paths (``/v1/...``) are answered by a lean ASGI
-handler of their own, the rest (health, readiness, the demo page, the
-``/nlpseq/v1`` extensions) by a Starlette app:
+One Starlette router takes every request: the TensorFlow Serving paths
+(``/v1/...``) are mounted on a lean ASGI handler that parses them itself,
+the rest (health, readiness, the demo page, the ``/nlpseq/v1``
+extensions) are Starlette routes:
 
 - ``POST /v1/models/NAME[/versions/N|/labels/L]:predict``
 - ``GET /v1/models/NAME[/versions/N|/labels/L][/metadata]``
@@ -65,7 +66,7 @@ class RestApp:
     """The ASGI app of ``nlpseq serve``'s REST port.
 
     Args:
-        manager: the :class:`~nlpseq.server.models.ModelManager`.
+        manager: the :class:`~nlpseq.server.manager.ModelManager`.
         max_body_bytes: the largest request body taken.
         log_requests: log a line per request.
     """
@@ -74,17 +75,11 @@ class RestApp:
         self.manager = manager
         self.max_body_bytes = max_body_bytes
         self.log_requests = log_requests
-        self.site = self._site()
+        self.router = self._router()
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            await self.site(scope, receive, send)
-            return
-        if not self.log_requests:
-            if scope["path"].startswith("/v1/"):
-                await self.serving_api(scope, receive, send)
-            else:
-                await self.site(scope, receive, send)
+        if scope["type"] != "http" or not self.log_requests:
+            await self.router(scope, receive, send)
             return
         started = time.perf_counter()
         status = [0]
@@ -95,10 +90,7 @@ class RestApp:
             await send(message)
 
         try:
-            if scope["path"].startswith("/v1/"):
-                await self.serving_api(scope, receive, logged_send)
-            else:
-                await self.site(scope, receive, logged_send)
+            await self.router(scope, receive, logged_send)
         finally:
             client = scope.get("client") or ("-", 0)
             LOG.info("%s %s %s %d %.1f ms", client[0], scope["method"],
@@ -213,9 +205,9 @@ class RestApp:
                 "metadata": {"signature_def": MessageToDict(
                     signature_def_map(served), **options)}}
 
-    # -- the rest of the site ----------------------------------------------------
+    # -- the router -------------------------------------------------------------
 
-    def _site(self):
+    def _router(self):
         from starlette.applications import Starlette
         from starlette.exceptions import HTTPException
         from starlette.responses import FileResponse, JSONResponse
@@ -254,6 +246,9 @@ class RestApp:
                                 status_code=exc.status_code)
 
         return Starlette(routes=[
+            # (TensorFlow Serving's API: one lean ASGI handler that parses
+            # its paths itself, with TensorFlow Serving's error bodies)
+            Mount("/v1", app=self.serving_api),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/nlpseq/v1/models", models),

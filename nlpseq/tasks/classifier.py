@@ -397,7 +397,7 @@ class ClassifierTask(Task):
     def serving_functions(self):
         import tensorflow as tf
 
-        from nlpseq.serving import by_length
+        from nlpseq.length_groups import by_length
 
         encoder, model = self.preprocessor.encoder, self.model
         names = tf.constant(self.class_names)

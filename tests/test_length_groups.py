@@ -1,9 +1,9 @@
-"""Serving-time batching by length (nlpseq.serving)."""
+"""Serving-time batching by length (nlpseq.length_groups)."""
 
 import numpy as np
 import tensorflow as tf
 
-from nlpseq.serving import by_length
+from nlpseq.length_groups import by_length
 
 
 def masked_sum_and_width(table):

@@ -1,4 +1,4 @@
-"""Reading a folder of label sub-folders of .txt files (nlpseq.data.folder)."""
+"""Reading a folder of label sub-folders of .txt files (nlpseq.data.label_folders)."""
 
 import gzip
 
