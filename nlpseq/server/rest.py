@@ -1,10 +1,9 @@
 """TensorFlow Serving's REST API (and nlpseq's few extensions), on
 Starlette.
 
-One Starlette router takes every request: the TensorFlow Serving paths
-(``/v1/...``) are mounted on a lean ASGI handler that parses them itself,
-the rest (health, readiness, the demo page, the ``/nlpseq/v1``
-extensions) are Starlette routes:
+The TensorFlow Serving paths (``/v1/...``) are answered by a lean ASGI
+handler of their own, the rest (health, readiness, the demo page, the
+``/nlpseq/v1`` extensions) by a Starlette app:
 
 - ``POST /v1/models/NAME[/versions/N|/labels/L]:predict``
 - ``GET /v1/models/NAME[/versions/N|/labels/L][/metadata]``
@@ -75,11 +74,17 @@ class RestApp:
         self.manager = manager
         self.max_body_bytes = max_body_bytes
         self.log_requests = log_requests
-        self.router = self._router()
+        self.site = self._site()
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or not self.log_requests:
-            await self.router(scope, receive, send)
+        if scope["type"] != "http":
+            await self.site(scope, receive, send)
+            return
+        if not self.log_requests:
+            if scope["path"].startswith("/v1/"):
+                await self.serving_api(scope, receive, send)
+            else:
+                await self.site(scope, receive, send)
             return
         started = time.perf_counter()
         status = [0]
@@ -90,7 +95,10 @@ class RestApp:
             await send(message)
 
         try:
-            await self.router(scope, receive, logged_send)
+            if scope["path"].startswith("/v1/"):
+                await self.serving_api(scope, receive, logged_send)
+            else:
+                await self.site(scope, receive, logged_send)
         finally:
             client = scope.get("client") or ("-", 0)
             LOG.info("%s %s %s %d %.1f ms", client[0], scope["method"],
@@ -205,9 +213,9 @@ class RestApp:
                 "metadata": {"signature_def": MessageToDict(
                     signature_def_map(served), **options)}}
 
-    # -- the router -------------------------------------------------------------
+    # -- the rest of the site ----------------------------------------------------
 
-    def _router(self):
+    def _site(self):
         from starlette.applications import Starlette
         from starlette.exceptions import HTTPException
         from starlette.responses import FileResponse, JSONResponse
@@ -246,9 +254,6 @@ class RestApp:
                                 status_code=exc.status_code)
 
         return Starlette(routes=[
-            # (TensorFlow Serving's API: one lean ASGI handler that parses
-            # its paths itself, with TensorFlow Serving's error bodies)
-            Mount("/v1", app=self.serving_api),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/nlpseq/v1/models", models),
