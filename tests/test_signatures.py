@@ -10,6 +10,7 @@ import pytest
 import tensorflow as tf
 
 import nlpseq
+from nlpseq.registry import APPS
 from nlpseq.tagging import spans
 from nlpseq.tasks.language_model import GENERATE_BEAM_WIDTH, GENERATE_LENGTH
 from nlpseq.tasks.seq2seq import EXPORT_BEAM_WIDTH, EXPORT_LENGTH_PENALTY
@@ -321,9 +322,12 @@ def sentiment(exported_models):
     ("translation", "translation", "seq2seq")])
 def test_saved_model_says_its_app_and_family(request, fixture, app, family):
     path = request.getfixturevalue(fixture)[1]
+    cls = APPS.get(app)
     assert json.loads((path / "assets.extra" / "nlpseq.json").read_text()) \
         == {"app": app, "family": family,
-            "nlpseq_version": nlpseq.__version__}
+            "nlpseq_version": nlpseq.__version__,
+            # (what the demo page shows of it)
+            "demo": {"panel": cls.demo_panel, "example": cls.demo_example}}
     assert (path / "saved_model.pb").is_file()
     assert not list(path.parent.glob(".*"))  # (written before the rename)
 

@@ -81,22 +81,18 @@ class Task:
     data_example = "train.csv"
     #: Example inputs of ``predict`` for ``--help``.
     predict_example = "an input"
-    #: The demo page's panel of the family's exports (``nlpseq serve``:
-    #: ``classifier``, ``ner``, ``next-word``, ``translation``; ``None``: a
-    #: generic one) and its text box's first contents (default:
-    #: :attr:`predict_example`); written into the SavedModel's
-    #: ``assets.extra/nlpseq.json``.
+    #: The demo page's panel for the family's exports (``None``: generic)
+    #: and the text it starts with (default: :attr:`predict_example`),
+    #: written into the export's ``assets.extra/nlpseq.json``.
     demo_panel = None
     demo_example = None
-    #: The family's own commands besides train, evaluate, predict, export
-    #: and report, by name (the command line builds them:
+    #: The family's own commands, by name (built by the command line:
     #: ``nlpseq.cli.commands.FAMILY_COMMANDS``).
     commands = ()
-    #: What ``--init-from`` takes from a language model
-    #: (:mod:`nlpseq.transfer`): ``"encoder"`` (its embedding and first
-    #: ``--layers`` recurrent layers, into :attr:`backbone`), ``"all"``
-    #: (every weight and its settings: the model continues it), or ``None``
-    #: (nothing: the family has no ``--init-from``).
+    #: What ``--init-from`` takes from a language model (:mod:`nlpseq.
+    #: transfer`): ``"encoder"`` (its embedding and first ``--layers``
+    #: recurrent layers), ``"all"`` (every weight and setting: the model
+    #: continues it) or ``None`` (the family has no ``--init-from``).
     transfer = None
     #: Whether a model of the family can be ``--init-from``'s source.
     transfer_source = False
@@ -200,15 +196,13 @@ class Task:
         traced once for the current model."""
         import tensorflow as tf
 
-        model, cache = getattr(self, "_graph_cache", (None, {}))
-        if model is not self.model:
-            cache = {}
-            self._graph_cache = (self.model, cache)
-        if name not in cache:
+        if getattr(self, "_graph_model", None) is not self.model:
+            self._graph_model, self._graphs = self.model, {}
+        if name not in self._graphs:
             function, signature = self.graph_functions()[name]
-            cache[name] = tf.function(function, input_signature=signature,
-                                      autograph=False)
-        return cache[name]
+            self._graphs[name] = tf.function(
+                function, input_signature=signature, autograph=False)
+        return self._graphs[name]
 
     # -- configuration -------------------------------------------------------
 
