@@ -117,7 +117,7 @@ class Trainer:
             source.load(load)
         staging = folder.start(resume=resume)
         keras.utils.set_random_seed(config["seed"])
-        trainer.set_preprocessor(staging, resume, source, train, folder)
+        trainer.set_preprocessor(staging, resume, source, train)
         with distribute.scope(strategy):
             trainer.build_or_resume(staging / "checkpoints", resume, source)
             seconds = trainer.fit(train, valid, staging, state, verbose,
@@ -159,7 +159,7 @@ class Trainer:
                  shown or "a held-out part of the training data")
         return train, valid
 
-    def set_preprocessor(self, staging, resume, source, train, folder):
+    def set_preprocessor(self, staging, resume, source, train):
         """The interrupted run's preprocessor, or one fitted on ``train``
         (or taken from the language model ``source``), saved in
         ``staging`` with the run's ``config.json``."""
