@@ -114,3 +114,17 @@ def test_its_onnx_export_gives_the_models_outputs(trained, tmp_path):
     (got,) = session.run(None, {export.inputs[0]: ids})
     np.testing.assert_allclose(
         got, np.asarray(task.model(ids, training=False)), rtol=0, atol=1e-5)
+
+
+def test_an_export_without_its_panel_gets_its_apps_or_familys():
+    """Exports written before nlpseq.json named the panel: the server asks
+    the registry for the app's, else for an app of the same family."""
+    from nlpseq.server.manager import registered_demo
+
+    sentiment = APPS.get("sentiment")
+    assert registered_demo("sentiment", "classifier") == {
+        "panel": "classifier", "example": sentiment.demo_example}
+    assert registered_demo("an-old-tagger", "tagger") == {
+        "panel": "ner", "example": APPS.get("ner").demo_example}
+    assert registered_demo(None, None) == {}
+    assert registered_demo("unknown", "unknown") == {}
