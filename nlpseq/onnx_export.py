@@ -165,13 +165,15 @@ class OnnxExporter(Exporter):
             "'nlpseq[onnx]')")
 
     def check(self):
-        try:
-            import onnx  # noqa: F401
-            import tf2onnx  # noqa: F401
-        except ImportError as error:
-            raise NlpseqError(
-                f"export --format onnx needs the onnx extra ({error.name} is "
-                "not installed): pip install 'nlpseq[onnx]'") from None
+        # (found, not imported: tf2onnx imports TensorFlow, which must start
+        # quietly first, as nlpseq.runtime starts it when the model loads)
+        import importlib.util
+
+        for name in ("onnx", "tf2onnx"):
+            if importlib.util.find_spec(name) is None:
+                raise NlpseqError(
+                    f"export --format onnx needs the onnx extra ({name} is "
+                    "not installed): pip install 'nlpseq[onnx]'")
 
     def write(self, task, folder):
         write_onnx(task, folder)

@@ -242,6 +242,27 @@ def test_cli_exports_onnx_that_runs_from_raw_text(sentiment, ort,
     assert again.exit_code == 0 and (tmp_path / "2/saved_model.pb").is_file()
 
 
+def test_the_onnx_export_command_is_quiet(sentiment, ort, tmp_path):
+    """A fresh process, as a user runs it: TensorFlow starts quietly before
+    tf2onnx imports it, so stderr holds nothing (no C++ start-up log, no
+    CUDA line)."""
+    import os
+    import subprocess
+    import sys
+
+    _, folder = sentiment
+    env = {k: v for k, v in os.environ.items()
+           if k != "TF_CPP_MIN_LOG_LEVEL"}
+    result = subprocess.run(
+        [sys.executable, "-m", "nlpseq", "sentiment", "export",
+         "--model-dir", str(folder), "--format", "onnx", "--output",
+         str(tmp_path)], capture_output=True, text=True, env=env,
+        timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"Exported {tmp_path / '1'} (ONNX")
+    assert result.stderr == ""
+
+
 def test_export_refuses_an_unknown_format(sentiment, tmp_path):
     task, _ = sentiment
     with pytest.raises(NlpseqError, match="--format 'tflite': choose one"):
