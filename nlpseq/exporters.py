@@ -29,6 +29,10 @@ class Exporter:
     name = None
     #: What ``export --help`` says of it.
     help = ""
+    #: The base folder of its versions in a model folder (the default
+    #: ``--output``): only SavedModels go into ``export/``, the base path
+    #: TensorFlow Serving watches, where any numbered folder is a version.
+    base = "export"
 
     def check(self):
         """Refuse, before anything is written or loaded, when the format

@@ -730,11 +730,11 @@ def folder_config(app, task_class, config, **extra) -> dict:
 def export_lock(output, folder=None):
     """The lock an export into the base folder ``output`` holds, acquired
     (it waits for its holder): the model folder's ``.NAME.export.lock``
-    when ``output`` is ``folder``'s ``export/`` (the swap of a new model,
-    which carries ``export/`` over, holds it too), else ``.BASE.lock``
-    beside ``output``."""
-    if folder is not None and os.path.abspath(output) == \
-            os.path.abspath(folder.path / EXPORT):
+    when ``output`` is a folder of ``folder`` (``export/``,
+    ``export-onnx/``: the swap of a new model, which carries them over,
+    holds it too), else ``.BASE.lock`` beside ``output``."""
+    if folder is not None and os.path.dirname(os.path.abspath(output)) == \
+            os.path.abspath(folder.path):
         return folder.export_lock()
     named = Path(os.path.abspath(output))
     return FolderLock(named.with_name(f".{named.name}.lock"),

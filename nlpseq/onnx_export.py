@@ -161,8 +161,9 @@ class OnnxExporter(Exporter):
     """``model.onnx`` (token ids in) beside ``preprocessor.json``."""
 
     name = "onnx"
-    help = ("onnx (token ids in, with preprocessor.json; needs pip install "
-            "'nlpseq[onnx]')")
+    help = ("onnx (token ids in, with preprocessor.json, into "
+            "<model-dir>/export-onnx/; needs pip install 'nlpseq[onnx]')")
+    base = "export-onnx"
 
     def check(self):
         # (found, not imported: tf2onnx imports TensorFlow, which must start
@@ -179,10 +180,33 @@ class OnnxExporter(Exporter):
         write_onnx(task, folder)
 
     def describe(self, task, path):
-        return (f"Exported {path} (ONNX: model.onnx, preprocessor.json; "
+        line = (f"Exported {path} (ONNX: model.onnx, preprocessor.json; "
                 f"inputs: {', '.join(t.name for t in task.model.inputs)}; "
                 f"outputs: {', '.join(output_names(task))})")
+        misplaced = misplaced_versions(task.folder.path / "export") \
+            if task.folder is not None else []
+        if misplaced:
+            line += (
+                f"\nNote: ONNX exports written into export/ before they "
+                f"moved to {self.base}/: "
+                f"{', '.join(str(p) for p in misplaced)}; TensorFlow Serving "
+                "takes every numbered folder of export/ for a SavedModel "
+                f"version: move them to {task.folder.path / self.base}/")
+        return line
 
 
-__all__ = ["OnnxExporter", "model_function", "output_names",
+def misplaced_versions(export_dir):
+    """The version folders of a model folder's ``export/`` that hold an
+    ONNX export (written there before ONNX exports had their own base
+    folder), in version order."""
+    if not export_dir.is_dir():
+        return []
+    found = [p for p in export_dir.iterdir() if p.name.isdigit()
+             and (p / MODEL_FILE).is_file()
+             and not (p / "saved_model.pb").exists()]
+    return sorted(found, key=lambda p: int(p.name))
+
+
+__all__ = ["OnnxExporter", "misplaced_versions", "model_function",
+           "output_names",
            "preprocessor_json", "write_onnx"]

@@ -263,6 +263,41 @@ def test_the_onnx_export_command_is_quiet(sentiment, ort, tmp_path):
     assert result.stderr == ""
 
 
+def test_onnx_goes_beside_the_serving_versions_not_among_them(
+        sentiment, ort, tmp_path):
+    """export/ is TensorFlow Serving's base path, where every numbered
+    folder is a SavedModel version: ONNX versions go to export-onnx/, are
+    numbered on their own, and a retrain carries them over."""
+    import shutil
+
+    import nlpseq
+
+    folder = tmp_path / "sentiment"
+    shutil.copytree(sentiment[1], folder)
+    runner = CliRunner()
+    result = runner.invoke(cli, ["sentiment", "export", "--model-dir",
+                                 str(folder), "--format", "onnx"])
+    assert result.exit_code == 0, result.output
+    assert (folder / "export-onnx" / "1" / "model.onnx").is_file()
+    assert not (folder / "export").exists()
+    assert nlpseq.load(folder).export() == folder / "export" / "1"
+    # (a version written into export/ before: the command says where to)
+    (folder / "export" / "2").mkdir()
+    (folder / "export" / "2" / "model.onnx").write_bytes(b"onnx")
+    again = runner.invoke(cli, ["sentiment", "export", "--model-dir",
+                                str(folder), "--format", "onnx"])
+    assert again.exit_code == 0, again.output
+    assert (folder / "export-onnx" / "2" / "model.onnx").is_file()
+    note = again.output.splitlines()[1]
+    assert note.startswith("Note: ONNX exports written into export/")
+    assert str(folder / "export" / "2") in note
+    assert note.endswith(f"move them to {folder / 'export-onnx'}/")
+    nlpseq.train("sentiment", model_dir=folder, units=4, embedding_dim=4,
+                 epochs=1, seed=3)
+    assert sorted(p.name for p in (folder / "export-onnx").iterdir()) == [
+        "1", "2"]
+
+
 def test_export_refuses_an_unknown_format(sentiment, tmp_path):
     task, _ = sentiment
     with pytest.raises(NlpseqError, match="--format 'tflite': choose one"):

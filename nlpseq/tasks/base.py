@@ -422,7 +422,7 @@ class Task:
         (:func:`nlpseq.folder.write_version`).
 
         Args:
-            output: the base folder (default: ``<model dir>/export``).
+            output: the base folder (default: ``<model dir>/export[-onnx]``).
             version: the version number (default: one above the highest
                 there, or 1).
             format: ``"savedmodel"`` or ``"onnx"`` (needs the ``onnx``
@@ -432,13 +432,13 @@ class Task:
             The path written.
         """
         from nlpseq.exporters import check_format
-        from nlpseq.folder import EXPORT, export_lock, write_version
+        from nlpseq.folder import export_lock, write_version
 
         exporter = check_format(format)
         if output is None and self.folder is None:
             raise NlpseqError("export: give an output folder (this model "
                               "was not loaded from a model folder)")
-        output = Path(output) if output else self.folder.path / EXPORT
+        output = Path(output) if output else self.folder.path / exporter.base
         if output.exists() and not output.is_dir():
             raise NlpseqError(f"--output {output}: not a folder")
         # One export at a time into a base folder, and none into a model
