@@ -265,6 +265,28 @@ def test_nlpseq_models_lists_apps_and_signatures(serving):
     assert "tokens" in models["ner"]["signatures"]
 
 
+def test_the_log_says_loading_then_each_model_then_ready(serving):
+    """The first line says the models are loading (a request before they
+    are gets TensorFlow Serving's LOADING answer), each version says when
+    it is loaded and how long it took, and one line says when all are."""
+    log = serving.wait_for(lambda: "Ready: " in serving.log() and
+                           serving.log())
+    lines = log.splitlines()
+    first = next(i for i, line in enumerate(lines)
+                 if line.startswith("Loading "))
+    assert lines[first].startswith(
+        f"Loading {', '.join(serving.base_paths)}: REST on "
+        f"{serving.rest_url}")
+    assert "GET /readyz answers 200 once every model is loaded" in \
+        lines[first]
+    ready = next(i for i, line in enumerate(lines)
+                 if line.startswith("Ready: every model is loaded ("))
+    loaded = [i for i, line in enumerate(lines)
+              if line.startswith("Serving model ") and " (loaded in " in line]
+    assert len(loaded) == len(serving.base_paths)
+    assert first < min(loaded) and max(loaded) < ready
+
+
 def test_health_readiness_and_the_demo_page(serving):
     assert serving.get("/healthz") == (200, {"status": "alive"})
     assert serving.get("/readyz") == (200, {"status": "ready"})

@@ -121,13 +121,14 @@ def serve(models, host="127.0.0.1", rest_port=8501, grpc_port=8500,
         previous = {s: signal.signal(s, stop)
                     for s in (signal.SIGTERM, signal.SIGINT)}
         try:
+            port = sock.getsockname()[1]
+            LOG.info("Loading %s: REST on http://%s:%d%s; GET /readyz "
+                     "answers 200 once every model is loaded", ", ".join(
+                         m.name for m in models), host, port,
+                     f", gRPC on {host}:{grpc_port}" if grpc_server else "")
             manager.start()
             if grpc_server is not None:
                 grpc_server.start()
-            port = sock.getsockname()[1]
-            LOG.info("Serving %s: REST on http://%s:%d%s", ", ".join(
-                m.name for m in models), host, port,
-                f", gRPC on {host}:{grpc_port}" if grpc_server else "")
             if not stopping:
                 server.run(sockets=[sock])
             LOG.info("Shutting down: finishing the requests in flight")

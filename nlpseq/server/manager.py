@@ -429,7 +429,7 @@ class ModelManager:
             model.refresh()
 
     def _poll_loop(self):
-        first = True
+        first, started = True, time.monotonic()
         while not self._stop.is_set():
             for model in self.models.values():
                 if self._stop.is_set():
@@ -438,6 +438,11 @@ class ModelManager:
                     self.poll(model, first)
                 except Exception:  # noqa: BLE001 (keep serving, log it)
                     LOG.exception("polling model %s failed", model.name)
+            if started is not None and not self.not_ready():
+                # (once: /readyz answers 200 from now on)
+                LOG.info("Ready: every model is loaded (%.1f s)",
+                         time.monotonic() - started)
+                started = None
             first = False
             self._stop.wait(self.poll_seconds)
 
