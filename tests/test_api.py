@@ -91,5 +91,7 @@ def test_the_readme_python_example_runs_quietly(tmp_path):
     assert len(lines) == 2, result.stdout
     assert lines[0].startswith("[{'text': 'a good film', 'label': ")
     assert lines[1] in ("pos", "neg")
-    assert len(list((tmp_path / "saved_models/sentiment/export").glob(
+    assert len(list((tmp_path / "saved_models/sentiment-api/export").glob(
         "*/saved_model.pb"))) == 1
+    # (the Quick start's model folder is not touched)
+    assert not (tmp_path / "saved_models" / "sentiment").exists()
