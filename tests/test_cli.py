@@ -77,3 +77,13 @@ def test_runtime_settings_are_defaults_the_environment_overrides(monkeypatch):
     assert os.environ["TF_CPU_ALLOCATOR_USE_BFC"] == \
         ENVIRONMENT["TF_CPU_ALLOCATOR_USE_BFC"] == "true"
     assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "0"  # the user's choice
+
+
+def test_a_misspelt_app_gets_a_suggestion():
+    result = run("sentimnet", "train")
+    assert result.exit_code == 2
+    assert "Error: No such command 'sentimnet'. Did you mean 'sentiment'?" \
+        in result.output
+    result = run("sentiment", "trian")
+    assert "Did you mean 'train'?" in result.output
+    assert "Did you mean" not in run("qqqqq").output

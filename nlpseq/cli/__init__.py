@@ -7,6 +7,7 @@ status 1, without a traceback. TensorFlow is imported only by the commands
 that need it, so ``--help`` and ``--version`` answer at once.
 """
 
+import difflib
 import logging
 import platform
 import sys
@@ -38,6 +39,19 @@ class AppGroup(click.Group):
         if command is None and name in APPS:
             command = build_command_group(APPS.get(name))
         return command
+
+    def resolve_command(self, ctx, args):
+        # (Click suggests from its own commands only; the apps are
+        # registered, so a misspelt app gets its suggestion here)
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and \
+                self.get_command(ctx, name) is None:
+            matches = difflib.get_close_matches(name,
+                                                self.list_commands(ctx))
+            if matches:
+                ctx.fail(f"No such command {name!r}. Did you mean "
+                         f"{matches[0]!r}?")
+        return super().resolve_command(ctx, args)
 
     def invoke(self, ctx):
         handler = EchoHandler()
