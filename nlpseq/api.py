@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from pathlib import Path, PurePath
 
+from nlpseq.apps import config_path, data_spec
 from nlpseq.errors import NlpseqError
 from nlpseq.tasks import load, task_class
 
@@ -27,11 +28,13 @@ def train(app, data=None, valid=None, model_dir=None, config=None,
 
     Settings are the ``train`` command's options as keywords (``epochs=5``,
     ``units=128``...), with the same precedence: keywords, then the
-    ``config`` file (TOML or YAML), then the app's defaults.
+    ``config`` file (TOML or YAML, or the name of a packaged one such as
+    ``"sentiment_imdb"``), then the app's defaults.
 
     Args:
         app: the app's name (``"sentiment"``, ``"ner"``...).
-        data, valid: data SPECs (default: the built-in sample).
+        data, valid: data SPECs (default: the built-in sample;
+            ``sample:NAME`` names a packaged sample).
         model_dir: the model folder (default: ``saved_models/<app>``).
         resume: continue the interrupted run in ``model_dir``.
         overwrite: replace another app's model in ``model_dir``, or discard
@@ -54,9 +57,11 @@ def train(app, data=None, valid=None, model_dir=None, config=None,
     # (paths as settings: --init-from, --embeddings...)
     settings = {k: str(v) if isinstance(v, PurePath) else v
                 for k, v in settings.items()}
-    flags = dict(settings, data=None if data is None else str(data),
-                 valid=None if valid is None else str(valid))
-    effective = cls.effective_config(flags, config)
+    flags = dict(settings,
+                 data=data_spec(None if data is None else str(data), "data"),
+                 valid=data_spec(None if valid is None else str(valid),
+                                 "valid"))
+    effective = cls.effective_config(flags, config_path(config))
     # (Task.train starts TensorFlow once the data is read and checked)
     return cls.train(effective, Path(model_dir or f"saved_models/{app}"),
                      resume=resume, epochs=settings.get("epochs") if resume

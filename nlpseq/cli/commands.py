@@ -16,6 +16,7 @@ import sys
 
 import click
 
+from nlpseq.apps import config_path, configs, data_spec, samples
 from nlpseq.config import merge
 from nlpseq.exporters import check_format, format_names
 from nlpseq.log import LOG
@@ -75,7 +76,7 @@ def check_options(settings, values):
 
 def spec_help(cls):
     return (f"A data SPEC is {cls.data_help}. Files may be gzipped "
-            "(.gz).")
+            f"(.gz). sample:NAME names a packaged sample ({', '.join(samples())}).")
 
 
 def build_command_group(cls):
@@ -91,8 +92,10 @@ def build_command_group(cls):
 
     # train ---------------------------------------------------------------
     def train(config_file, model_dir, resume, overwrite, **flags):
+        flags.update(data=data_spec(flags.get("data")),
+                     valid=data_spec(flags.get("valid"), "--valid"))
         # (Task.train starts TensorFlow once the data is read and checked)
-        config = cls.effective_config(flags, config_file)
+        config = cls.effective_config(flags, config_path(config_file))
         cls.train(config, model_dir, resume=resume,
                   epochs=flags.get("epochs") if resume else None,
                   overwrite=overwrite)
@@ -114,19 +117,25 @@ def build_command_group(cls):
                          help="replace another app's model in --model-dir, "
                               "or discard the interrupted run there")(train)
     train = model_dir_option(cls)(train)
-    train = click.option("--config", "config_file",
-                         type=click.Path(dir_okay=False),
-                         help="TOML or YAML file of settings")(train)
+    packaged = configs(name)
+    train = click.option(
+        "--config", "config_file", type=click.Path(dir_okay=False),
+        help="TOML or YAML file of settings, or the name of a packaged one"
+             + (f" ({', '.join(packaged)})" if packaged else ""))(train)
     group.command("train")(train)
 
     # evaluate --------------------------------------------------------------
     @group.command("evaluate")
     @model_dir_option(cls)
-    @click.option("--data", required=True, metavar="SPEC",
-                  help="labelled data to evaluate on")
+    @click.option("--data", metavar="SPEC",
+                  help="labelled data to evaluate on [default: the built-in "
+                       "validation sample]")
     @click.option("--json", "as_json", is_flag=True,
                   help="print the metrics as JSON")
     def evaluate(model_dir, data, as_json):
+        if data is None and cls.default_valid is None:
+            raise click.UsageError("give the data to evaluate on: --data")
+        data = data_spec(data) or str(cls.default_valid)
         task = load(cls, model_dir)
         metrics = task.evaluate(data)
         click.echo(json.dumps(metrics, indent=2) if as_json
@@ -213,6 +222,7 @@ def build_command_group(cls):
     @click.option("--output", type=click.Path(dir_okay=False),
                   help="the HTML file [default: <model-dir>/report.html]")
     def report(model_dir, data, output):
+        data = data_spec(data)
         task = load(cls, model_dir)
         path = task.report(data, output)
         click.echo(f"Wrote {path}")
