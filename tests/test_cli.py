@@ -87,3 +87,10 @@ def test_a_misspelt_app_gets_a_suggestion():
     result = run("sentiment", "trian")
     assert "Did you mean 'train'?" in result.output
     assert "Did you mean" not in run("qqqqq").output
+
+
+def test_the_command_list_shows_each_whole_first_sentence():
+    output = " ".join(run("--help").output.split("Commands:")[1].split())
+    assert "..." not in output
+    assert ("sentiment Sentiment classification of reviews (a label and its "
+            "probability).") in output

@@ -537,7 +537,9 @@ def test_model_folder_errors(command, trained, tmp_path):
         assert result.exit_code == 1, result.output
         assert result.output == f"Error: {message}\n"
 
-    check(tmp_path / "nowhere", f"Model folder not found: {tmp_path / 'nowhere'}")
+    nowhere = tmp_path / "nowhere"
+    check(nowhere, f"Model folder not found: {nowhere}; train one first: "
+          f"nlpseq {name} train --model-dir {nowhere}")
     (tmp_path / "plain").mkdir()
     check(tmp_path / "plain",
           f"{tmp_path / 'plain'}: not an nlpseq model folder (no config.json)")

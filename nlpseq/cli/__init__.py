@@ -40,6 +40,17 @@ class AppGroup(click.Group):
             command = build_command_group(APPS.get(name))
         return command
 
+    def format_commands(self, ctx, formatter):
+        # (each command's whole first sentence, wrapped: Click cuts it at
+        # the terminal's width otherwise)
+        rows = [(name, command.get_short_help_str(limit=300))
+                for name in self.list_commands(ctx)
+                if (command := self.get_command(ctx, name)) is not None
+                and not command.hidden]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
     def resolve_command(self, ctx, args):
         # (Click suggests from its own commands only; the apps are
         # registered, so a misspelt app gets its suggestion here)

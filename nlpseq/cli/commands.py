@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import sys
 
 import click
@@ -61,9 +62,15 @@ def model_dir_option(cls):
 
 
 def load(cls, model_dir):
-    """The task in ``model_dir``, TensorFlow started quietly first."""
+    """The task in ``model_dir``, TensorFlow started quietly first (a
+    missing folder is refused before, saying how to make one)."""
+    from nlpseq.errors import NlpseqError
     from nlpseq.runtime import import_tensorflow
 
+    if not os.path.lexists(model_dir):
+        raise NlpseqError(f"Model folder not found: {model_dir}; train one "
+                          f"first: nlpseq {cls.name} train --model-dir "
+                          f"{model_dir}")
     import_tensorflow()
     return cls.load(model_dir)
 
