@@ -442,6 +442,8 @@ def training_html(history, kept):
     if rate:
         panels.append(("learning rate", [rate]))
     figure = new_figure(4.2 * len(panels), 3.2)
+    from matplotlib.ticker import MaxNLocator
+
     axes_list = figure.subplots(1, len(panels), squeeze=False)[0]
     for axes, (title, names) in zip(axes_list, panels):
         for name in names:
@@ -454,6 +456,8 @@ def training_html(history, kept):
                          linewidth=1, label=f"kept (epoch {kept + 1})")
         axes.set_title(title)
         axes.set_xlabel("epoch")
+        # (whole epochs only, also on a run of two or three)
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         if title == "learning rate" and history[rate].min() > 0 and \
                 history[rate].max() > history[rate].min() * 10:
             axes.set_yscale("log")

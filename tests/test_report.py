@@ -187,3 +187,24 @@ def test_the_report_renders_in_headless_chromium(trained, tmp_path):
     for section in COMMON_IDS + FAMILY_IDS[name]:
         assert f'<section id="{section}">' in dom, section
     assert dom.count("<img") >= MIN_IMAGES[name]
+
+
+def test_training_curves_tick_whole_epochs_on_a_short_run(monkeypatch):
+    import pandas as pd
+
+    from nlpseq import report
+
+    figures = []
+    make = report.new_figure
+    monkeypatch.setattr(report, "new_figure",
+                        lambda *a: figures.append(make(*a)) or figures[-1])
+    history = pd.DataFrame({"epoch": [0, 1], "loss": [0.9, 0.7],
+                            "val_loss": [0.95, 0.8],
+                            "learning_rate": [0.01, 0.01]})
+    report.training_html(history, kept=1)
+    (figure,) = figures
+    figure.canvas.draw()
+    for axes in figure.axes:
+        ticks = axes.get_xticks()
+        assert len(ticks) and all(float(t).is_integer() for t in ticks), \
+            ticks
