@@ -214,18 +214,26 @@ class Progress(keras.callbacks.Callback):
         self.clock = clock
         self.epoch = 0
         self.started = self.last = 0.0
+        self.first = None
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
         self.started = self.last = self.clock()
+        self.first = None
 
     def on_train_batch_end(self, batch, logs=None):
         now = self.clock()
         done = batch + 1
+        if self.first is None:
+            # (the first batch also traces the step: the time left follows
+            # the steps after it)
+            self.first = (now, done)
+            return
         if now - self.last < self.interval or done >= self.steps:
             return
         self.last = now
-        left = (now - self.started) / done * (self.steps - done)
+        since, first = self.first
+        left = (now - since) / (done - first) * (self.steps - done)
         loss = (logs or {}).get("loss")
         shown = f", loss {float(loss):.4f}" if loss is not None else ""
         import logging

@@ -402,6 +402,27 @@ def test_run_state_says_why_training_stopped_and_what_it_kept(
     assert state.summary() == expected
 
 
+def test_progress_leaves_the_first_steps_tracing_out_of_the_estimate(
+        caplog):
+    import logging
+
+    from nlpseq.training import Progress
+
+    now = [0.0]
+    progress = Progress(steps=200, interval=60.0, clock=lambda: now[0])
+    progress.on_epoch_begin(0)
+    with caplog.at_level(logging.INFO, logger="nlpseq"):
+        now[0] += 100.0  # the first step traces the graph
+        progress.on_train_batch_end(0, {"loss": 2.0})
+        for batch in range(1, 3):
+            now[0] += 1.0  # then a second a step
+            progress.on_train_batch_end(batch, {"loss": 2.0})
+    # (not 2 h 46 min: (101 s / 2 steps) x 198 steps)
+    assert [r.getMessage() for r in caplog.records] == [
+        "Epoch 1: step 2/200 (1%), loss 2.0000, about 3 min 18 s left in "
+        "the epoch"]
+
+
 def test_progress_logs_a_line_per_interval_with_the_time_left(caplog):
     import logging
 
