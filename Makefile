@@ -12,7 +12,7 @@ install:
 	$(BIN)/python -m pip install -e '.[test,lint,onnx]'
 
 test:
-	$(BIN)/python -m pytest -m "not slow" -q -n 2 --dist loadfile
+	$(BIN)/python -m pytest -m "not slow" -q -n 2 --dist loadfile --durations=15
 
 test-all:
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
