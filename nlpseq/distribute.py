@@ -267,14 +267,14 @@ def private_folder(folder, resume):
         shutil.rmtree(root, ignore_errors=True)
 
 
-def local_model(task, compile):
+def local_model(task, compile_model):
     """Move the trained weights of ``task.model`` (built under a strategy)
-    into the same model built without one and compiled by ``compile()``
-    (the trainer's), for evaluation, saving and prediction in this process
-    alone."""
+    into the same model built without one and compiled by
+    ``compile_model()`` (the trainer's), for evaluation, saving and
+    prediction in this process alone."""
     weights = task.model.get_weights()
     task.model = task.build_in_precision()
-    compile()
+    compile_model()
     task.model.set_weights(weights)
 
 

@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 
 from nlpseq.errors import NlpseqError
+from nlpseq.registry import EXPORTERS
 
 #: What a SavedModel export says of itself, in its version folder: the app,
 #: the family, the nlpseq version, and what the demo page shows of it
@@ -97,8 +98,6 @@ def check_format(export_format):
         NlpseqError: an unknown format (the known ones are listed), or one
             whose packages are missing.
     """
-    from nlpseq.registry import EXPORTERS
-
     if export_format not in EXPORTERS:
         raise NlpseqError(f"--format {export_format!r}: choose one of "
                           f"{', '.join(format_names())}")
@@ -109,8 +108,6 @@ def check_format(export_format):
 
 def format_names():
     """The export formats, SavedModel first (the default)."""
-    from nlpseq.registry import EXPORTERS
-
     return sorted(EXPORTERS.names(), key=lambda name: name != "savedmodel")
 
 
