@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 
 from nlpseq.errors import NlpseqError
+from nlpseq.folder import EXPORT
 from nlpseq.registry import EXPORTERS
 
 #: What a SavedModel export says of itself, in its version folder: the app,
@@ -33,7 +34,7 @@ class Exporter:
     #: The base folder of its versions in a model folder (the default
     #: ``--output``): only SavedModels go into ``export/``, the base path
     #: TensorFlow Serving watches, where any numbered folder is a version.
-    base = "export"
+    base = EXPORT
 
     def check(self):
         """Refuse, before anything is written or loaded, when the format

@@ -20,6 +20,7 @@ import logging
 
 from nlpseq.errors import NlpseqError
 from nlpseq.exporters import Exporter
+from nlpseq.folder import EXPORT
 from nlpseq.log import LOG
 from nlpseq.onnx_runtime import FORMAT, MODEL_FILE, PREPROCESSOR_FILE
 
@@ -183,7 +184,7 @@ class OnnxExporter(Exporter):
         line = (f"Exported {path} (ONNX: model.onnx, preprocessor.json; "
                 f"inputs: {', '.join(t.name for t in task.model.inputs)}; "
                 f"outputs: {', '.join(output_names(task))})")
-        misplaced = misplaced_versions(task.folder.path / "export") \
+        misplaced = misplaced_versions(task.folder.path / EXPORT) \
             if task.folder is not None else []
         if misplaced:
             line += (
