@@ -36,6 +36,17 @@ SAMPLES = {"sentiment": ("sentiment_valid.csv", 33, 1),
 #: batches in one run).
 RUNS = {"bfloat16": {"precision": "mixed_bfloat16"},
         "float16+xla": {"precision": "mixed_float16", "jit_compile": True}}
+#: The apps whose run of ``RUNS`` is marked ``slow`` (``make test-all``):
+#: XLA compiles every bucket's step, 20 to 35 s an app on 2 cores.
+SLOW = {"bfloat16": set(),
+        "float16+xla": {"topic", "next-word", "ner", "translation"}}
+
+
+def app_params(run):
+    """The apps of :data:`INPUTS` as fixture parameters for ``run``, those
+    of :data:`SLOW` marked ``slow``."""
+    return [pytest.param(app, marks=pytest.mark.slow) if app in SLOW[run]
+            else app for app in INPUTS]
 
 
 def small_sample(app, folder):

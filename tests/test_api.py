@@ -1,10 +1,8 @@
 """The Python API: nlpseq.train / nlpseq.load, task.predict / evaluate /
-export, a quiet library, and the README's example run as written."""
+export and errors (the README's example, run as written, is in
+test_readme.py)."""
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -67,31 +65,3 @@ def test_export_from_the_api(sentiment, tmp_path):
 def test_errors_are_nlpseq_errors(call, message):
     with pytest.raises(NlpseqError, match=re.escape(message)):
         call()
-
-
-def _python(code, cwd):
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
-    return subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300)
-
-
-def test_the_readme_python_example_runs_quietly(tmp_path):
-    """The README's example runs, and the library prints nothing of its
-    own (no progress, no TensorFlow start-up or oneDNN notices): only the
-    example's two prints."""
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme.split("## Python API", 1)[1]
-    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
-    (tmp_path / "apps").symlink_to(ROOT / "apps")
-    result = _python(code, tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert result.stderr == ""
-    lines = result.stdout.splitlines()
-    assert len(lines) == 2, result.stdout
-    assert lines[0].startswith("[{'text': 'a good film', 'label': ")
-    assert lines[1] in ("pos", "neg")
-    assert len(list((tmp_path / "saved_models/sentiment-api/export").glob(
-        "*/saved_model.pb"))) == 1
-    # (the Quick start's model folder is not touched)
-    assert not (tmp_path / "saved_models" / "sentiment").exists()

@@ -203,6 +203,7 @@ def families(tmp_path_factory):
 FAMILY_TOLERANCE = 1e-2
 
 
+@pytest.mark.slow  # (77 s on 2 cores)
 @pytest.mark.parametrize("app", list(FAMILIES))
 def test_a_model_computing_its_own_loss_trains_alike_mirrored(families, app):
     """The CRF's and the translator's losses are divided among the
@@ -262,6 +263,7 @@ print(max(float(np.max(np.abs(a - b))) for a, b in
 """
 
 
+@pytest.mark.slow  # (20 s)
 def test_the_loop_trains_the_weights_of_model_fit_under_mirrored(tmp_path):
     """nlpseq's loop (one for mirrored and multi-worker) trains what Keras'
     ``model.fit`` trains under a MirroredStrategy; docs/distribute.md says
@@ -304,6 +306,7 @@ def test_the_chief_alone_publishes(runs):
                                                     abs=1e-4)
 
 
+@pytest.mark.slow  # (40 s)
 def test_a_lost_worker_stops_the_job_and_resume_continues_it(runs,
                                                              killed):
     tmp = killed["tmp"]

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from precision_helpers import (
-    INPUTS,
+    app_params,
     check_the_float32_dtypes,
     check_the_global_policy,
     train_and_serve,
@@ -114,7 +114,7 @@ def test_crf_and_tied_logits_stay_float32():
 # ---------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module", params=list(INPUTS))
+@pytest.fixture(scope="module", params=app_params("bfloat16"))
 def trained(request, tmp_path_factory):
     return train_and_serve(request.param, "bfloat16", tmp_path_factory)
 

@@ -4,14 +4,14 @@ with mixed_float16 (loss scaling), exports and serves like a float32 model
 
 import pytest
 from precision_helpers import (
-    INPUTS,
+    app_params,
     check_the_float32_dtypes,
     check_the_global_policy,
     train_and_serve,
 )
 
 
-@pytest.fixture(scope="module", params=list(INPUTS))
+@pytest.fixture(scope="module", params=app_params("float16+xla"))
 def trained(request, tmp_path_factory):
     return train_and_serve(request.param, "float16+xla", tmp_path_factory)
 

@@ -563,6 +563,7 @@ def test_transferred_tagger_keeps_digits(language_model, tmp_path):
     assert not again.digits_to_zero
 
 
+@pytest.mark.slow  # (35 s; every app's resume is in test_pipeline.py)
 def test_interrupted_transfer_resumes_to_the_same_model(
         language_model, labelled, tmp_path, interrupted_after_first_epoch):
     """The slanted schedule, the group factors and the sampled draws are

@@ -176,6 +176,15 @@ def read_model_config_file(path):
     return models
 
 
+def shown(path):
+    """``path`` as the user most likely gave it: relative to the working
+    directory when inside it (the server keeps absolute paths)."""
+    try:
+        return str(Path(path).relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 # -- a loaded version ---------------------------------------------------------
 
 class TensorInfo:
@@ -301,7 +310,7 @@ class ServedVersion:
         self._loaded = loaded
         self.state = AVAILABLE
         LOG.info("Serving model %s version %d from %s (loaded in %.1f s)",
-                 self.name, self.number, self.path,
+                 self.name, self.number, shown(self.path),
                  time.monotonic() - started)
         return True
 
