@@ -15,11 +15,12 @@ iterable of any size, ``evaluate`` returns the metrics of a data SPEC, and
 
 from __future__ import annotations
 
+import os
 from pathlib import Path, PurePath
 
 from nlpseq.apps import config_path, data_spec
 from nlpseq.errors import NlpseqError
-from nlpseq.tasks import load, task_class
+from nlpseq.tasks import inputs, load, task_class
 
 
 def train(app, data=None, valid=None, model_dir=None, config=None,
@@ -55,12 +56,17 @@ def train(app, data=None, valid=None, model_dir=None, config=None,
         raise NlpseqError(f"unknown setting '{unknown[0]}' for the '{app}' "
                           f"app; known settings: {', '.join(sorted(known))}")
     # (paths as settings: --init-from, --embeddings...)
-    settings = {k: str(v) if isinstance(v, PurePath) else v
+    settings = {k: os.fspath(v) if isinstance(v, PurePath) else v
                 for k, v in settings.items()}
-    flags = dict(settings,
-                 data=data_spec(None if data is None else str(data), "data"),
-                 valid=data_spec(None if valid is None else str(valid),
-                                 "valid"))
+    data, valid, model_dir, config = (
+        inputs.path_argument("train", name, value) for name, value in (
+            ("data", data), ("valid", valid), ("model_dir", model_dir),
+            ("config", config)))
+    for name, value in (("resume", resume), ("overwrite", overwrite)):
+        inputs.flag("train", name, value)
+    inputs.count("train", "verbose", verbose, low=0, high=2)
+    flags = dict(settings, data=data_spec(data, "data"),
+                 valid=data_spec(valid, "valid"))
     effective = cls.effective_config(flags, config_path(config))
     # (Task.train starts TensorFlow once the data is read and checked)
     return cls.train(effective, Path(model_dir or f"saved_models/{app}"),

@@ -70,6 +70,10 @@ class Setting:
             raise NlpseqError(
                 f"{where}: {self.name} must be {_type_name(expected)}, "
                 f"got {value!r}")
+        if expected is str and self.default is None and not value.strip():
+            # (an unset shell variable: --init-from "$LM")
+            raise NlpseqError(f"{where}: {self.name} is empty; expected a "
+                              "value (or leave the option out)")
         if expected is float and not math.isfinite(value):
             raise NlpseqError(
                 f"{where}: {self.name} must be a finite number, got {value!r}")

@@ -72,12 +72,17 @@ def cluster(environ=None) -> dict:
         raise NlpseqError("TF_CONFIG: expected a JSON object with 'cluster' "
                           "and 'task'")
     jobs, task = spec.get("cluster"), spec.get("task")
-    if not isinstance(jobs, dict) or not jobs or not all(
-            isinstance(a, list) and a and all(isinstance(x, str) for x in a)
-            for a in jobs.values()):
-        raise NlpseqError(
-            "TF_CONFIG: no 'cluster' (expected {\"worker\": [\"host:port\", "
-            "...]}, and optionally \"chief\": [\"host:port\"])")
+    expected = ("(expected {\"worker\": [\"host:port\", ...]}, and "
+                "optionally \"chief\": [\"host:port\"])")
+    if not isinstance(jobs, dict) or not jobs:
+        raise NlpseqError(f"TF_CONFIG: no 'cluster' {expected}")
+    for job, addresses in jobs.items():
+        if not isinstance(addresses, list) or not addresses or not all(
+                isinstance(x, str) and x.strip() for x in addresses):
+            raise NlpseqError(
+                f"TF_CONFIG: cluster job '{job}' is {json.dumps(addresses)}; "
+                f"expected a non-empty list of \"host:port\" addresses "
+                f"{expected}")
     unknown = sorted(set(jobs) - {"chief", "worker"})
     if unknown:
         raise NlpseqError(f"TF_CONFIG: cluster job '{unknown[0]}' is not "

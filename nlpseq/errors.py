@@ -1,4 +1,5 @@
-"""The project's error type: what the command line reports as one clean line."""
+"""The project's error types: what the command line reports as one clean
+line."""
 
 
 class NlpseqError(ValueError):
@@ -8,3 +9,9 @@ class NlpseqError(ValueError):
     traceback. It derives from ``ValueError`` so library callers can catch
     either.
     """
+
+
+class NlpseqTypeError(NlpseqError, TypeError):
+    """An argument of the Python API of the wrong type (a number where a
+    text is expected...): an :class:`NlpseqError` that is also the
+    ``TypeError`` Python code expects of such a call."""

@@ -65,13 +65,30 @@ class SavedModelExporter(Exporter):
         for layer in task.serving_layers():
             archive.track(layer)
         for name, (function, signature) in task.serving_functions().items():
-            archive.add_endpoint(name, function, input_signature=signature)
+            archive.add_endpoint(name, utf8_checked(function, signature),
+                                 input_signature=signature)
         archive.write_out(str(folder), verbose=False)
         write_export_info(task, folder)
 
     def describe(self, task, path):
         names = ", ".join(task.serving_functions())
         return f"Exported {path} (signatures: {names})"
+
+
+def utf8_checked(function, signature):
+    """``function`` whose string inputs must be valid UTF-8: bytes that are
+    not (``{"b64": ...}`` of other bytes) are refused by the graph itself
+    with INVALID_ARGUMENT, in any server, as the command line and the
+    Python API refuse them."""
+    import tensorflow as tf
+
+    def checked(*inputs):
+        return function(*(
+            tf.strings.unicode_transcode(value, "UTF-8", "UTF-8",
+                                         errors="strict")
+            if spec.dtype == tf.string else value
+            for value, spec in zip(inputs, signature)))
+    return checked
 
 
 def write_export_info(task, folder):

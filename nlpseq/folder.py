@@ -37,6 +37,7 @@ import errno
 import fcntl
 import io
 import json
+import math
 import os
 import shutil
 import socket
@@ -75,8 +76,26 @@ def write_text_atomic(path, text):
         raise
 
 
+def finite(value):
+    """``value`` with every non-finite float (NaN, infinities) made
+    ``None``, through dicts, lists and tuples."""
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def strict_json(value, **options):
+    """``value`` as strict JSON (no bare ``NaN`` or ``Infinity``, which
+    most JSON readers refuse): non-finite numbers are ``null``."""
+    return json.dumps(finite(value), allow_nan=False, **options)
+
+
 def write_json_atomic(path, value):
-    write_text_atomic(path, json.dumps(value, indent=2, sort_keys=False) + "\n")
+    write_text_atomic(path, strict_json(value, indent=2) + "\n")
 
 
 def save_atomic(path, save):

@@ -21,10 +21,11 @@ own ``step``, and the gates come from ``RNN.trace``.
 
 from __future__ import annotations
 
-import json
+import math
 from pathlib import Path
 
 from nlpseq.errors import NlpseqError
+from nlpseq.folder import strict_json
 from nlpseq.log import LOG
 
 CELL_NAMES = ("rnn", "lstm", "gru")
@@ -78,7 +79,7 @@ def write_results(output_dir, name, results, figure):
         raise NlpseqError(f"--output {output_dir}: cannot create the "
                           f"folder ({error.strerror})") from None
     json_path, png_path = out / f"{name}.json", out / f"{name}.png"
-    json_path.write_text(json.dumps(results, indent=2) + "\n")
+    json_path.write_text(strict_json(results, indent=2) + "\n")
     figure.savefig(png_path, dpi=100, bbox_inches="tight")
     _pyplot().close(figure)
     return json_path, png_path
@@ -163,6 +164,10 @@ def gradient_norms(cell="rnn", length=60, units=32, features=16, batch=8,
 
     if length < 2:
         raise NlpseqError(f"--length must be at least 2, got {length}")
+    if not (isinstance(input_scale, (int, float)) and
+            math.isfinite(input_scale) and 0 <= input_scale <= 100):
+        raise NlpseqError(f"--input-scale must be a finite number from 0 "
+                          f"to 100, got {input_scale!r}")
     rng = np.random.default_rng(seed)
     keras.utils.set_random_seed(seed)
     if model_dir is None:

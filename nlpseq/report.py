@@ -173,26 +173,63 @@ def heatmap(matrix, rows, columns, title, xlabel, ylabel, counts=True,
 
 # -- reading the model folder ---------------------------------------------------
 
-def _read_json(path):
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+def first_line(error):
+    """The first line of an error's message, at most 80 characters."""
+    return (str(error).strip().splitlines() or [""])[0][:80]
+
+
+def damaged(path, problem):
+    """Warn that the file ``path`` is left out of the report."""
+    LOG.warning("%s: %s; the report is written without it", path, problem)
+
+
+def _read_json(path, warn=True):
+    """The JSON object in ``path``: ``None`` when absent, or (with a
+    warning naming the file) when damaged or not an object."""
+    path = Path(path)
+    if not path.exists():
         return None
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        if warn:
+            damaged(path, f"not readable JSON ({first_line(error)})")
+        return None
+    if not isinstance(value, dict):
+        if warn:
+            damaged(path, f"a JSON {type(value).__name__}, not an object")
+        return None
+    return value
 
 
-def read_history(folder):
-    """``history.csv`` as a pandas DataFrame (``None`` when absent)."""
+def read_history(folder, warn=False):
+    """``history.csv`` as a pandas DataFrame of numbers (``None`` when
+    absent or damaged; ``warn``: with a warning naming the file)."""
     import pandas as pd
 
     path = Path(folder) / "history.csv"
     if not path.is_file():
         return None
+    problem = None
     try:
         frame = pd.read_csv(path)
-    except (ValueError, OSError):  # (an empty or damaged file)
-        return None
-    if frame.empty or "epoch" not in frame:
-        return None
+    except (ValueError, OSError) as error:  # (empty, binary, cut short)
+        frame, problem = None, f"not a CSV table ({first_line(error)})"
+    if frame is not None and (frame.empty or "epoch" not in frame):
+        frame, problem = None, "no 'epoch' column or no rows"
+    if frame is not None:
+        numbers = frame.apply(pd.to_numeric, errors="coerce")
+        bad = numbers.isna() & frame.notna()
+        if bad.any().any():
+            row = int(bad.any(axis=1).to_numpy().argmax())
+            column = bad.columns[bad.iloc[row].to_numpy().argmax()]
+            frame, problem = None, (f"line {row + 2}: {column} is "
+                                    f"{str(frame[column].iloc[row])!r}, "
+                                    "not a number")
+        else:
+            frame = numbers
+    if problem and warn:
+        damaged(path, problem)
     return frame
 
 
@@ -201,11 +238,12 @@ def kept_epoch(folder, config, history):
     model holds: RunState's best epoch with ``keep = best``, else the last
     one."""
     state = _read_json(Path(folder) / "checkpoints" / "state.json") or {}
-    if config.get("keep", "best") == "best" and \
-            state.get("best_epoch", -1) >= 0:
-        return int(state["best_epoch"])
-    if state.get("epochs_done"):
-        return int(state["epochs_done"]) - 1
+    best, done = state.get("best_epoch"), state.get("epochs_done")
+    if config.get("keep", "best") == "best" and isinstance(best, int) and \
+            best >= 0:
+        return best
+    if isinstance(done, int) and done > 0:
+        return done - 1
     if history is not None:
         return int(history["epoch"].max())
     return None
@@ -317,7 +355,7 @@ def render(task, folder, saved_metrics, data, described, metrics=None,
     """The report's HTML text."""
     config_file = _read_json(folder / "config.json") or {}
     config = dict(task.config)
-    history = read_history(folder)
+    history = read_history(folder, warn=True)
     kept = kept_epoch(folder, config, history)
     sections = [
         ("summary", "Summary", summary_html(task, saved_metrics, kept)),
@@ -430,7 +468,7 @@ def data_html(task, config, data, described):
 def training_html(history, kept):
     """Loss, metrics and learning rate per epoch (``history.csv``)."""
     if history is None:
-        return note("No history.csv: no training curves.")
+        return note("No training curves: no readable history.csv.")
     epochs = history["epoch"].astype(int) + 1
     columns = [c for c in history.columns if c != "epoch"]
     metrics = [c for c in columns if not c.startswith("val_")

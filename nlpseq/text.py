@@ -37,6 +37,17 @@ UNKNOWN = "[UNK]"
 SPLITS = ("words", "characters")
 
 
+#: The characters of Python's ``str.isspace``, as an RE2 class.
+WHITESPACE = r"[\t\n\x{0b}\x{0c}\r\x{1c}-\x{1f} \x{85}\p{Z}]"
+
+
+def blank(text):
+    """In the graph: whether each string of ``text`` is empty or whitespace
+    only, as ``not line.strip()`` says of a line in Python (the inputs
+    that get a family's empty result)."""
+    return tf.strings.regex_full_match(text, WHITESPACE + "*")
+
+
 def build_vocabulary(token_lists, max_size=None, min_count=1):
     """The vocabulary of tokenized texts, most frequent first.
 

@@ -339,6 +339,11 @@ def test_a_lost_worker_stops_the_job_and_resume_continues_it(runs,
     (None, "TF_CONFIG is not set"),
     ("{cluster", "TF_CONFIG: not valid JSON"),
     ('{"task": {"type": "worker", "index": 0}}', "TF_CONFIG: no 'cluster'"),
+    ('{"cluster": {"worker": []}, "task": {"type": "worker", "index": 0}}',
+     "TF_CONFIG: cluster job 'worker' is \\[\\]; expected a non-empty list "
+     "of \"host:port\" addresses"),
+    ('{"cluster": {"worker": ["h:1", 3]}}',
+     "TF_CONFIG: cluster job 'worker' is \\[\"h:1\", 3\\]"),
     ('{"cluster": {"worker": ["h:1"]}}', "TF_CONFIG: no 'task'"),
     ('{"cluster": {"worker": ["h:1", "h:2"]}, "task": {"type": "worker", '
      '"index": 2}}', "task index 2 is out of range"),
@@ -384,6 +389,16 @@ def test_xla_with_a_strategy_is_refused(tmp_path):
                        "with --distribute mirrored"):
         nlpseq.train("sentiment", model_dir=tmp_path / "m", distribute=
                      "mirrored", devices=2, jit_compile=True, **SETTINGS)
+    assert not (tmp_path / "m").exists()
+
+
+def test_more_devices_than_a_cpu_can_be_split_into_are_refused(tmp_path):
+    """(before TensorFlow starts: 100,000 logical devices would sit for
+    minutes at 1.3 GB)"""
+    with pytest.raises(NlpseqError, match="devices must be <= 64, got "
+                       "100000"):
+        nlpseq.train("sentiment", model_dir=tmp_path / "m", devices=100000,
+                     distribute="mirrored", **SETTINGS)
     assert not (tmp_path / "m").exists()
 
 

@@ -8,6 +8,7 @@ the SPEC's equations.
 """
 
 import json
+import math
 
 import keras
 import numpy as np
@@ -261,3 +262,33 @@ def test_lab_gradients_of_a_trained_model(tmp_path, lstm_model):
     assert data["cell"] == "lstm" and data["units"] == 4
     assert data["source"].startswith("lstm, trained")
     assert len(data["norm"]) == 12 and data["relative"][1] == 1.0
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "-1", "101"])
+def test_lab_refuses_non_finite_or_out_of_range_numbers(tmp_path, value):
+    result = run("lab", "gradients", "--input-scale", value, "--output",
+                 str(tmp_path / "out"))
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for '--input-scale'" in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(nlpseq.errors.NlpseqError, match="--input-scale must "
+                       "be a finite number from 0 to 100"):
+        lab.gradient_norms(input_scale=float(value))
+
+
+def test_every_json_nlpseq_writes_is_strict(tmp_path):
+    """NaN and infinities become null: ``json.loads`` with a hook that
+    refuses the bare constants reads every file back."""
+    from nlpseq.folder import strict_json, write_json_atomic
+
+    value = {"a": float("nan"), "b": [1.0, float("inf"), {"c": -math.inf}],
+             "d": (2, "x")}
+    write_json_atomic(tmp_path / "x.json", value)
+
+    def refuse(constant):
+        raise AssertionError(f"bare {constant} in the JSON")
+
+    for text in ((tmp_path / "x.json").read_text(), strict_json(value)):
+        assert json.loads(text, parse_constant=refuse) == {
+            "a": None, "b": [1.0, None, {"c": None}], "d": [2, "x"]}

@@ -208,3 +208,63 @@ def test_training_curves_tick_whole_epochs_on_a_short_run(monkeypatch):
         ticks = axes.get_xticks()
         assert len(ticks) and all(float(t).is_integer() for t in ticks), \
             ticks
+
+
+#: Damage done to a copy of the sentiment model folder, the warning the
+#: report command prints, and the section it writes without the file.
+DAMAGE = {
+    "history-not-a-number": (
+        "history.csv", lambda text: text.replace(
+            text.splitlines()[1].split(",")[1], "oops", 1),
+        "history.csv: line 2: ", "No training curves"),
+    "history-random-bytes": (
+        "history.csv", bytes(range(256)) * 4,
+        "history.csv: ", "No training curves"),
+    "history-empty": ("history.csv", b"", "history.csv: ",
+                      "No training curves"),
+    "metrics-a-list": ("metrics.json", b"[1, 2]",
+                       "metrics.json: a JSON list, not an object", None),
+    "metrics-cut-short": (
+        "metrics.json", lambda text: text[:len(text) // 2],
+        "metrics.json: not readable JSON", None),
+    "state-wrong-types": (
+        "checkpoints/state.json", b'{"best_epoch": "x", "epochs_done": []}',
+        None, None),
+}
+
+
+@pytest.mark.parametrize("case", list(DAMAGE))
+def test_a_damaged_file_is_a_warning_and_a_report_without_it(
+        trained, tmp_path, case):
+    """Each damaged input file gives one warning naming it, exit 0 and a
+    report with every other section; never a traceback or a silent
+    gap."""
+    name, _, _, model_dir = trained
+    if name != "sentiment":
+        pytest.skip("the files are the same for every family")
+    folder = tmp_path / "model"
+    shutil.copytree(model_dir, folder)
+    file, damage, warning, note = DAMAGE[case]
+    path = folder / file
+    if callable(damage):
+        path.write_text(damage(path.read_text()))
+    else:
+        path.write_bytes(damage)
+    result = CliRunner().invoke(cli, [name, "report", "--model-dir",
+                                      str(folder)])
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    warnings = [line for line in result.output.splitlines()
+                if line.startswith("warning: ")]
+    if warning is None:
+        assert warnings == [], result.output
+    else:
+        assert len(warnings) == 1, result.output
+        assert str(folder / file) + ": " in warnings[0]
+        assert warning.split(": ", 1)[-1] in warnings[0], warnings
+        assert "the report is written without it" in warnings[0]
+    page = (folder / "report.html").read_text()
+    for section in COMMON_IDS + FAMILY_IDS[name]:
+        assert f'<section id="{section}">' in page, section
+    if note:
+        assert note in page

@@ -192,6 +192,24 @@ def test_b64_inputs_are_the_bytes_they_encode(serving):
     assert status == 200 and rows(columns["outputs"]) == plain["predictions"]
 
 
+def test_b64_bytes_that_are_not_utf8_are_refused(serving):
+    """The CLI refuses such a line, and Python cannot hold it in a str:
+    the served graph refuses it too (INVALID_ARGUMENT, HTTP 400), and an
+    empty input gets the empty result, as from ``predict``."""
+    encoded = base64.b64encode(b"caf\xe9").decode("ascii")
+    for app in ("sentiment", "translation"):
+        status, body = serving.predict(app, {"instances": [
+            "fine", {"b64": encoded}]})
+        assert status == 400, body
+        assert body["error"] == (
+            "input 'text' of signature 'serving_default': element 1 is not "
+            "valid UTF-8 text (byte 3); send text, or the UTF-8 bytes of a "
+            "text as {\"b64\": ...}")
+    status, body = serving.predict("translation", {"instances": [""]})
+    assert status == 200
+    assert body["predictions"] == [{"translation": "", "score": 0.0}]
+
+
 def test_utf8_inputs_and_outputs(serving, exported_models):
     texts = ["Ein Mädchen läuft über die Straße.", "Männer 😀"]
     status, body = serving.predict("translation", {"inputs": texts})
@@ -642,6 +660,11 @@ def test_cli_errors_are_one_line(exported_models, tmp_path):
          "--max-batch-size 0: expected a number above 0"),
         (["--model", f"s={base}", "--model", f"s={base}"],
          "the name is given twice"),
+        (["--model", f"s={base}", "--rest-port", "18797", "--grpc-port",
+          "18797"], "--rest-port 18797 and --grpc-port 18797: the two APIs "
+                    "need two ports"),
+        (["--model", f"s={base}", "--poll-seconds", "nan"],
+         "--poll-seconds nan: expected a number above 0"),
     ]
     bad = tmp_path / "bad.config"
     bad.write_text('model_config_list {\n  config { name: "x"\n  bas: 1 }\n}')

@@ -338,3 +338,79 @@ def test_onnx_export_has_no_saved_model_info(sentiment, tmp_path):
     path = task.export(tmp_path, format="onnx")
     assert sorted(p.name for p in path.iterdir()) == [
         "model.onnx", "preprocessor.json"]
+
+
+# -- edge inputs: the graph and the library agree ------------------------------
+
+#: Empty, whitespace-only (ASCII and Unicode: no-break space, ideographic
+#: space, line separator), one character, and ordinary text.
+EDGE_INPUTS = ["", " ", "\t\n", "\u00a0", "\u3000 \u2028", "a", "é",
+               "the house", "Anna visited Oslo ."]
+
+
+def _agree_classifier(record, served, row):
+    if record["label"] is None:  # (the empty result)
+        assert served["label"][row] == b""
+        assert served["probabilities"][row].tolist() == [0.0] * len(
+            served["probabilities"][row])
+    else:
+        assert served["label"][row].decode() == record["label"]
+        assert float(max(served["probabilities"][row])) == pytest.approx(
+            record["probability"], abs=1e-5)
+
+
+def _agree_tagger(record, served, row):
+    tokens = [t.decode() for t in served["tokens"][row]]
+    tags = [t.decode() for t in served["tags"][row]]
+    n = len(record["tokens"])
+    assert tokens == record["tokens"] + [""] * (len(tokens) - n)
+    assert tags == record["tags"] + [""] * (len(tags) - n)
+    count = int(served["entity_count"][row])
+    assert count == len(record["entities"])
+
+
+def _agree_language_model(record, served, row):
+    words = [t.decode() for t in served["tokens"][row]]
+    assert words[:len(record["next"])] == [n["token"] for n in record["next"]]
+
+
+def _agree_translator(record, served, row):
+    assert served["translation"][row].decode() == record["translation"]
+    if record["score"] is None:  # (the empty result)
+        assert float(served["score"][row]) == 0.0
+    else:
+        assert float(served["score"][row]) == pytest.approx(
+            record["score"], abs=1e-4)
+
+
+AGREE = {"sentiment": _agree_classifier, "ner": _agree_tagger,
+         "next-word": _agree_language_model,
+         "translation": _agree_translator}
+
+
+@pytest.mark.parametrize("app", list(AGREE))
+def test_edge_inputs_get_the_python_apis_answer_from_the_graph(
+        exported_models, app):
+    """Every app's ``serving_default`` answers the edge inputs as
+    ``predict`` does: the empty result for an empty or whitespace-only
+    text ("" and 0 where the record has None), the same answer for one
+    character."""
+    task, _, served = exported(exported_models, app)
+    records = task.predict(EDGE_INPUTS)
+    outputs = served.signatures["serving_default"](
+        text=tf.constant(EDGE_INPUTS))
+    outputs = {k: v.numpy() for k, v in outputs.items()}
+    for row, record in enumerate(records):
+        AGREE[app](record, outputs, row)
+
+
+@pytest.mark.parametrize("app", list(AGREE))
+def test_bytes_that_are_not_utf8_are_refused_by_the_graph(exported_models,
+                                                         app):
+    """As the command line refuses such a line and Python cannot hold it
+    in a str: INVALID_ARGUMENT from the graph itself, in any server."""
+    _, _, served = exported(exported_models, app)
+    for bad in (b"\xff\xfe", b"caf\xe9", b"\xed\xa0\x80"):  # (a surrogate)
+        with pytest.raises(tf.errors.InvalidArgumentError):
+            served.signatures["serving_default"](
+                text=tf.constant([b"fine", bad]))

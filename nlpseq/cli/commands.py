@@ -20,6 +20,7 @@ import click
 from nlpseq.apps import config_path, configs, data_spec, samples
 from nlpseq.config import merge
 from nlpseq.exporters import check_format, format_names
+from nlpseq.folder import strict_json
 from nlpseq.log import LOG
 from nlpseq.registry import EXPORTERS, Registry
 
@@ -145,7 +146,7 @@ def build_command_group(cls):
         data = data_spec(data) or str(cls.default_valid)
         task = load(cls, model_dir)
         metrics = task.evaluate(data)
-        click.echo(json.dumps(metrics, indent=2) if as_json
+        click.echo(strict_json(metrics, indent=2) if as_json
                    else task.format_metrics(metrics))
 
     evaluate.help = (
@@ -256,13 +257,13 @@ def write_records(records, output_format, format_text, out=None):
         out.write("[")
         for count, record in enumerate(records, start=1):
             out.write(("," if count > 1 else "") + "\n  "
-                      + json.dumps(record, ensure_ascii=False))
+                      + strict_json(record, ensure_ascii=False))
         out.write("\n]\n")
         return count
     writer = None
     for count, record in enumerate(records, start=1):
         if output_format == "jsonl":
-            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            out.write(strict_json(record, ensure_ascii=False) + "\n")
         elif output_format == "csv":
             flat = {k: (json.dumps(v) if isinstance(v, (dict, list)) else v)
                     for k, v in record.items()}

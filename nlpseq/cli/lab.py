@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import click
 
+from nlpseq.cli.types import FiniteFloatRange
+
 HELP = {"help_option_names": ["-h", "--help"]}
 CELLS = ("rnn", "lstm", "gru")
 
@@ -43,7 +45,7 @@ def lab():
               show_default=True, help="steps in the sequence (T)")
 @click.option("--units", type=click.IntRange(1, 1024), default=32,
               show_default=True, help="units of each fresh cell")
-@click.option("--input-scale", type=click.FloatRange(0, 100), default=1.0,
+@click.option("--input-scale", type=FiniteFloatRange(0, 100), default=1.0,
               show_default=True,
               help="standard deviation of the random inputs")
 @click.option("--seed", type=int, default=0, show_default=True)

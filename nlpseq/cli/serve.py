@@ -91,6 +91,10 @@ def serve(models, model_config_file, host, rest_port, grpc_port,
         if not 0 <= port <= 65535 or (port == 0 and option == "--rest-port"):
             raise NlpseqError(f"{option} {port}: expected a port number "
                               "(1-65535)")
+    if rest_port == grpc_port:
+        raise NlpseqError(f"--rest-port {rest_port} and --grpc-port "
+                          f"{grpc_port}: the two APIs need two ports (or "
+                          "--grpc-port 0: no gRPC)")
     if not (poll_seconds > 0 and math.isfinite(poll_seconds)):
         raise NlpseqError(f"--poll-seconds {poll_seconds}: expected a number "
                           "above 0")

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import re
 import threading
 import time
 from concurrent.futures import Future
@@ -231,12 +232,27 @@ class Batcher:
             start += task.rows
 
 
+#: Lines the Python runtime of TensorFlow adds around an op's error message
+#: (TensorFlow Serving's C++ runtime answers the op's message alone).
+_DECORATION = re.compile(r"^(Graph execution error:|Detected at node |"
+                         r"<stack traces unavailable>|  File )")
+
+
+def op_message(message):
+    """An op's error message as TensorFlow Serving gives it: without the
+    Python runtime's preamble and its ``[Op:...]`` suffix."""
+    lines = [line for line in message.strip().splitlines()
+             if line.strip() and not _DECORATION.match(line)]
+    text = "\n".join(lines) or message.strip()
+    return re.sub(r" \[Op:[^\]]*\]$", "", text)
+
+
 def failure(error):
     """An exception of a model call as a :class:`ServingError`: a
     TensorFlow error keeps its status code and message."""
     code = getattr(error, "error_code", None)
     message = getattr(error, "message", None) or str(error)
     if isinstance(code, int) and 0 < code < len(CODE_NAMES):
-        return ServingError(CODE_NAMES[code], message.strip())
+        return ServingError(CODE_NAMES[code], op_message(message))
     LOG.error("model call failed: %s: %s", type(error).__name__, error)
     return ServingError("INTERNAL", f"{type(error).__name__}: {error}")

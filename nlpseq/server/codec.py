@@ -410,6 +410,28 @@ def check_inputs(arrays, inputs, signature_name):
                           f"{shape_text(array.shape)}")
 
 
+def check_text(arrays, inputs, signature_name):
+    """Check that the string inputs are UTF-8 text, as an nlpseq export's
+    are (its graph refuses other bytes too, but only after they were
+    batched with other requests): the first that is not, named.
+
+    Raises:
+        ServingError: INVALID_ARGUMENT.
+    """
+    for name, array in arrays.items():
+        if inputs[name].dtype != DT_STRING or name.endswith("_bytes"):
+            continue
+        for index, value in enumerate(array.reshape(-1)):
+            try:
+                value.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise invalid(
+                    f"input '{name}' of signature '{signature_name}': "
+                    f"element {index} is not valid UTF-8 text (byte "
+                    f"{error.start}); send text, or the UTF-8 bytes of a "
+                    "text as {\"b64\": ...}") from None
+
+
 def batch_rows(arrays):
     """The rows of a request: the first dimension its inputs share (1 for
     scalars)."""

@@ -44,6 +44,7 @@ from nlpseq.server.codec import (
     ServingError,
     batch_rows,
     check_inputs,
+    check_text,
     invalid,
 )
 
@@ -562,6 +563,8 @@ class ModelManager:
             signature = served.signature(signature_name)
             inputs = decode(signature) if decode else arrays
             check_inputs(inputs, signature.inputs, signature.name)
+            if served.info.get("app"):  # (an nlpseq export: text inputs)
+                check_text(inputs, signature.inputs, signature.name)
             try:
                 return served, signature, signature.batcher.submit(
                     inputs, batch_rows(inputs), python)

@@ -18,6 +18,11 @@ def task_class(app):
     Raises:
         NlpseqError: an unknown app (the known ones are listed).
     """
+    from nlpseq.tasks.inputs import NlpseqTypeError, kind
+
+    if not isinstance(app, str):
+        raise NlpseqTypeError(f"app is {kind(app)}; expected an app's name, "
+                              f"one of: {', '.join(APPS.names())}")
     if app not in APPS:
         raise NlpseqError(f"unknown app '{app}'; expected one of: "
                           f"{', '.join(APPS.names())}")
@@ -32,7 +37,9 @@ def load(path):
     """
     from nlpseq.folder import ModelFolder
     from nlpseq.runtime import import_tensorflow
+    from nlpseq.tasks.inputs import path_argument
 
+    path = path_argument("load", "path", path, optional=False)
     entries = ModelFolder(path).read_config()
     cls = task_class(entries["app"])
     import_tensorflow()

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 from pathlib import Path
 
 from nlpseq.config import merge, read_config_file
@@ -37,8 +36,10 @@ from nlpseq.folder import (
     PREPROCESSOR,
     ModelFolder,
     load_model,
+    strict_json,
 )
 from nlpseq.log import LOG
+from nlpseq.tasks import inputs
 from nlpseq.tasks.preprocessor import Preprocessor
 from nlpseq.tasks.settings import COMMON_SETTINGS, with_defaults
 
@@ -96,8 +97,7 @@ class Task:
     transfer = None
     #: Whether a model of the family can be ``--init-from``'s source.
     transfer_source = False
-    #: The ONNX graph's output names where the Keras model's own would
-    #: mislead (:func:`nlpseq.onnx_export.output_names`).
+    #: ONNX output names where the Keras model's would mislead.
     onnx_output_names = None
 
     def __init__(self, config, preprocessor=None):
@@ -148,7 +148,7 @@ class Task:
 
     def format_metrics(self, metrics) -> str:
         """*Family hook*: metrics as readable text."""
-        return json.dumps(metrics, indent=2)
+        return strict_json(metrics, indent=2)
 
     def headline(self, metrics) -> str:
         """*Family hook*: one line summing up validation metrics."""
@@ -170,7 +170,7 @@ class Task:
     def format_record(self, record, output_format="text") -> str:
         """*Family hook*: a record as text (``--format text``, or another of
         :attr:`output_formats`)."""
-        return json.dumps(record, ensure_ascii=False)
+        return strict_json(record, ensure_ascii=False)
 
     def report_sections(self, data, described, metrics, history):
         """*Family hook*: the evaluation sections of the model's report
@@ -316,21 +316,18 @@ class Task:
         """Records for ``texts`` (a list of strings; a single string is one
         text and gives one record). ``options`` are the ``predict``
         options of the task (e.g. ``top_k``)."""
-        if isinstance(texts, str):
-            return self.predict([texts], **options)[0]
-        return list(self.predict_stream(texts, **options))
+        texts, one = inputs.texts("predict", texts)
+        records = list(self.predict_stream(texts, **options))
+        return records[0] if one else records
 
     __call__ = predict
 
     def predict_stream(self, lines, chunk=1024, **options):
-        """Records for an iterable of strings, ``chunk`` at a time: input
-        of any size in constant memory. ``options`` (the ``predict``
-        options) apply to this call only."""
-        if isinstance(lines, str):
-            raise TypeError("predict_stream takes an iterable of strings; "
-                            "use predict() for one text")
+        """Records for an iterable of strings, ``chunk`` at a time (constant
+        memory); ``options`` (``predict``'s) apply to this call only."""
+        inputs.count("predict_stream", "chunk", chunk)
+        lines = inputs.text_stream("predict_stream", lines)
         with self.using_options(options):
-            lines = iter(lines)
             done, self._warned_empty = 0, False
             while True:
                 block, error = [], None
@@ -353,6 +350,8 @@ class Task:
         :attr:`options` for the ``with`` block only; the previous ones
         after it."""
         saved = self.options
+        inputs.unknown_keywords(f"{self.name} predict", options,
+                                [s.name for s in self.predict_settings])
         if options:
             self.options = dict(saved, **merge(
                 self.predict_settings, None, options, source="options"))
@@ -389,8 +388,7 @@ class Task:
     def evaluate(self, data):
         """The metrics of the model on ``data``: a data SPEC (a path,
         ``tfds:...``) or data as read by :meth:`read_data`."""
-        if isinstance(data, (str, Path)):
-            data = self.read_data(str(data), "evaluate")
+        data = inputs.data_argument("evaluate", data, self.read_data)
         LOG.info("Evaluating on %s", self.describe_data(data),
                  extra={"progress": True})
         return self.evaluate_data(data)
@@ -434,6 +432,8 @@ class Task:
         from nlpseq.exporters import check_format
         from nlpseq.folder import export_lock, write_version
 
+        output = inputs.path_argument("export", "output", output)
+        inputs.count("export", "version", version, optional=True)
         exporter = check_format(format)
         if output is None and self.folder is None:
             raise NlpseqError("export: give an output folder (this model "

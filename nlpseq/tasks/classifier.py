@@ -398,6 +398,7 @@ class ClassifierTask(Task):
         import tensorflow as tf
 
         from nlpseq.length_groups import by_length
+        from nlpseq.text import blank
 
         encoder, model = self.preprocessor.encoder, self.model
         names = tf.constant(self.class_names)
@@ -410,9 +411,14 @@ class ClassifierTask(Task):
             probabilities = by_length(forward, encoder(text),
                                       len(self.class_names))
             best = tf.argmax(probabilities, axis=-1)
+            # (an empty or whitespace-only text: the empty result, as in
+            # predict: no label, probabilities of 0)
+            empty = blank(text)
             return {
-                "label": tf.gather(names, best),
-                "probabilities": probabilities,
+                "label": tf.where(empty, "", tf.gather(names, best)),
+                "probabilities": tf.where(
+                    empty[:, None], tf.zeros_like(probabilities),
+                    probabilities),
                 "class_names": tf.tile(names[None, :],
                                        [tf.shape(text)[0], 1]),
             }

@@ -438,6 +438,8 @@ class Seq2SeqTask(Task):
         """Graph function: ``(translations [batch, n_best], scores)``."""
         import tensorflow as tf
 
+        from nlpseq.text import blank
+
         def by_beam():
             return self.beam_search(text, beam_width, length_penalty, n_best)
 
@@ -446,7 +448,11 @@ class Seq2SeqTask(Task):
             return ids[:, None, :], score[:, None]
 
         ids, scores = tf.cond(tf.equal(beam_width, 1), by_greedy, by_beam)
-        return self.detokenize(ids), scores
+        # An empty or whitespace-only input has the empty result, as in
+        # predict (empty_record): no translation, a score of 0.
+        empty = blank(text)[:, None]
+        return (tf.where(empty, "", self.detokenize(ids)),
+                tf.where(empty, tf.zeros_like(scores), scores))
 
     def graph_functions(self):
         import tensorflow as tf

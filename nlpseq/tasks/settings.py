@@ -57,7 +57,8 @@ COMMON_SETTINGS = (
             choices=("none", "mirrored", "multi-worker")),
     Setting("devices", int, 0, "with --distribute mirrored: the devices to "
             "mirror over (0: every GPU, else the CPU); N > 0 without GPUs "
-            "splits the CPU into N logical devices", minimum=0),
+            "splits the CPU into N logical devices (at most 64)", minimum=0,
+            maximum=64),
     Setting("precision", str, "float32", "the dtype policy: float32, or "
             "mixed precision (float16 or bfloat16 computations, float32 "
             "weights)", choices=("float32", "mixed_float16",

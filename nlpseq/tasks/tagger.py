@@ -38,6 +38,7 @@ from nlpseq.tagging import (
     scheme_errors,
     spans,
 )
+from nlpseq.tasks import inputs
 from nlpseq.tasks.base import FORMATS, Task
 from nlpseq.tasks.preprocessor import Preprocessor
 from nlpseq.tasks.settings import (
@@ -440,6 +441,7 @@ class TaggerTask(Task):
         it."""
         import tensorflow as tf
 
+
         limit = self.config["max_length"]
         result = [None] * len(sentences)
         order = np.argsort([len(s) for s in sentences], kind="stable")
@@ -476,9 +478,7 @@ class TaggerTask(Task):
         """Records for an iterable of lines; with the ``input_format``
         option ``conll``, the lines are a token per line (first column),
         blank lines between sentences."""
-        if isinstance(lines, str):
-            raise TypeError("predict_stream takes an iterable of strings; "
-                            "use predict() for one text")
+        lines = inputs.text_stream("predict_stream", lines)
         with self.using_options(options):
             if self.options.get("input_format") != "conll":
                 yield from super().predict_stream(lines, chunk)
@@ -597,10 +597,15 @@ class TaggerTask(Task):
         -> ``tags``."""
         import tensorflow as tf
 
+        from nlpseq.text import blank
+
         limit = self.config["max_length"]
 
         def from_text(text):
-            tokens = word_tokenize(text)[:, :limit].to_tensor("")
+            # (an empty or whitespace-only text has no tokens, as in
+            # predict, Unicode spaces included)
+            words = tf.where(blank(text), "", text)
+            tokens = word_tokenize(words)[:, :limit].to_tensor("")
             tags = self.tag_tokens(tokens)
             return {"tokens": tokens, "tags": tags,
                     **graph_entities(text, tokens, tags)}
