@@ -128,7 +128,8 @@ class ServerProcess:
 
     def log(self):
         """What the server wrote so far (stdout and stderr)."""
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
     def wait_ready(self, timeout=120.0):

@@ -447,3 +447,61 @@ def test_implementation_chooses_per_gate_or_fused_products(layer_class):
     fused.set_weights(per_gate.get_weights())
     np.testing.assert_allclose(np.asarray(per_gate(x)), np.asarray(fused(x)),
                                rtol=0, atol=1e-6)
+
+
+def _unregistered_cell_class():
+    """A user's own cell class that Keras cannot find by itself: neither
+    registered nor reachable from its module (defined in a function)."""
+
+    class OneStateCell(keras.layers.Layer):
+        def __init__(self, units, **kwargs):
+            super().__init__(**kwargs)
+            self.units = self.state_size = units
+
+        def build(self, shape):
+            self.kernel = self.add_weight((shape[-1], self.units))
+
+        def call(self, inputs, states):
+            output = keras.ops.matmul(inputs, self.kernel) + states[0]
+            return output, [output]
+
+        def get_config(self):
+            return {**super().get_config(), "units": self.units}
+
+    return OneStateCell
+
+
+@pytest.mark.parametrize("wrapped", [False, True], ids=["RNN",
+                                                        "Bidirectional"])
+@pytest.mark.parametrize("how", ["from_config", "deserialize"])
+def test_custom_objects_reach_the_cell_as_in_keras(wrapped, how):
+    """``from_config(config, custom_objects=...)`` and
+    ``deserialize_keras_object(..., custom_objects=...)`` hand the custom
+    objects on to the cell, as Keras' own ``RNN`` does; without them, both
+    fail alike. (nlpseq's ``Bidirectional`` hands them on to both
+    directions; Keras' own, in Keras 3.15, re-creates its backward layer
+    without them and fails, so it is not compared.)"""
+    cell_class = _unregistered_cell_class()
+    custom = {"OneStateCell": cell_class}
+    x = np.random.default_rng(0).normal(size=(2, 3, 4)).astype("float32")
+    pairs = [(nl.RNN, nl.Bidirectional)]
+    if not wrapped:
+        pairs.insert(0, (keras.layers.RNN, keras.layers.Bidirectional))
+    for rnn, bidirectional in pairs:
+        layer = rnn(cell_class(5))
+        if wrapped:
+            layer = bidirectional(layer)
+        expected = layer(x)
+        if how == "from_config":
+            revived = type(layer).from_config(layer.get_config(),
+                                              custom_objects=custom)
+        else:
+            revived = keras.saving.deserialize_keras_object(
+                keras.saving.serialize_keras_object(layer),
+                custom_objects=custom)
+        assert type(revived) is type(layer)
+        revived(x)
+        revived.set_weights(layer.get_weights())
+        np.testing.assert_allclose(revived(x), expected, rtol=1e-6)
+        with pytest.raises(TypeError, match="OneStateCell"):
+            type(layer).from_config(layer.get_config())

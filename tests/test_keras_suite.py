@@ -68,20 +68,26 @@ class KerasConventionGRU(nl.GRU):
 
 def _load_keras_test_module(name, alias):
     """A fresh copy of ``keras.src.layers.rnn.<name>`` (Keras' installed
-    test file) whose ``layers`` holds nlpseq's recurrent classes."""
+    test file), named after ``alias``, or (``alias`` None) the module
+    itself; its ``layers`` holds nlpseq's recurrent classes."""
     spec = importlib.util.find_spec(f"keras.src.layers.rnn.{name}")
     if spec is None:  # pragma: no cover
         pytest.skip(f"the installed Keras has no {name}.py", allow_module_level=True)
-    module = importlib.util.module_from_spec(spec)
-    module.__name__ = f"nlpseq_keras_suite_{alias}"
-    spec.loader.exec_module(module)
-    # The tests' own cells (rnn_test.py) are registered, so that Keras'
-    # deserialization finds them (it imports only Keras' own modules).
-    for value in list(vars(module).values()):
-        if (isinstance(value, type) and issubclass(value, keras.layers.Layer)
-                and value.__module__ == module.__name__):
-            keras.saving.register_keras_serializable(
-                package=module.__name__)(value)
+    if alias is None:
+        # The module itself, as Keras' own run imports it: the cells it
+        # defines (rnn_test.py's) are found by Keras' deserialization
+        # through their module, unregistered, as a user's own cells are.
+        module = importlib.import_module(spec.name)
+    else:
+        module = importlib.util.module_from_spec(spec)
+        module.__name__ = f"nlpseq_keras_suite_{alias}"
+        spec.loader.exec_module(module)
+        assert not any(
+            isinstance(v, type) and issubclass(v, keras.layers.Layer)
+            and v.__module__ == module.__name__
+            for v in vars(module).values()), (
+            f"{name} defines layers: load it with alias=None, so that "
+            "deserialization finds them as in Keras' own run")
     swapped = types.SimpleNamespace(
         **{key: getattr(keras.src.layers, key)
            for key in dir(keras.src.layers) if not key.startswith("__")})
@@ -133,7 +139,7 @@ _lstm = _load_keras_test_module("lstm_test", "lstm")
 _gru = _load_keras_test_module("gru_test", "gru")
 _gru_keras = _load_keras_test_module("gru_test", "gru_keras_convention")
 _gru_keras.layers.GRU = KerasConventionGRU
-_rnn = _load_keras_test_module("rnn_test", "rnn")
+_rnn = _load_keras_test_module("rnn_test", None)
 _bidirectional = _load_keras_test_module("bidirectional_test",
                                          "bidirectional")
 _bidirectional_keras = _load_keras_test_module(

@@ -144,6 +144,7 @@ def test_memory_examples_depend_on_the_first_word_only():
         assert all(w in lab.FILLERS for w in sentence[3:-1])
 
 
+@pytest.mark.slow  # (trains three models: 10 s on 2 cores)
 def test_gated_cells_hold_the_subject_where_the_simple_rnn_is_at_chance():
     gap = 20
     accuracy = {cell: lab.memory_accuracy(cell, gap, epochs=8, seed=0)

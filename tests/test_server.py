@@ -9,6 +9,8 @@ SavedModel called in this process.
 """
 
 import base64
+import concurrent.futures
+import json
 import math
 import shutil
 import socket
@@ -18,6 +20,8 @@ import time
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from server_helpers import start_server, tiny_task
 
 from nlpseq.cli import cli
@@ -644,6 +648,41 @@ def test_sigterm_answers_the_request_in_flight_then_exits_0(slow_server):
     assert "Traceback" not in log
 
 
+def test_sigterm_during_a_long_generation_ends_within_the_grace_period(
+        exported_models, tmp_path):
+    """A generation of ten million words cannot be interrupted: at SIGTERM
+    the server waits ``--shutdown-grace-seconds``, answers it UNAVAILABLE
+    (HTTP 503, no traceback), and exits 0 at once, every time."""
+    server = start_server({"next-word": exported_models.base_paths[
+        "next-word"]}, args=["--shutdown-grace-seconds", "1"], grpc=False,
+        log_dir=tmp_path)
+    try:
+        body = {"signature_name": "generate", "inputs": {
+            "text": ["the"], "length": 10_000_000, "strategy": "greedy",
+            "temperature": 1.0, "top_k": 0, "beam_width": 1, "seed": 0}}
+        pool = concurrent.futures.ThreadPoolExecutor(1)
+        answer = pool.submit(server.request, "POST",
+                             "/v1/models/next-word:predict", body,
+                             timeout=120)
+        time.sleep(2.0)  # (the generation runs)
+        assert server.process.poll() is None
+        started = time.monotonic()
+        server.terminate()
+        code = server.process.wait(60)
+        took = time.monotonic() - started
+        status, answer = answer.result(30)
+        pool.shutdown()
+    finally:
+        server.stop()
+    print(f"exited {took:.1f} s after SIGTERM")
+    assert code == 0, server.log()
+    assert took < 1 + 2 + 5, server.log()  # grace, answers, margin
+    assert status == 503, answer
+    assert "the server is shutting down" in answer["error"]
+    assert "Traceback" not in server.log()
+    assert "grace period is over" in server.log()
+
+
 # -- the command line ----------------------------------------------------------
 
 def serve(*args):
@@ -703,3 +742,47 @@ def test_request_lines_are_logged(serving):
     serving.get("/v1/models/sentiment")
     assert serving.wait_for(lambda: "GET /v1/models/sentiment 200" in
                             serving.log(), timeout=10)
+
+
+# -- property-based: the REST predict body ------------------------------------
+
+JSON_LEAVES = st.one_of(
+    st.text(max_size=20), st.integers(-2**70, 2**70),
+    st.floats(allow_nan=False, allow_infinity=False), st.none(),
+    st.booleans(),
+    st.builds(lambda b: {"b64": base64.b64encode(b).decode()},
+              st.binary(max_size=8)))
+JSON_VALUES = st.recursive(
+    JSON_LEAVES, lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.dictionaries(st.sampled_from(
+            ["instances", "inputs", "signature_name", "text", "b64", "x"]),
+            inner, max_size=3)),
+    max_leaves=10)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow,
+                                 HealthCheck.function_scoped_fixture])
+@given(body=JSON_VALUES)
+def test_any_json_body_gets_an_answer_or_a_status_never_a_crash(
+        serving, exported_models, body):
+    """Any JSON body to predict is answered (200, the Python API's
+    predictions for texts) or refused (400 with one error), never a 500 or
+    a hang; and the server keeps serving."""
+    status, answer = serving.predict(
+        "sentiment", json.dumps(body).encode("utf-8"))
+    assert status in (200, 400), (status, answer)
+    if status == 400:
+        assert isinstance(answer, dict) and set(answer) == {"error"}
+        return
+    texts = body.get("instances") if isinstance(body, dict) else None
+    if isinstance(texts, list) and texts and all(
+            isinstance(t, str) for t in texts):
+        records = exported_models.tasks["sentiment"].predict(texts)
+        assert [p["label"] for p in answer["predictions"]] == [
+            r["label"] or "" for r in records]
+
+
+def test_the_server_logged_no_traceback(serving):
+    assert "Traceback" not in serving.log()

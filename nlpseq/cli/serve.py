@@ -49,17 +49,24 @@ def _positive(name, value, zero=False):
               help="run each request on its own")
 @click.option("--max-body-bytes", type=int, default=8 << 20,
               show_default=True, help="the largest REST request body taken")
+@click.option("--shutdown-grace-seconds", type=float, default=5.0,
+              show_default=True,
+              help="at SIGTERM or Ctrl-C, how long the requests queued or "
+                   "running get to finish; then they are answered "
+                   "UNAVAILABLE and the server exits")
 @click.option("--log-requests/--no-log-requests", default=True,
               show_default=True, help="print a line per request")
 def serve(models, model_config_file, host, rest_port, grpc_port,
           poll_seconds, max_batch_size, batch_timeout_micros,
-          max_enqueued_batches, no_batching, max_body_bytes, log_requests):
+          max_enqueued_batches, no_batching, max_body_bytes,
+          shutdown_grace_seconds, log_requests):
     """Serve exported models with TensorFlow Serving's REST and gRPC APIs.
 
     Each base path holds numbered versions (as `nlpseq <app> export`
     writes them); the newest is served, a new version is loaded without a
     restart, and concurrent requests are batched. SIGTERM or Ctrl-C stops
-    the server once the requests in flight are answered.
+    the server once the requests in flight are answered, or after
+    --shutdown-grace-seconds, answering the rest UNAVAILABLE.
 
     \b
     Examples:
@@ -98,6 +105,10 @@ def serve(models, model_config_file, host, rest_port, grpc_port,
     if not (poll_seconds > 0 and math.isfinite(poll_seconds)):
         raise NlpseqError(f"--poll-seconds {poll_seconds}: expected a number "
                           "above 0")
+    if not (shutdown_grace_seconds >= 0 and
+            math.isfinite(shutdown_grace_seconds)):
+        raise NlpseqError(f"--shutdown-grace-seconds {shutdown_grace_seconds}"
+                          ": expected a number of seconds, 0 or more")
     _positive("--max-batch-size", max_batch_size)
     _positive("--batch-timeout-micros", batch_timeout_micros, zero=True)
     _positive("--max-enqueued-batches", max_enqueued_batches)
@@ -109,4 +120,5 @@ def serve(models, model_config_file, host, rest_port, grpc_port,
                                       max_enqueued_batches)
     server.serve(configs, host=host, rest_port=rest_port, grpc_port=grpc_port,
                  poll_seconds=poll_seconds, batching=batching,
-                 max_body_bytes=max_body_bytes, log_requests=log_requests)
+                 max_body_bytes=max_body_bytes, log_requests=log_requests,
+                 shutdown_grace_seconds=shutdown_grace_seconds)

@@ -5,6 +5,7 @@ import numpy as np
 from keras import ops
 
 from nlpseq.layers.base import check_choice
+from nlpseq.layers.rnn import RNN
 
 MERGE_MODES = ("concat", "sum", "ave", "mul", None)
 
@@ -140,6 +141,11 @@ class Bidirectional(keras.layers.Layer):
             if name.startswith(other):
                 name = name[len(other):]
         config["name"] = f"{prefix}_{name}"
+        cell = getattr(layer, "cell", None)
+        if isinstance(config.get("cell"), dict) and isinstance(layer, RNN):
+            # (the cell copied from its own class: a user's cell class
+            # need not be registered or importable)
+            config["cell"] = type(cell).from_config(cell.get_config())
         return layer.__class__.from_config(config)
 
     @property
@@ -261,7 +267,13 @@ class Bidirectional(keras.layers.Layer):
         return config
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config, custom_objects=None):
+        """The wrapper of ``config``, its layers (and the backward copy it
+        makes) deserialized with ``custom_objects``, as Keras'
+        ``Bidirectional.from_config`` hands them on."""
+        if custom_objects:
+            with keras.saving.custom_object_scope(custom_objects):
+                return cls.from_config(config)
         config = dict(config)
         layer = keras.saving.deserialize_keras_object(config.pop("layer"))
         # The stored template is the forward copy: strip its prefix so the

@@ -825,6 +825,17 @@ class RNN(keras.layers.Layer):
         return output, keras.tree.pack_sequence_as(structure,
                                                    final_states[1:])
 
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        """The layer of ``config``, its cell deserialized with
+        ``custom_objects``, as Keras' ``RNN.from_config`` does (a user's
+        own cell class need not be registered)."""
+        config = dict(config)
+        if isinstance(config.get("cell"), dict):
+            config["cell"] = keras.saving.deserialize_keras_object(
+                config["cell"], custom_objects=custom_objects)
+        return super().from_config(config)
+
     def get_config(self):
         config = super().get_config()
         config.update(

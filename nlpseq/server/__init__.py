@@ -9,14 +9,19 @@ and uvicorn) and :mod:`~nlpseq.server.grpc_service` (the gRPC API).
 
 :func:`serve` runs them until SIGTERM or SIGINT, then shuts down
 gracefully: the ports stop taking connections, the requests in flight are
-answered, and it returns.
+answered, and it returns; what has not finished within the grace period
+(``--shutdown-grace-seconds``) is answered UNAVAILABLE and the process
+ends.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import socket
+import sys
+import threading
 
 from nlpseq.errors import NlpseqError
 from nlpseq.server.batching import BatchingOptions
@@ -32,8 +37,12 @@ __all__ = ["BatchingOptions", "ModelConfig", "ModelManager", "ServingError",
            "parse_model_flag", "read_model_config_file", "serve"]
 
 LOG = logging.getLogger("nlpseq.server")
-#: Seconds the requests in flight get to finish at a shutdown.
-GRACE_SECONDS = 30
+#: Seconds the requests in flight get to finish at a shutdown (the
+#: default of ``--shutdown-grace-seconds``).
+GRACE_SECONDS = 5.0
+#: Seconds the APIs get to send the UNAVAILABLE answers of a shutdown past
+#: its grace period, before the process ends.
+ANSWER_SECONDS = 2.0
 
 
 def bind_rest(host, port):
@@ -60,9 +69,37 @@ def bind_rest(host, port):
     return sock
 
 
+def give_up(manager, grace):
+    """The end of a shutdown's grace period: the requests still queued or
+    running are answered UNAVAILABLE; the process ends once the APIs have
+    had :data:`ANSWER_SECONDS` to send those answers."""
+    busy = manager.abort(ServingError(
+        "UNAVAILABLE", f"the server is shutting down: the request did not "
+        f"finish within the {grace:g} s grace period; retry it elsewhere"))
+    LOG.warning("Shutdown: the %g s grace period is over; the requests "
+                "still queued or running are answered UNAVAILABLE%s", grace,
+                " (a model call still running is abandoned)" if busy else "")
+    timer = threading.Timer(ANSWER_SECONDS, end_process)
+    timer.daemon = True
+    timer.start()
+
+
+def end_process():
+    """End the process now, exit status 0 (a model call that cannot be
+    interrupted would keep it alive)."""
+    LOG.info("Stopped")
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(0)
+
+
 def serve(models, host="127.0.0.1", rest_port=8501, grpc_port=8500,
           poll_seconds=1.0, batching=None, max_body_bytes=8 << 20,
-          log_requests=True):
+          log_requests=True, shutdown_grace_seconds=GRACE_SECONDS):
     """Serve ``models`` (:class:`ModelConfig` s) until SIGTERM or SIGINT.
 
     Args:
@@ -73,6 +110,10 @@ def serve(models, host="127.0.0.1", rest_port=8501, grpc_port=8500,
         batching: the :class:`BatchingOptions`.
         max_body_bytes: the largest REST request body taken.
         log_requests: log a line per request (logger ``nlpseq.server``).
+        shutdown_grace_seconds: at SIGTERM or SIGINT, how long the requests
+            queued or running get to finish; then they are answered
+            UNAVAILABLE and the process ends (exit status 0), a model call
+            that is still running (a long generation) abandoned.
 
     Raises:
         NlpseqError: no models, a port that cannot be bound.
@@ -98,13 +139,18 @@ def serve(models, host="127.0.0.1", rest_port=8501, grpc_port=8500,
         if grpc_server is not None:
             add_services(grpc_server, manager, log_requests)
         stopping = []
+        grace = shutdown_grace_seconds
+        timers = [threading.Timer(grace, give_up, (manager, grace))]
 
         def stop(signum=None, frame=None):
             # (uvicorn takes the signals while it serves, and raises them
             # again once it has stopped: they end up here too, harmless)
-            if not stopping and grpc_server is not None:
-                # no new calls; those in flight finish
-                stopping.append(grpc_server.stop(GRACE_SECONDS))
+            if not stopping:
+                timers[0].daemon = True
+                timers[0].start()
+                if grpc_server is not None:
+                    # no new calls; those in flight finish
+                    stopping.append(grpc_server.stop(grace + ANSWER_SECONDS))
             stopping.append(signum)
             server.should_exit = True
 
@@ -116,7 +162,8 @@ def serve(models, host="127.0.0.1", rest_port=8501, grpc_port=8500,
         server = Server(uvicorn.Config(
             RestApp(manager, max_body_bytes, log_requests), loop="uvloop",
             http="httptools", lifespan="off", access_log=False,
-            log_config=None, timeout_graceful_shutdown=GRACE_SECONDS))
+            log_config=None,
+            timeout_graceful_shutdown=grace + ANSWER_SECONDS))
 
         previous = {s: signal.signal(s, stop)
                     for s in (signal.SIGTERM, signal.SIGINT)}
@@ -137,6 +184,7 @@ def serve(models, host="127.0.0.1", rest_port=8501, grpc_port=8500,
                 stopping[0].wait()
                 grpc_server = None
             manager.stop()
+            timers[0].cancel()
         finally:
             for number, handler in previous.items():
                 signal.signal(number, handler)

@@ -28,7 +28,7 @@ import logging
 import re
 import threading
 import time
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass
 
 import numpy as np
@@ -112,6 +112,8 @@ class Batcher:
         self._closed = False
         #: Counters: batches run, requests and rows in them, largest batch.
         self.batches = self.requests = self.rows = self.largest = 0
+        #: The requests of the batch the model is running now.
+        self._running = []
         self._thread = threading.Thread(target=self._work, daemon=True,
                                         name=f"batcher {label}")
         self._thread.start()
@@ -155,6 +157,22 @@ class Batcher:
         if wait and self._thread is not threading.current_thread():
             self._thread.join()
 
+    def abort(self, error):
+        """Answer every queued request and those the model is running now
+        with ``error`` (a :class:`ServingError`), and take no more; the
+        model call in flight, if any, runs on, its result dropped. Returns
+        whether a model call was in flight."""
+        with self._condition:
+            self._closed = True
+            tasks = list(self._queue) + list(self._running)
+            self._queue.clear()
+            self._waiting = 0
+            busy = bool(self._running)
+            self._condition.notify()
+        for task in tasks:
+            _settle(task.future, error=error)
+        return busy
+
     def stats(self):
         return {"batches": self.batches, "requests": self.requests,
                 "rows": self.rows, "largest_batch": self.largest,
@@ -193,7 +211,13 @@ class Batcher:
                 return
             tasks = [t for t in tasks if t.future.set_running_or_notify_cancel()]
             if tasks:
-                self._run(tasks)
+                with self._condition:
+                    self._running = tasks
+                try:
+                    self._run(tasks)
+                finally:
+                    with self._condition:
+                        self._running = []
 
     def _run(self, tasks):
         try:
@@ -219,7 +243,7 @@ class Batcher:
             if not isinstance(error, ServingError):
                 error = failure(error)
             for task in tasks:
-                task.future.set_exception(error)
+                _settle(task.future, error=error)
             return
         self.batches += 1
         self.requests += len(tasks)
@@ -227,8 +251,8 @@ class Batcher:
         self.largest = max(self.largest, rows)
         start = 0
         for task in tasks:
-            task.future.set_result(Result(arrays, columns, start,
-                                          start + task.rows, len(tasks) == 1))
+            _settle(task.future, Result(arrays, columns, start,
+                                        start + task.rows, len(tasks) == 1))
             start += task.rows
 
 
@@ -245,6 +269,18 @@ def op_message(message):
              if line.strip() and not _DECORATION.match(line)]
     text = "\n".join(lines) or message.strip()
     return re.sub(r" \[Op:[^\]]*\]$", "", text)
+
+
+def _settle(future, result=None, error=None):
+    """Set ``future``'s result or exception, unless a shutdown answered it
+    first (:meth:`Batcher.abort`)."""
+    try:
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+    except InvalidStateError:
+        pass
 
 
 def failure(error):

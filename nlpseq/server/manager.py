@@ -427,6 +427,17 @@ class ModelManager:
         self._thread.start()
         return self
 
+    def abort(self, error):
+        """Answer every request queued or running with ``error``, and take
+        no more (a shutdown past its grace period). Returns whether a model
+        call is still in flight (it cannot be interrupted)."""
+        busy = False
+        for model in list(self.models.values()):
+            for version in list(model.versions.values()):
+                for signature in list(version.signatures.values()):
+                    busy = signature.batcher.abort(error) or busy
+        return busy
+
     def stop(self):
         """Stop polling; finish the queued requests of every version."""
         self._stop.set()
