@@ -18,9 +18,10 @@ from __future__ import annotations
 import os
 from pathlib import Path, PurePath
 
+from nlpseq import inputs
 from nlpseq.apps import config_path, data_spec
 from nlpseq.errors import NlpseqError
-from nlpseq.tasks import inputs, load, task_class
+from nlpseq.tasks import load, task_class
 
 
 def train(app, data=None, valid=None, model_dir=None, config=None,

@@ -94,8 +94,10 @@ def cluster(environ=None) -> dict:
     if kind not in jobs:
         raise NlpseqError(f"TF_CONFIG: task type '{kind}' is not a job of "
                           f"the cluster ({', '.join(sorted(jobs))})")
-    if not isinstance(index, int) or isinstance(index, bool) or not \
-            0 <= index < len(jobs[kind]):
+    if not isinstance(index, int) or isinstance(index, bool):
+        raise NlpseqError(f"TF_CONFIG: task index {json.dumps(index)} is "
+                          "not an integer (expected \"index\": N, from 0)")
+    if not 0 <= index < len(jobs[kind]):
         raise NlpseqError(
             f"TF_CONFIG: task index {index!r} is out of range: the cluster "
             f"has {len(jobs[kind])} '{kind}' address(es), indexes 0 to "

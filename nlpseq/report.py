@@ -35,6 +35,7 @@ import html
 import io
 import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -315,8 +316,12 @@ def write_report(task, folder=None, data=None, output=None, metrics=None,
         NlpseqError: no folder to read, unreadable ``--data``, an output
             that cannot be written, or matplotlib missing.
     """
+    from nlpseq import inputs
     from nlpseq.folder import write_text_atomic
 
+    output = inputs.path_argument("report", "output", output)
+    if isinstance(data, (str, os.PathLike, bytes, bytearray, int, float)):
+        data = inputs.path_argument("report", "data", data)
     if folder is None:
         if task.folder is None:
             raise NlpseqError("report: the model has no model folder (load "

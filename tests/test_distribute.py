@@ -342,6 +342,8 @@ def test_a_lost_worker_stops_the_job_and_resume_continues_it(runs,
     ('{"cluster": {"worker": []}, "task": {"type": "worker", "index": 0}}',
      "TF_CONFIG: cluster job 'worker' is \\[\\]; expected a non-empty list "
      "of \"host:port\" addresses"),
+    ('{"cluster": {"worker": ["h:1"]}, "task": {"type": "worker", '
+     '"index": "0"}}', 'TF_CONFIG: task index "0" is not an integer'),
     ('{"cluster": {"worker": ["h:1", 3]}}',
      "TF_CONFIG: cluster job 'worker' is \\[\"h:1\", 3\\]"),
     ('{"cluster": {"worker": ["h:1"]}}', "TF_CONFIG: no 'task'"),

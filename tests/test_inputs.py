@@ -1,4 +1,4 @@
-"""The Python API's input contract (``nlpseq.tasks.inputs``): every entry
+"""The Python API's input contract (``nlpseq.inputs``): every entry
 point checks its arguments at the door, and a bad one is one
 ``NlpseqError`` naming the call, the argument and what was expected (a
 ``NlpseqTypeError``, also a ``TypeError``, for a wrong type); nothing is
@@ -165,3 +165,40 @@ def test_an_empty_init_from_on_the_command_line(tmp_path):
         "Error: --init-from: init_from is empty; expected a value (or leave "
         "the option out)"]
     assert not (tmp_path / "m").exists()
+
+
+@pytest.fixture(scope="module")
+def generator():
+    return tiny_task("next-word")
+
+
+@pytest.mark.parametrize("settings, message", [
+    (dict(prompt=None), "generate: prompt is None; expected a str"),
+    (dict(prompt=b"the"), "generate: prompt is bytes"),
+    (dict(prompt="the\ud800"), "generate: input 1 is not valid Unicode text"),
+    (dict(length=0), "length must be >= 1, got 0"),
+    (dict(length="5"), "length must be"),
+    (dict(strategy="best"), "strategy must be one of greedy, sample, beam"),
+    (dict(temperature=math.nan), "temperature must be a finite number"),
+    (dict(top_k=-1), "top_k must be >= 0"),
+])
+def test_generate_checks_its_settings_as_the_command_does(generator,
+                                                          settings, message):
+    with pytest.raises(NlpseqError, match=re.escape(message)):
+        generator.generate(**settings)
+
+
+def test_generate_with_good_settings(generator):
+    text, tokens = generator.generate("the", length=3, strategy="sample",
+                                      temperature=0.5, seed=1)
+    assert isinstance(text, str) and len(tokens) == 3
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda t: t.report(output=3), "report: output is int; expected a path"),
+    (lambda t: t.report(data=2.5), "report: data is float; expected a path"),
+    (lambda t: t.report(data=""), "report: data is empty; expected a path"),
+])
+def test_report_checks_its_arguments(task, call, message):
+    with pytest.raises(NlpseqError, match=re.escape(message)):
+        call(task)

@@ -310,6 +310,28 @@ def test_a_refused_resume_starts_no_tensorflow(tmp_path):
     assert "\n" not in result.stderr.rstrip("\n")
 
 
+@pytest.mark.parametrize("state", ['{"epochs_done": 1, "stopp', "[1, 2]",
+                                   "\x00\xff garbage"])
+def test_a_damaged_run_state_is_one_line_on_resume(tmp_path, state):
+    """``checkpoints/state.json`` cut short, of the wrong kind or random
+    bytes: one Error line naming it, nothing changed."""
+    staging = tmp_path / ".m.training"
+    (staging / "checkpoints").mkdir(parents=True)
+    config = nlpseq.api.task_class("sentiment").effective_config({})
+    (staging / "config.json").write_text(json.dumps(
+        {"app": "sentiment", "config": dict(config)}))
+    (staging / "checkpoints" / "state.json").write_text(state)
+    (staging / "checkpoints" / "last.keras").write_bytes(b"")
+    before = hashes(staging)
+    result = run("sentiment", "train", "--model-dir", tmp_path / "m",
+                 "--resume")
+    assert result.exit_code == 1, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
+    assert "state.json" in lines[0]
+    assert hashes(staging) == before
+
+
 # -- 3. an interrupted run: never wiped by a typo, never silently discarded -----
 
 

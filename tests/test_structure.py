@@ -49,7 +49,7 @@ def test_the_library_does_not_print(path):
 #: imports only from its own layer or the layers below it.
 LAYERS = [
     ("foundation", {"nlpseq.log", "nlpseq.errors", "nlpseq.registry",
-                    "nlpseq.runtime", "nlpseq.config"}),
+                    "nlpseq.runtime", "nlpseq.config", "nlpseq.inputs"}),
     ("layers", {"nlpseq.layers"}),
     ("shared", {"nlpseq.data", "nlpseq.text", "nlpseq.decoding",
                 "nlpseq.training", "nlpseq.folder", "nlpseq.length_groups",

@@ -18,7 +18,7 @@ def task_class(app):
     Raises:
         NlpseqError: an unknown app (the known ones are listed).
     """
-    from nlpseq.tasks.inputs import NlpseqTypeError, kind
+    from nlpseq.inputs import NlpseqTypeError, kind
 
     if not isinstance(app, str):
         raise NlpseqTypeError(f"app is {kind(app)}; expected an app's name, "
@@ -36,8 +36,8 @@ def load(path):
         NlpseqError: not a model folder, or a damaged one.
     """
     from nlpseq.folder import ModelFolder
+    from nlpseq.inputs import path_argument
     from nlpseq.runtime import import_tensorflow
-    from nlpseq.tasks.inputs import path_argument
 
     path = path_argument("load", "path", path, optional=False)
     entries = ModelFolder(path).read_config()

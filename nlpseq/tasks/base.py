@@ -28,6 +28,7 @@ import contextlib
 import itertools
 from pathlib import Path
 
+from nlpseq import inputs
 from nlpseq.config import merge, read_config_file
 from nlpseq.errors import NlpseqError
 from nlpseq.folder import (
@@ -39,7 +40,6 @@ from nlpseq.folder import (
     strict_json,
 )
 from nlpseq.log import LOG
-from nlpseq.tasks import inputs
 from nlpseq.tasks.preprocessor import Preprocessor
 from nlpseq.tasks.settings import COMMON_SETTINGS, with_defaults
 

@@ -31,9 +31,10 @@ import math
 
 import numpy as np
 
-from nlpseq.config import Setting
+from nlpseq.config import Setting, merge
 from nlpseq.data.corpus import read_corpus
 from nlpseq.errors import NlpseqError
+from nlpseq.inputs import NlpseqTypeError, check_text, kind
 from nlpseq.log import LOG
 from nlpseq.tasks.base import Task
 from nlpseq.tasks.preprocessor import Preprocessor
@@ -569,9 +570,25 @@ class LanguageModelTask(Task):
                  temperature=1.0, top_k=0, beam_width=GENERATE_BEAM_WIDTH,
                  seed=0):
         """The continuation of ``prompt`` (text), and its tokens (see
-        :data:`GENERATE_SETTINGS` and :meth:`generate_ids`)."""
+        :data:`GENERATE_SETTINGS` and :meth:`generate_ids`).
+
+        Raises:
+            NlpseqError: a setting of the wrong type or out of range (the
+                ``generate`` command's checks).
+        """
         import tensorflow as tf
 
+        if not isinstance(prompt, str):
+            raise NlpseqTypeError(f"generate: prompt is {kind(prompt)}; "
+                                  "expected a str")
+        check_text("generate", 1, prompt)
+        checked = merge(self.generate_settings, None, dict(
+            length=length, strategy=strategy, temperature=temperature,
+            top_k=top_k, beam_width=beam_width, seed=seed),
+            source="generate")
+        length, strategy, temperature, top_k, beam_width, seed = (
+            checked[name] for name in ("length", "strategy", "temperature",
+                                       "top_k", "beam_width", "seed"))
         ids = self.graph_function("generate")(
             tf.constant([prompt]), np.int32(length), tf.constant(strategy),
             np.float32(temperature), np.int32(top_k), np.int32(beam_width),

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nlpseq import inputs
 from nlpseq.config import Setting
 from nlpseq.data import held_out_cut
 from nlpseq.data.conll import read_tagged
@@ -38,7 +39,6 @@ from nlpseq.tagging import (
     scheme_errors,
     spans,
 )
-from nlpseq.tasks import inputs
 from nlpseq.tasks.base import FORMATS, Task
 from nlpseq.tasks.preprocessor import Preprocessor
 from nlpseq.tasks.settings import (

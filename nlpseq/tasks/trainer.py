@@ -208,15 +208,16 @@ class Trainer:
                       epochs=epochs or saved["config"]["epochs"])
         # (the state file of nlpseq.training.RunState, read without
         # importing TensorFlow: the settings are checked before it starts)
+        path = staging / "checkpoints" / "state.json"
         try:
-            state = json.loads((staging / "checkpoints" / "state.json")
-                               .read_text("utf-8"))
+            state = json.loads(path.read_text("utf-8"))
+            problem = None if isinstance(state, dict) and isinstance(
+                state.get("epochs_done"), int) else "not a run state"
         except (OSError, ValueError) as error:
-            raise NlpseqError(
-                f"--resume: cannot read "
-                f"{staging / 'checkpoints' / 'state.json'} "
-                f"({type(error).__name__}); start the run again without "
-                "--resume") from None
+            problem = type(error).__name__
+        if problem:
+            raise NlpseqError(f"--resume: cannot read {path} ({problem}); "
+                              "start the run again without --resume")
         LOG.info("Resuming the run in %s after epoch %d", staging,
                  state["epochs_done"])
         return config, state
