@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from nlpseq import inputs
 from nlpseq.errors import NlpseqError
 from nlpseq.folder import strict_json
 from nlpseq.log import LOG
@@ -55,6 +56,18 @@ def _start():
     from nlpseq.runtime import import_tensorflow
 
     import_tensorflow()
+
+
+def _check_numbers(call, counts=(), rates=()):
+    """``counts``: ``(name, value, lowest)`` integers; ``rates``:
+    ``(name, value)`` finite numbers above 0; each refused with one line."""
+    for name, value, low in counts:
+        inputs.count(call, name, value, low=low)
+    for name, value in rates:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or not math.isfinite(value) or value <= 0:
+            raise NlpseqError(f"{call}: {name} must be a finite number "
+                              f"above 0, got {value!r}")
 
 
 def _check_cell(name):
@@ -162,8 +175,9 @@ def gradient_norms(cell="rnn", length=60, units=32, features=16, batch=8,
     import numpy as np
     import tensorflow as tf
 
-    if length < 2:
-        raise NlpseqError(f"--length must be at least 2, got {length}")
+    _check_numbers("lab gradients", counts=[
+        ("length", length, 2), ("units", units, 1),
+        ("features", features, 1), ("batch", batch, 1), ("seed", seed, 0)])
     if not (isinstance(input_scale, (int, float)) and
             math.isfinite(input_scale) and 0 <= input_scale <= 100):
         raise NlpseqError(f"--input-scale must be a finite number from 0 "
@@ -290,6 +304,12 @@ def memory_accuracy(cell, gap, examples=512, epochs=12, units=32,
     the state as much as trained embeddings do (Keras' default, uniform in
     +-0.05, leaves a simple RNN nearly linear at first, where its gradient
     does not vanish)."""
+    _check_numbers("lab memory", counts=[
+        ("gap", gap, 0), ("examples", examples, 16), ("epochs", epochs, 1),
+        ("units", units, 1), ("embedding_dim", embedding_dim, 1),
+        ("batch_size", batch_size, 1), ("seed", seed, 0)], rates=[
+        ("embedding_scale", embedding_scale),
+        ("learning_rate", learning_rate)])
     _start()
     import keras
 
@@ -443,6 +463,9 @@ def hello(units=8, steps=150, learning_rate=0.05, seed=0):
     to predict e, l, l, o. Returns, for each step, the input, the hidden
     state (traced) and the predicted next character with its
     probabilities."""
+    _check_numbers("lab hello", counts=[
+        ("units", units, 1), ("steps", steps, 1), ("seed", seed, 0)],
+        rates=[("learning_rate", learning_rate)])
     _start()
     import keras
     import numpy as np

@@ -9,6 +9,7 @@ the SPEC's equations.
 
 import json
 import math
+import re
 
 import keras
 import numpy as np
@@ -293,3 +294,24 @@ def test_every_json_nlpseq_writes_is_strict(tmp_path):
     for text in ((tmp_path / "x.json").read_text(), strict_json(value)):
         assert json.loads(text, parse_constant=refuse) == {
             "a": None, "b": [1.0, None, {"c": None}], "d": [2, "x"]}
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: lab.gradient_norms(length=math.nan),
+     "lab gradients: length is float; expected an integer"),
+    (lambda: lab.gradient_norms(units=0),
+     "lab gradients: units is 0; expected at least 1"),
+    (lambda: lab.gradient_norms(seed=-1),
+     "lab gradients: seed is -1; expected at least 0"),
+    (lambda: lab.memory_accuracy("gru", 2, learning_rate=math.inf),
+     "lab memory: learning_rate must be a finite number above 0, got inf"),
+    (lambda: lab.memory_accuracy("gru", -1),
+     "lab memory: gap is -1; expected at least 0"),
+    (lambda: lab.hello(steps=True),
+     "lab hello: steps is bool; expected an integer"),
+    (lambda: lab.hello(learning_rate=math.nan),
+     "lab hello: learning_rate must be a finite number above 0, got nan"),
+])
+def test_lab_functions_refuse_bad_numbers(call, message):
+    with pytest.raises(nlpseq.errors.NlpseqError, match=re.escape(message)):
+        call()
