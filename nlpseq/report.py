@@ -478,6 +478,10 @@ def training_html(history, kept):
     columns = [c for c in history.columns if c != "epoch"]
     metrics = [c for c in columns if not c.startswith("val_")
                and c not in ("loss", "learning_rate", "lr")]
+    # (and the validation metrics of --monitor, which have no training
+    # counterpart: val_f1)
+    metrics += [c[4:] for c in columns if c.startswith("val_")
+                and c != "val_loss" and c[4:] not in columns]
     panels = [("loss", ["loss", "val_loss"])]
     panels += [(m, [m, f"val_{m}"]) for m in metrics]
     rate = "learning_rate" if "learning_rate" in history else (

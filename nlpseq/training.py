@@ -267,15 +267,25 @@ class RunState(keras.callbacks.Callback):
         folder: the ``checkpoints/`` folder.
         patience: epochs without improvement of the monitored loss before
             stopping; 0 never stops early.
-        monitor: ``"val_loss"`` (or ``"loss"`` without validation data).
+        monitor: ``"val_loss"`` (or ``"loss"`` without validation data), or
+            a validation metric in the epoch's logs (``"val_f1"``,
+            :class:`ValidationMetric`).
+        mode: ``"min"``: lower is better (a loss); ``"max"``: higher is
+            better (a metric; of epochs with the same value, the one with
+            the lower ``val_loss`` is better: F1 often plateaus at its
+            best while the loss still falls).
         keep: ``"best"`` ends training on the weights of the epoch with the
-            lowest monitored loss, ``"last"`` on those of the last epoch.
+            best monitored value, ``"last"`` on those of the last epoch.
         state: a state read by :func:`read_state` when resuming.
     """
 
     def __init__(self, folder, patience=2, monitor="val_loss", keep="best",
-                 state=None):
+                 state=None, mode="min"):
         super().__init__()
+        if mode not in ("min", "max"):
+            raise ValueError(f"Received an invalid value for argument "
+                             f"`mode`, expected 'min' or 'max', got {mode!r}.")
+        self.mode = mode
         if keep not in ("best", "last"):
             raise ValueError(
                 f"Received an invalid value for argument `keep`, expected "
@@ -289,8 +299,14 @@ class RunState(keras.callbacks.Callback):
         self.patience = patience
         self.monitor = monitor
         state = state or {}
-        self.best = state.get("best", math.inf)
+        # (an infinity is written as null: state.json is strict JSON)
+        self.best = state.get("best")
+        if self.best is None:
+            self.best = math.inf if mode == "min" else -math.inf
         self.best_epoch = state.get("best_epoch", -1)
+        self.best_loss = state.get("best_loss")
+        if self.best_loss is None:
+            self.best_loss = math.inf
         self.wait = state.get("wait", 0)
         self.stopped_early = state.get("stopped_early", False)
         #: Seconds spent in epochs, over every part of a resumed run.
@@ -315,9 +331,14 @@ class RunState(keras.callbacks.Callback):
                 self.model.stop_training = True
                 return
         current = logs.get(self.monitor)
-        improved = current is not None and current < self.best
+        loss = logs.get("val_loss", math.inf)
+        improved = current is not None and math.isfinite(current) and (
+            current < self.best if self.mode == "min" else
+            current > self.best or (current == self.best and
+                                    loss < self.best_loss))
         if improved:
             self.best, self.best_epoch, self.wait = float(current), epoch, 0
+            self.best_loss = float(loss)
         else:
             self.wait += 1
         self.epochs_done = epoch + 1
@@ -326,7 +347,9 @@ class RunState(keras.callbacks.Callback):
             self.stopped_early = True
         state = {
             "epochs_done": epoch + 1, "monitor": self.monitor,
+            "mode": self.mode,
             "best": self.best, "best_epoch": self.best_epoch,
+            "best_loss": self.best_loss,
             "wait": self.wait, "stopped_early": self.stopped_early,
             "training_seconds": round(self.seconds, 1),
         }
@@ -353,14 +376,34 @@ class RunState(keras.callbacks.Callback):
         kept (epochs counted from 1, as Keras prints them)."""
         total = (getattr(self, "params", None) or {}).get("epochs")
         if self.stopped_early and (total is None or self.epochs_done < total):
-            why = (f"Stopped early after epoch {self.epochs_done}: no lower "
-                   f"{self.monitor} for {self.patience} epoch(s)")
+            better = "lower" if self.mode == "min" else "higher"
+            why = (f"Stopped early after epoch {self.epochs_done}: no "
+                   f"{better} {self.monitor} for {self.patience} epoch(s)")
         else:
             why = f"Trained {self.epochs_done} epoch(s)"
         if self.keep == "last" or self.best_epoch < 0:
             return f"{why}; kept the last epoch ({self.epochs_done})"
-        return (f"{why}; kept epoch {self.best_epoch + 1}, the lowest "
+        best = "lowest" if self.mode == "min" else "highest"
+        return (f"{why}; kept epoch {self.best_epoch + 1}, the {best} "
                 f"{self.monitor} ({self.best:.4f})")
+
+
+class ValidationMetric(keras.callbacks.Callback):
+    """Puts the task's own metric on the validation data into each epoch's
+    logs, as ``val_<name>`` (``--monitor``): ``task.evaluate_data(valid)``
+    on the weights the epoch ends with (the average, with
+    ``--weight-average``), before the checkpoint and the history see the
+    logs."""
+
+    def __init__(self, task, valid, name):
+        super().__init__()
+        self.task, self.valid, self.name = task, valid, name
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            value = self.task.evaluate_data(self.valid).get(self.name)
+            logs[f"val_{self.name}"] = float("nan") if value is None \
+                else float(value)
 
 
 def _link_or_copy(source, target):

@@ -444,3 +444,41 @@ def test_progress_logs_a_line_per_interval_with_the_time_left(caplog):
         "the epoch",
         "Epoch 3: step 90/100 (90%), loss 1.5000, about 20 s left in the "
         "epoch"]
+
+
+@pytest.mark.parametrize("values, expected_epoch, summary", [
+    ([50.0, 70.0, 60.0, 55.0], 1,
+     "Stopped early after epoch 4: no higher val_f1 for 2 epoch(s); kept "
+     "epoch 2, the highest val_f1 (70.0000)"),
+    # a tie keeps the first epoch that reached the value; NaN never wins
+    ([float("nan"), 40.0, 40.0], 1,
+     "Trained 3 epoch(s); kept epoch 2, the highest val_f1 (40.0000)"),
+])
+def test_run_state_keeps_the_highest_metric_with_mode_max(
+        tmp_path, values, expected_epoch, summary):
+    """``--monitor f1``: a metric, higher is better; the state remembers the
+    mode, so a resumed run keeps comparing the same way."""
+    from nlpseq.training import RunState, read_state
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    state = RunState(tmp_path, patience=2, monitor="val_f1", mode="max")
+    state.set_model(model)
+    state.set_params({"epochs": 5})
+    for epoch, value in enumerate(values):
+        state.on_epoch_begin(epoch)
+        state.on_epoch_end(epoch, {"val_loss": 1.0 + epoch, "val_f1": value})
+        if getattr(model, "stop_training", False):
+            break
+    assert state.summary() == summary
+    saved = read_state(tmp_path)
+    assert (saved["best_epoch"], saved["monitor"], saved["mode"]) == (
+        expected_epoch, "val_f1", "max")
+    resumed = RunState(tmp_path, monitor="val_f1", mode="max", state=saved)
+    assert resumed.best == max(v for v in values if v == v)
+
+
+def test_run_state_refuses_an_unknown_mode(tmp_path):
+    from nlpseq.training import RunState
+
+    with pytest.raises(ValueError, match="`mode`.*'up'"):
+        RunState(tmp_path, mode="up")

@@ -27,6 +27,7 @@ from nlpseq.tasks.base import Task
 from nlpseq.tasks.preprocessor import Preprocessor
 from nlpseq.tasks.settings import (
     encoder_settings,
+    monitor_setting,
     transfer_settings,
     vocabulary_settings,
 )
@@ -38,6 +39,7 @@ POOLING = ("last", "max", "mean", "max_mean")
 SETTINGS = (
     Setting("text_column", str, None, "column holding the texts "
             "(default: found by name: text, review, ...)"),
+    monitor_setting("loss", ("accuracy", "macro_f1")),
     Setting("label_column", str, None, "column holding the labels "
             "(default: found by name: label, sentiment, ...)"),
     *encoder_settings(units=64, embedding_dim=64, dropout=0.3,

@@ -45,9 +45,11 @@ COMMON_SETTINGS = (
     Setting("clip_norm", float, 5.0, "clip gradients to this global norm (0: "
             "no clipping)", minimum=0.0),
     Setting("patience", int, 2, "stop after this many epochs without a "
-            "better validation loss (0: never stop early)", minimum=0),
+            "better validation loss (or --monitor metric; 0: never stop "
+            "early)", minimum=0),
     Setting("keep", str, "best", "the weights the model keeps: those of the "
-            "epoch with the lowest validation loss, or of the last epoch",
+            "epoch with the lowest validation loss (or best --monitor "
+            "metric), or of the last epoch",
             choices=("best", "last")),
     Setting("seed", int, 0, "random seed (data order, initial weights, "
             "dropout)", minimum=0),
@@ -135,6 +137,17 @@ def vocabulary_settings(vocab_size=20000, min_count=1, minimum_size=3):
         Setting("min_count", int, min_count, "leave out tokens seen fewer "
                 "times in the training data", minimum=1),
     )
+
+
+def monitor_setting(default, metrics):
+    """``--monitor``: what picks the kept epoch and stops early, the
+    validation loss or one of the family's validation ``metrics`` (names
+    of its ``evaluate_data``'s results, higher is better)."""
+    return Setting(
+        "monitor", str, default, "what picks the kept epoch and stops "
+        "early: the validation loss, or the task's own metric on the "
+        "validation data, computed after each epoch (higher is better)",
+        choices=("loss", *metrics))
 
 
 def with_defaults(settings, **defaults):

@@ -43,6 +43,7 @@ from nlpseq.tasks.base import FORMATS, Task
 from nlpseq.tasks.preprocessor import Preprocessor
 from nlpseq.tasks.settings import (
     encoder_settings,
+    monitor_setting,
     transfer_settings,
     vocabulary_settings,
 )
@@ -87,6 +88,8 @@ SETTINGS = (
     Setting("max_length", int, 200, "longest sentence in tokens; longer "
             "ones are cut, with a warning (their tail is tagged O)",
             minimum=1),
+    # (selection by loss stops small noisy sets far under their best F1)
+    monitor_setting("f1", ("f1",)),
     *transfer_settings(),
 )
 

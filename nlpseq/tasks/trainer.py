@@ -346,14 +346,29 @@ class Trainer:
             discriminative=config.get("discriminative_lr", 1.0),
             unfreeze_every=config.get("unfreeze_every", 0.0))
 
+    def monitor(self, state=None):
+        """``(name in the epoch's logs, "min" or "max")`` of what picks the
+        kept epoch (``--monitor``); a resumed run keeps its own."""
+        if state is not None and state.get("monitor"):
+            return state["monitor"], state.get("mode", "min")
+        metric = self.config.get("monitor", "loss")
+        return ("val_loss", "min") if metric == "loss" else (
+            f"val_{metric}", "max")
+
     def callbacks(self, staging, run_state, resume, steps_per_epoch,
-                  verbose=2):
+                  verbose=2, valid=None):
         """The Keras callbacks of a run: per-epoch reseeding, the learning
-        rate, the CSV history, weight averaging, checkpoints and early
-        stopping (``run_state``), TensorBoard, progress lines."""
+        rate, weight averaging, the task's validation metric
+        (``--monitor``), checkpoints and early stopping (``run_state``),
+        the CSV history, TensorBoard, progress lines."""
         import keras
 
-        from nlpseq.training import EpochSeeds, Progress, restore_ema_swap
+        from nlpseq.training import (
+            EpochSeeds,
+            Progress,
+            ValidationMetric,
+            restore_ema_swap,
+        )
 
         config = self.config
         averaging = []
@@ -371,13 +386,19 @@ class Trainer:
         if recipe is not None:
             schedule = ([recipe] if self.lr_schedule() == "slanted"
                         else schedule + [recipe])
+        metric = run_state.monitor[len("val_"):]
+        measure = [ValidationMetric(self.task, valid, metric)] if (
+            metric != "loss" and valid is not None) else []
         return [
             EpochSeeds(config["seed"]),
             *schedule,
+            *averaging,
+            *measure,
+            run_state,
+            # (after them: the history has the metric, and the weights
+            # the epoch was validated with)
             keras.callbacks.CSVLogger(str(staging / "history.csv"),
                                       append=resume),
-            *averaging,
-            run_state,
             keras.callbacks.TensorBoard(str(staging / "logs")),
             # (a progress bar shows it otherwise)
             *([Progress(steps_per_epoch)] if verbose != 1 else []),
@@ -432,8 +453,10 @@ class Trainer:
             train, valid, first_epoch)
         if state is None:
             task.prepare_model(x_train, y_train)
+        monitor, mode = self.monitor(state)
         run_state = RunState(checkpoints, patience=config["patience"],
-                             keep=config["keep"], state=state)
+                             keep=config["keep"], state=state,
+                             monitor=monitor, mode=mode)
         if verbose is None:
             verbose = 1 if sys.stdout.isatty() else 2
         LOG.info("Training %d..%d of %d epochs; checkpoints in %s",
@@ -443,7 +466,7 @@ class Trainer:
         self.fit_epochs(
             train_batches, valid_batches, first_epoch, steps,
             self.callbacks(staging, run_state, state is not None, steps,
-                           verbose), verbose, run_state, folder)
+                           verbose, valid), verbose, run_state, folder)
         LOG.info("%s", run_state.summary())
         return run_state.seconds
 
