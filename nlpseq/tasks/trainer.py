@@ -393,12 +393,13 @@ class Trainer:
             EpochSeeds(config["seed"]),
             *schedule,
             *averaging,
+            # (the metric on the weights the epoch is validated with,
+            # before the history writes the epoch's row, which is before the
+            # checkpoint: a run cut off between the two trims the row)
             *measure,
-            run_state,
-            # (after them: the history has the metric, and the weights
-            # the epoch was validated with)
             keras.callbacks.CSVLogger(str(staging / "history.csv"),
                                       append=resume),
+            run_state,
             keras.callbacks.TensorBoard(str(staging / "logs")),
             # (a progress bar shows it otherwise)
             *([Progress(steps_per_epoch)] if verbose != 1 else []),
