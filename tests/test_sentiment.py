@@ -185,6 +185,8 @@ def _history(folder):
     return list(csv.DictReader(open(folder / "history.csv")))
 
 
+@pytest.mark.slow  # (17 s; test_weight_average_and_dropout_resume_to_the_same_model
+#  also trains with an average)
 def test_weight_average_validates_and_keeps_the_average(tmp_path):
     data = write_csv(tmp_path / "train.csv", rows(60))
     flags = ["--data", data, *TINY, "--epochs", "3", "--patience", "0",
