@@ -710,6 +710,21 @@ def test_cli_errors_are_one_line(exported_models, tmp_path):
     cases.append((["--model-config-file", bad],
                   f"{bad}:3: Message type \"tensorflow.serving.ModelConfig\" "
                   "has no field named \"bas\"."))
+    ghost = tmp_path / "ghost.config"
+    ghost.write_text(f'model_config_list {{ config {{ name: "s" base_path: '
+                     f'"{base}" version_labels {{ key: "ghost" value: 7 }} '
+                     '} }')
+    cases.append((["--model-config-file", ghost],
+                  f"{ghost}: model s: version label 'ghost' names version 7, "
+                  f"which is not in {base}"))
+    left_out = tmp_path / "left-out.config"
+    left_out.write_text(
+        f'model_config_list {{ config {{ name: "s" base_path: "{base}" '
+        'model_version_policy { specific { versions: 1 } } '
+        'version_labels { key: "next" value: 2 } } }')
+    cases.append((["--model-config-file", left_out],
+                  f"{left_out}: model s: version label 'next' names version "
+                  "2, which its specific policy does not serve (versions 1)"))
     empty = tmp_path / "empty.config"
     empty.write_text("")
     cases.append((["--model-config-file", empty], "no models"))

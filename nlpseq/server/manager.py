@@ -170,11 +170,33 @@ def read_model_config_file(path):
             latest = entry.model_version_policy.latest.num_versions
             policy = ("latest", max(1, latest))
         base_path = Path(entry.base_path).expanduser()
-        models.append(ModelConfig(entry.name, base_path if
-                                  base_path.is_absolute() else
-                                  (base / base_path).absolute(),
-                                  policy, dict(entry.version_labels)))
+        base_path = base_path if base_path.is_absolute() else \
+            (base / base_path).absolute()
+        labels = dict(entry.version_labels)
+        check_labels(path, entry.name, base_path, policy, labels)
+        models.append(ModelConfig(entry.name, base_path, policy, labels))
     return models
+
+
+def check_labels(path, name, base_path, policy, labels):
+    """Refuse a version label that names a version the model cannot serve:
+    one its specific policy leaves out, or one not in its base path (as
+    TensorFlow Serving refuses a label of a version that is not available).
+
+    Raises:
+        NlpseqError: the label, its version and why.
+    """
+    for label, version in sorted(labels.items()):
+        if policy[0] == "specific" and version not in policy[1]:
+            served = ", ".join(map(str, sorted(policy[1])))
+            raise NlpseqError(
+                f"{path}: model {name}: version label '{label}' names version "
+                f"{version}, which its specific policy does not serve "
+                f"(versions {served})")
+        if base_path.is_dir() and not (base_path / str(version)).is_dir():
+            raise NlpseqError(
+                f"{path}: model {name}: version label '{label}' names version "
+                f"{version}, which is not in {base_path}")
 
 
 def shown(path):
