@@ -18,6 +18,25 @@ __all__ = ["NlpseqError", "NlpseqTypeError"]  # (and the checks below)
 
 #: What ``predict`` takes, in its messages.
 TEXTS = "a str or a list (or any iterable) of str"
+#: The types of a value that can only be meant as a data SPEC (a path),
+#: as opposed to data already read: checked by :func:`path_argument`.
+SPEC_LIKE = (str, os.PathLike, bytes, bytearray, int, float)
+
+
+class Checked:
+    """Texts checked already (by :func:`texts` or :func:`text_stream`):
+    :func:`text_stream` passes them on as they are, so that ``predict``,
+    ``predict_stream`` and a family's ``predict_stream`` over the base's
+    check each text once."""
+
+    def __init__(self, iterable):
+        self._iterator = iter(iterable)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return next(self._iterator)
 
 
 def kind(value):
@@ -43,12 +62,15 @@ def texts(call, value):
     value = list(value)
     for index, text in enumerate(value, 1):
         check_text(call, index, text)
-    return value, False
+    return Checked(value), False
 
 
 def text_stream(call, value):
     """The strings of the iterable ``value``, each checked as it comes (the
-    inputs before a bad one are predicted first)."""
+    inputs before a bad one are predicted first); :class:`Checked` texts
+    as they are."""
+    if isinstance(value, Checked):
+        return value
     if isinstance(value, str):
         raise NlpseqTypeError(f"{call} takes an iterable of strings; use "
                               "predict() for one text")
@@ -61,7 +83,7 @@ def text_stream(call, value):
         for index, text in enumerate(value, 1):
             check_text(call, index, text)
             yield text
-    return checked()
+    return Checked(checked())
 
 
 def check_text(call, index, text):
@@ -128,8 +150,7 @@ def data_argument(call, value, read):
     """``value`` read by ``read(spec, "evaluate")`` when it is a data SPEC
     (a path, ``sample:NAME``, ``tfds:NAME``); data already read (a list, a
     frame...) as it is."""
-    if value is None or isinstance(value, (str, os.PathLike, bytes,
-                                           bytearray, int, float)):
+    if value is None or isinstance(value, SPEC_LIKE):
         spec = path_argument(call, "data", value, optional=False)
         return read(spec, call)
     return value

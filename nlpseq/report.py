@@ -35,7 +35,6 @@ import html
 import io
 import json
 import math
-import os
 from pathlib import Path
 
 import numpy as np
@@ -320,7 +319,7 @@ def write_report(task, folder=None, data=None, output=None, metrics=None,
     from nlpseq.folder import write_text_atomic
 
     output = inputs.path_argument("report", "output", output)
-    if isinstance(data, (str, os.PathLike, bytes, bytearray, int, float)):
+    if isinstance(data, inputs.SPEC_LIKE):
         data = inputs.path_argument("report", "data", data)
     if folder is None:
         if task.folder is None:

@@ -141,11 +141,11 @@ class Bidirectional(keras.layers.Layer):
             if name.startswith(other):
                 name = name[len(other):]
         config["name"] = f"{prefix}_{name}"
-        cell = getattr(layer, "cell", None)
-        if isinstance(config.get("cell"), dict) and isinstance(layer, RNN):
+        if isinstance(layer, RNN) and isinstance(config.get("cell"), dict):
             # (the cell copied from its own class: a user's cell class
             # need not be registered or importable)
-            config["cell"] = type(cell).from_config(cell.get_config())
+            config["cell"] = type(layer.cell).from_config(
+                layer.cell.get_config())
         return layer.__class__.from_config(config)
 
     @property

@@ -140,14 +140,14 @@ def serve(models, host="127.0.0.1", rest_port=8501, grpc_port=8500,
             add_services(grpc_server, manager, log_requests)
         stopping = []
         grace = shutdown_grace_seconds
-        timers = [threading.Timer(grace, give_up, (manager, grace))]
+        timer = threading.Timer(grace, give_up, (manager, grace))
+        timer.daemon = True
 
         def stop(signum=None, frame=None):
             # (uvicorn takes the signals while it serves, and raises them
             # again once it has stopped: they end up here too, harmless)
             if not stopping:
-                timers[0].daemon = True
-                timers[0].start()
+                timer.start()
                 if grpc_server is not None:
                     # no new calls; those in flight finish
                     stopping.append(grpc_server.stop(grace + ANSWER_SECONDS))
@@ -184,7 +184,7 @@ def serve(models, host="127.0.0.1", rest_port=8501, grpc_port=8500,
                 stopping[0].wait()
                 grpc_server = None
             manager.stop()
-            timers[0].cancel()
+            timer.cancel()
         finally:
             for number, handler in previous.items():
                 signal.signal(number, handler)

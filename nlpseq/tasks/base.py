@@ -316,7 +316,7 @@ class Task:
         """Records for ``texts`` (a list of strings; a single string is one
         text and gives one record). ``options`` are the ``predict``
         options of the task (e.g. ``top_k``)."""
-        texts, one = inputs.texts("predict", texts)
+        texts, one = inputs.texts("predict", texts)  # (a Checked iterator)
         records = list(self.predict_stream(texts, **options))
         return records[0] if one else records
 

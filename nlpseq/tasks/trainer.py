@@ -386,9 +386,9 @@ class Trainer:
         if recipe is not None:
             schedule = ([recipe] if self.lr_schedule() == "slanted"
                         else schedule + [recipe])
-        metric = run_state.monitor[len("val_"):]
-        measure = [ValidationMetric(self.task, valid, metric)] if (
-            metric != "loss" and valid is not None) else []
+        measure = [] if valid is None or run_state.monitor in (
+            "val_loss", "loss") else [ValidationMetric(
+                self.task, valid, run_state.monitor.removeprefix("val_"))]
         return [
             EpochSeeds(config["seed"]),
             *schedule,
