@@ -11,8 +11,14 @@ One run:
    runs ``--clients`` concurrent keep-alive clients for ``--seconds``
    seconds, each sending one review per request, the next as soon as the
    answer is back;
-4. prints throughput (reviews/s), p50 / p99 latency, errors, and the ratio
-   of the server's throughput to the in-process one; with
+4. runs an independent load generator (``--tool``: Debian's ``hey``, else
+   ``wrk``, when installed; skipped with a note when not) against the same
+   server at ``--tool-clients`` 1, 16 and 64 keep-alive connections for
+   ``--tool-seconds`` each, every request one review (the same one: the
+   review of median length);
+5. prints throughput (reviews/s), p50 / p99 latency, errors, and the ratio
+   of the server's throughput to the in-process one, for its own clients
+   and for each run of the generator (a Markdown table); with
    ``--soak-seconds``, keeps the load on that long and reports the
    server's resident memory (RSS) against its value after the first
    minute.
@@ -23,6 +29,7 @@ count (``--max-requests``).
     python bench/serving.py
     python bench/serving.py --seconds 20 --clients 16
     python bench/serving.py --soak-seconds 600
+    python bench/serving.py --tool wrk --tool-clients 1,16,64,256
 """
 
 import argparse
@@ -44,6 +51,7 @@ from nlpseq.runtime import configure_environment
 
 configure_environment()  # the settings nlpseq's commands run with
 
+import _loadgen  # noqa: E402
 import pandas as pd  # noqa: E402
 from _results import write_result  # noqa: E402
 
@@ -189,6 +197,15 @@ def main(argv=None):
                         "the server's memory")
     parser.add_argument("--max-requests", type=int, default=5_000_000,
                         help="stop after this many requests in any case")
+    parser.add_argument("--tool", choices=("auto", "hey", "wrk", "none"),
+                        default="auto", help="the independent load "
+                        "generator (auto: hey if installed, else wrk, else "
+                        "none)")
+    parser.add_argument("--tool-clients", type=client_counts,
+                        default=(1, 16, 64), help="its keep-alive "
+                        "connections, one run each (comma-separated)")
+    parser.add_argument("--tool-seconds", type=float, default=10,
+                        help="the length of each of its runs")
     parser.add_argument("--output", default=str(
         Path(__file__).parent / "results" / "serving.json"))
     args = parser.parse_args(argv)
@@ -216,6 +233,7 @@ def main(argv=None):
                 latencies, errors, elapsed = asyncio.run(load(
                     port, bodies, args.clients, args.seconds,
                     args.max_requests))
+                generator = run_generator(port, texts, folder, args)
                 soak = None
                 if args.soak_seconds:
                     soak = run_soak(server.pid, port, bodies, args)
@@ -239,6 +257,11 @@ def main(argv=None):
               f"ratio to in process {ratio:.2f}; exit code {code}")
         for error in errors[:5]:
             print(f"  error: {error}")
+        own = {"generator": "bench/serving.py", "clients": args.clients,
+               "reviews_per_s": throughput, "ratio": ratio, "p50_ms": p50,
+               "p99_ms": p99, "errors": len(errors)}
+        generator = with_ratios(generator, reference)
+        print(_loadgen.markdown_table([own] + generator.get("rows", [])))
         figures = {
             "in_process_reviews_per_s": round(reference, 1),
             "server_reviews_per_s": round(throughput, 1),
@@ -246,11 +269,59 @@ def main(argv=None):
             "p50_ms": round(p50, 2), "p99_ms": round(p99, 2),
             "requests": len(latencies), "errors": len(errors),
             "server_exit_code": code,
+            "load_generator": generator,
         }
         if soak:
             figures["soak"] = soak
         write_result("serving", args, **figures)
     return 0
+
+
+def client_counts(text):
+    """``--tool-clients``: comma-separated positive counts."""
+    try:
+        counts = tuple(int(n) for n in text.split(","))
+    except ValueError:
+        counts = ()
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated positive numbers of clients, such as "
+            f"1,16,64; got {text!r}")
+    return counts
+
+
+def run_generator(port, texts, folder, args):
+    """``--tool`` against the server at each of ``--tool-clients``:
+    ``{"tool", "seconds", "body_chars", "rows"}``, or ``{"skipped"}`` with
+    the note printed."""
+    tool, note = _loadgen.choose(args.tool)
+    if tool is None:
+        print(note)
+        return {"skipped": note}
+    review = sorted(texts, key=len)[len(texts) // 2]
+    body = folder / "body.json"
+    body.write_text(json.dumps({"instances": [review]}))
+    url = f"http://127.0.0.1:{port}/v1/models/sentiment:predict"
+    rows = []
+    for clients in args.tool_clients:
+        row = _loadgen.run(tool, url, body, clients, args.tool_seconds,
+                           folder)
+        rows.append({"generator": tool, **row})
+        print(f"{tool}, {clients} clients: " + (
+            f"failed: {row['failed']}" if "failed" in row else
+            f"{row['reviews_per_s']:,.0f} reviews/s, p50 {row['p50_ms']} ms,"
+            f" p99 {row['p99_ms']} ms, {row['errors']} errors"))
+    return {"tool": tool, "seconds": args.tool_seconds,
+            "body_chars": len(review), "rows": rows}
+
+
+def with_ratios(generator, reference):
+    """The generator's rows with their ``ratio`` to the in-process
+    reviews/s."""
+    rows = [row if "failed" in row else
+            dict(row, ratio=round(row["reviews_per_s"] / reference, 3))
+            for row in generator.get("rows", [])]
+    return dict(generator, rows=rows) if rows else generator
 
 
 def run_soak(pid, port, bodies, args):

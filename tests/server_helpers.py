@@ -100,11 +100,12 @@ class ServerProcess:
         log_path: the file collecting the server's stdout and stderr.
     """
 
-    def __init__(self, models=None, args=(), grpc=True, log_dir=None):
+    def __init__(self, models=None, args=(), grpc=True, log_dir=None,
+                 ports=None):
         self.base_paths = {name: Path(path)
                            for name, path in (models or {}).items()}
-        self.rest_port = free_port()
-        self.grpc_port = free_port() if grpc else 0
+        self.rest_port, self.grpc_port = ports or (
+            free_port(), free_port() if grpc else 0)
         self.rest_url = f"http://127.0.0.1:{self.rest_port}"
         self.grpc_target = f"127.0.0.1:{self.grpc_port}" if grpc else None
         command = [sys.executable, "-m", "nlpseq", "serve",
@@ -218,9 +219,11 @@ class ServerProcess:
 
 
 def start_server(models=None, args=(), grpc=True, log_dir=None,
-                 timeout=120.0):
-    """A :class:`ServerProcess`, ready (every model loaded)."""
-    server = ServerProcess(models, args, grpc=grpc, log_dir=log_dir)
+                 timeout=120.0, ports=None):
+    """A :class:`ServerProcess`, ready (every model loaded); ``ports``:
+    ``(REST, gRPC)`` chosen by the caller (else free ones)."""
+    server = ServerProcess(models, args, grpc=grpc, log_dir=log_dir,
+                           ports=ports)
     try:
         return server.wait_ready(timeout)
     except BaseException:

@@ -278,11 +278,17 @@ def test_nlpseq_models_lists_apps_and_signatures(serving):
     assert models["ner"]["family"] == "tagger"
     assert models["sentiment"]["version"] == "1"
     assert models["sentiment"]["signatures"]["serving_default"] == {
+        "method_name": "tensorflow/serving/predict",
         "inputs": {"text": {"dtype": "DT_STRING", "shape": [-1]}},
         "outputs": {"class_names": {"dtype": "DT_STRING", "shape": [-1, 2]},
                     "label": {"dtype": "DT_STRING", "shape": [-1]},
                     "probabilities": {"dtype": "DT_FLOAT",
                                       "shape": [-1, 2]}}}
+    assert models["sentiment"]["signatures"]["classification"] == {
+        "method_name": "tensorflow/serving/classify",
+        "inputs": {"inputs": {"dtype": "DT_STRING", "shape": [-1]}},
+        "outputs": {"classes": {"dtype": "DT_STRING", "shape": [-1, 2]},
+                    "scores": {"dtype": "DT_FLOAT", "shape": [-1, 2]}}}
     assert "__saved_model_init_op" not in models["ner"]["signatures"]
     assert "tokens" in models["ner"]["signatures"]
 
@@ -360,8 +366,8 @@ ERRORS = [
     ("POST", "/v1/models/ner:predict",
      {"signature_name": "tokens", "instances": [["a", "b"], ["c"]]}, 400,
      "Expecting tensor size: 2 but got: 1"),
-    ("POST", "/v1/models/sentiment:classify", {"examples": []}, 501,
-     "classify is not served"),
+    ("POST", "/v1/models/sentiment:classify", {"examples": []}, 400,
+     "'examples' value is an empty array"),
     ("GET", "/v1/models", None, 400, "Missing model name in request."),
     ("GET", "/v1/models/nope", None, 404,
      "Could not find any versions of model nope"),
@@ -585,8 +591,9 @@ def in_threads(calls):
     return results
 
 
-def batching_counts(server):
-    (entry,) = server.get("/nlpseq/v1/batching")[1]["batchers"]
+def batching_counts(server, signature="serving_default"):
+    (entry,) = [b for b in server.get("/nlpseq/v1/batching")[1]["batchers"]
+                if b["signature"] == signature]
     return entry
 
 
@@ -649,13 +656,15 @@ def test_sigterm_answers_the_request_in_flight_then_exits_0(slow_server):
 
 
 def test_sigterm_during_a_long_generation_ends_within_the_grace_period(
-        exported_models, tmp_path):
+        tmp_path):
     """A generation of ten million words cannot be interrupted: at SIGTERM
     the server waits ``--shutdown-grace-seconds``, answers it UNAVAILABLE
     (HTTP 503, no traceback), and exits 0 at once, every time."""
-    server = start_server({"next-word": exported_models.base_paths[
-        "next-word"]}, args=["--shutdown-grace-seconds", "1"], grpc=False,
-        log_dir=tmp_path)
+    base = tmp_path / "next-word"  # (an export whose caps allow it)
+    tiny_task("next-word").export(base, version=1,
+                                  max_generate_length=10_000_000)
+    server = start_server({"next-word": base}, args=[
+        "--shutdown-grace-seconds", "1"], grpc=False, log_dir=tmp_path)
     try:
         body = {"signature_name": "generate", "inputs": {
             "text": ["the"], "length": 10_000_000, "strategy": "greedy",
@@ -703,8 +712,37 @@ def test_cli_errors_are_one_line(exported_models, tmp_path):
           "18797"], "--rest-port 18797 and --grpc-port 18797: the two APIs "
                     "need two ports"),
         (["--model", f"s={base}", "--poll-seconds", "nan"],
-         "--poll-seconds nan: expected a number above 0"),
+         "--poll-seconds nan: expected a number of seconds above 0"),
+        (["--model_name=s"], "--model-name s: give its --model-base-path"),
+        (["--model", f"s={base}", f"--model_base_path={base}"],
+         "give one of --model, --model-base-path or --model-config-file, "
+         "not --model and --model-base-path"),
+        ([f"--model_base_path={base}",
+          "--model_config_file_poll_wait_seconds=5"],
+         "--model-config-file-poll-wait-seconds needs --model-config-file"),
+        ([f"--model_base_path={base}", "--rest_api_timeout_in_ms=-1"],
+         "--rest-api-timeout-in-ms -1: expected a number above 0"),
+        ([f"--model_base_path={base}", "--no-batching", "--enable_batching"],
+         "--no-batching and --enable-batching: give one"),
     ]
+    batching = tmp_path / "batching.config"
+    batching.write_text("max_batch_size { value: 0 }")
+    cases.append(([f"--model_base_path={base}",
+                   f"--batching_parameters_file={batching}"],
+                  f"{batching}: max_batch_size 0: expected 1 or more"))
+    typo = tmp_path / "typo.config"
+    typo.write_text("max_batch_sise { value: 8 }")
+    cases.append(([f"--model_base_path={base}",
+                   f"--batching_parameters_file={typo}"],
+                  f"{typo}:1: Message type "
+                  "\"tensorflow.serving.BatchingParameters\" has no field "
+                  "named \"max_batch_sise\"."))
+    monitoring = tmp_path / "monitoring.config"
+    monitoring.write_text('prometheus_config { enable: true path: "metrics" }')
+    cases.append(([f"--model_base_path={base}",
+                   f"--monitoring_config_file={monitoring}"],
+                  f"{monitoring}: prometheus_config path 'metrics': expected "
+                  "a path starting with /"))
     bad = tmp_path / "bad.config"
     bad.write_text('model_config_list {\n  config { name: "x"\n  bas: 1 }\n}')
     cases.append((["--model-config-file", bad],
@@ -739,7 +777,8 @@ def test_cli_errors_are_one_line(exported_models, tmp_path):
             result = serve(*args)
             assert result.exit_code == 1, (args, result.output)
             lines = result.output.strip().splitlines()
-            assert lines == [f"Error: {lines[0][7:]}"], result.output
+            assert lines and lines == [f"Error: {lines[0][7:]}"], (
+                args, result.output, result.exception)
             assert message in lines[0], (args, result.output)
 
 

@@ -151,12 +151,16 @@ def test_predict_errors_have_tensorflow_servings_codes(prediction, request_,
     assert tf.make_ndarray(response.outputs["label"]).shape == (1,)
 
 
-def test_unserved_methods_are_unimplemented(prediction):
+def test_refused_classify_and_metadata_requests(prediction):
+    # (tests/test_server_classify.py tests the Classify API)
     request = classification_pb2.ClassificationRequest()
     request.model_spec.name = "sentiment"
     with pytest.raises(grpc.RpcError) as error:
         prediction.Classify(request, timeout=30)
-    assert error.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error.value.details() == (
+        "Expected classification signature method_name to be "
+        "tensorflow/serving/classify. Was: tensorflow/serving/predict")
     metadata = get_model_metadata_pb2.GetModelMetadataRequest()
     metadata.model_spec.name = "sentiment"
     with pytest.raises(grpc.RpcError) as error:

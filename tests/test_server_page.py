@@ -1,5 +1,7 @@
 """The demo page of ``nlpseq serve`` in a real browser (headless Chromium
-through Selenium): each panel shows what the REST API answers.
+through Selenium): each panel shows what the REST API answers, the request
+it sent and the curl command line that sends the same, and calls the
+signature picked.
 
 ``NLPSEQ_SCREENSHOTS=FOLDER`` also writes the screenshots of the docs
 (``serve_<app>.png``, ``serve_page.png``) into FOLDER;
@@ -9,6 +11,9 @@ through Selenium): each panel shows what the REST API answers.
 
 import json
 import os
+import shlex
+import shutil
+import subprocess
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -136,9 +141,9 @@ def set_text(page, textarea, text):
     page.execute_script("arguments[0].value = arguments[1]", textarea, text)
 
 
-def submit_and_wait(page, section, text, keyboard=False, done=None):
+def submit(page, section, text, keyboard=False):
     """Submits the panel's form with ``text`` (by the button, or by
-    Ctrl+Enter) and waits for its result for that text."""
+    Ctrl+Enter); its result area."""
     textarea = section.find_element(By.TAG_NAME, "textarea")
     result = section.find_element(By.CSS_SELECTOR, ".result")
     page.execute_script("delete arguments[0].dataset.text", result)
@@ -147,11 +152,47 @@ def submit_and_wait(page, section, text, keyboard=False, done=None):
         textarea.send_keys(Keys.CONTROL, Keys.ENTER)
     else:
         section.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    return result
+
+
+def submit_and_wait(page, section, text, keyboard=False, signature=None):
+    """Submits the panel's form with ``text`` and waits for its result for
+    that text (given by ``signature``, when given)."""
+    result = submit(page, section, text, keyboard)
     wait_for(page, lambda d: result.get_attribute("data-text") == text
              and result.get_attribute("data-state") in ("done", "error")
-             and (done is None or done(result)))
+             and signature in (None, result.get_attribute("data-signature")))
     assert result.get_attribute("data-state") == "done", text_of(result)
     return result
+
+
+def picker(section):
+    """The panel's signature picker."""
+    return Select(section.find_element(By.CSS_SELECTOR, "select.signature"))
+
+
+def shown_request(section):
+    """The request the panel shows: its JSON body and its curl line."""
+    return (json.loads(text_of(section.find_element(
+        By.CSS_SELECTOR, ".request-json"))), text_of(section.find_element(
+            By.CSS_SELECTOR, ".request-curl")))
+
+
+def spy_on_predict(page):
+    """From now on, the bodies of the page's :predict requests, in
+    ``window.predictBodies``; a function that returns them."""
+    page.execute_script("""
+        if (!window.predictBodies) {
+            const fetch = window.fetch;
+            window.fetch = (url, init) => {
+                if (String(url).includes(":predict")) {
+                    window.predictBodies.push(init && init.body);
+                }
+                return fetch(url, init);
+            };
+        }
+        window.predictBodies = [];""")
+    return lambda: page.execute_script("return window.predictBodies")
 
 
 def screenshot(page, element, path):
@@ -217,6 +258,18 @@ def test_classifier_panel_shows_the_label_and_a_bar_per_class(
         assert width == pytest.approx(probabilities[name], abs=0.005), name
     # the likeliest class first
     assert [r.get_attribute("data-name") for r in rows][0] == expected["label"]
+    # the request, shown on demand
+    request = section.find_element(By.CSS_SELECTOR, "details.request")
+    summary = request.find_element(By.TAG_NAME, "summary")
+    assert summary.text == "Show request"
+    assert not request.find_element(By.CSS_SELECTOR,
+                                    ".request-curl").is_displayed()
+    summary.click()
+    assert summary.text == "Hide request"
+    assert request.find_element(By.CSS_SELECTOR,
+                                ".request-curl").is_displayed()
+    assert shown_request(section)[0] == {"signature_name": "serving_default",
+                                         "instances": [text]}
     assert console_errors(page) == []
     panel_screenshot(page, section, models, screenshots)
 
@@ -339,23 +392,21 @@ def test_next_word_panel_updates_as_you_type_and_generates(
     assert [b.get_attribute("data-word") for b in words.find_elements(
         By.CSS_SELECTOR, "button.word")] == predict(model, longer)["tokens"]
 
-    strategy = Select(section.find_element(By.TAG_NAME, "select"))
-    assert [o.get_attribute("value") for o in strategy.options] == [
-        "greedy", "beam"]
-    for name, keyboard in (("greedy", False), ("beam", True)):
-        strategy.select_by_value(name)
-        result = submit_and_wait(
-            page, section, text, keyboard=keyboard,
-            done=lambda r, name=name: r.find_elements(
-                By.CSS_SELECTOR, f".generated[data-strategy='{name}']"))
-        generated = predict(model, text, f"generate_{name}")["text"]
+    signatures = picker(section)
+    assert [o.get_attribute("value") for o in signatures.options] == [
+        "generate_greedy", "generate_beam", "serving_default"]
+    for name, keyboard in (("generate_greedy", False),
+                           ("generate_beam", True)):
+        signatures.select_by_value(name)
+        result = submit_and_wait(page, section, text, keyboard=keyboard,
+                                 signature=name)
+        generated = predict(model, text, name)["text"]
         assert text_of(result.find_element(By.CSS_SELECTOR,
                                            ".continuation")) == generated
         assert text_of(result.find_element(By.CSS_SELECTOR, ".prompt")) == \
             text + " "
-    strategy.select_by_value("greedy")
-    submit_and_wait(page, section, text, done=lambda r: r.find_elements(
-        By.CSS_SELECTOR, ".generated[data-strategy='greedy']"))
+    signatures.select_by_value("generate_greedy")
+    submit_and_wait(page, section, text, signature="generate_greedy")
     assert console_errors(page) == []
     panel_screenshot(page, section, models, screenshots)
 
@@ -411,4 +462,173 @@ def test_page_layout_is_responsive(page, screenshots):
             "return document.documentElement.clientWidth")
     finally:
         page.set_window_size(width, 1000)
+    assert console_errors(page) == []
+
+
+def test_an_empty_box_gives_a_hint_and_sends_no_request(page, models):
+    sent = spy_on_predict(page)
+    sections = page.find_elements(By.CSS_SELECTOR, "section.panel")
+    for section in sections:
+        request = section.find_element(By.CSS_SELECTOR, "details.request")
+        for text, keyboard in (("", False), (" \n\t ", True)):
+            result = submit(page, section, text, keyboard)
+            wait_for(page, lambda d, r=result, t=text: r.get_attribute(
+                "data-text") == t and r.get_attribute("data-state") == "hint")
+            hint = result.find_element(By.CSS_SELECTOR, ".hint")
+            assert hint.is_displayed()
+            assert hint.text.startswith(("Type ", "Write "))
+            example = models[section.get_attribute("data-model")]["example"]
+            if example:  # the hint offers the panel's example
+                assert text_of(hint.find_element(
+                    By.CSS_SELECTOR, "button.use-example")) == example
+            # and the request view, emptied, is hidden
+            assert not request.is_displayed()
+            assert text_of(request.find_element(
+                By.CSS_SELECTOR, ".request-json")) == ""
+    # the next words: emptied by typing, a hint too
+    section = panel(page, "next-word")
+    words = section.find_element(By.CSS_SELECTOR, ".next-words")
+    textarea = section.find_element(By.TAG_NAME, "textarea")
+    textarea.send_keys(Keys.CONTROL, "a")
+    textarea.send_keys(Keys.DELETE)
+    wait_for(page, lambda d: words.get_attribute("data-text") == ""
+             and words.get_attribute("data-state") == "hint")
+    assert sent() == []
+    # the example of a hint fills the box
+    section = panel(page, "classifier")
+    example = section.find_element(By.CSS_SELECTOR, ".hint button.use-example")
+    example.click()
+    assert section.find_element(By.TAG_NAME, "textarea").get_property(
+        "value") == text_of(example)
+    assert sent() == []
+    assert console_errors(page) == []
+
+
+#: A review with what a shell would otherwise read: quotes, $, `, \, !
+QUOTED = ("It's not a 'bad' film: \"great\" $HOME `date` \\ 100% ! 😀\n"
+          "Zoë's best.")
+
+
+def test_the_request_and_its_curl_line_give_what_the_page_shows(
+        page, server_url):
+    section = panel(page, "classifier")
+    model = section.get_attribute("data-model")
+    result = submit_and_wait(page, section, QUOTED)
+    label = text_of(result.find_element(By.CSS_SELECTOR, ".label-name"))
+    shown = {row.get_attribute("data-name"): float(row.get_attribute(
+        "data-probability")) for row in result.find_elements(
+            By.CSS_SELECTOR, ".bar-row")}
+    body, line = shown_request(section)
+    assert body == {"signature_name": "serving_default", "instances": [QUOTED]}
+    # one shell word each, as a POSIX shell reads them
+    words = shlex.split(line)
+    assert words[:2] == ["curl", "-d"] and len(words) == 4
+    assert json.loads(words[2]) == body
+    url = f"{server_url}/v1/models/{model}:predict"
+    assert words[3] == url
+    answers = [post(url, json.loads(words[2]))[0]]
+    if shutil.which("curl") and shutil.which("sh"):
+        ran = subprocess.run(["sh", "-c", line], capture_output=True,
+                             timeout=60, check=True)
+        answers.append(json.loads(ran.stdout))
+    for answer in answers:
+        row = answer["predictions"][0]
+        assert row["label"] == label
+        assert dict(zip(row["class_names"], row["probabilities"])) == \
+            pytest.approx(shown, abs=1e-6)
+    assert console_errors(page) == []
+
+
+def test_shell_quoting_gives_back_the_word(page):
+    if not shutil.which("sh"):
+        pytest.skip("needs a POSIX shell (sh)")
+    for word in ("plain", "", "'", "it's", "''a''", "a b", "$HOME `date`",
+                 '"\\" !x *', "😀\nnew line", "http://127.0.0.1:1/v1:p"):
+        quoted = page.execute_script("return nlpseq.shellQuote(arguments[0])",
+                                     word)
+        ran = subprocess.run(["sh", "-c", f"printf %s {quoted}"],
+                             capture_output=True, timeout=10, check=True)
+        assert ran.stdout.decode() == word, quoted
+
+
+def text_only(signature):
+    """Whether the signature takes one batch of strings (not the Classify
+    API's serialized tf.Example, ``inputs``)."""
+    inputs = signature["inputs"]
+    return len(inputs) == 1 and "inputs" not in inputs and list(
+        inputs.values()) == [{"dtype": "DT_STRING", "shape": [-1]}]
+
+
+def test_each_panel_offers_its_text_only_signatures(page, models):
+    first = {"classifier": ["serving_default"], "ner": ["serving_default"],
+             "translation": ["translate_beam", "serving_default"],
+             "next-word": ["generate_greedy", "generate_beam"]}
+    for section in page.find_elements(By.CSS_SELECTOR, "section.panel"):
+        kind = section.get_attribute("data-kind")
+        if kind == "generic":
+            continue
+        signatures = models[section.get_attribute("data-model")]["signatures"]
+        offered = [o.get_attribute("value") for o in picker(section).options]
+        assert sorted(offered) == sorted(
+            n for n, s in signatures.items() if text_only(s))
+        assert offered[:len(first[kind])] == first[kind]
+        assert picker(section).first_selected_option.get_attribute(
+            "value") == first[kind][0]
+    # those with other inputs are left out
+    offered = [o.get_attribute("value") for o in picker(
+        panel(page, "translation")).options]
+    assert "translate" not in offered and "translate_greedy" in offered
+    example = {"inputs": {"inputs": {"dtype": "DT_STRING", "shape": [-1]}},
+               "outputs": {}}
+    text = {"inputs": {"text": {"dtype": "DT_STRING", "shape": [-1]}},
+            "outputs": {}}
+    assert page.execute_script(
+        "return [...arguments].map((s) => nlpseq.textOnly(s))", example, text,
+        dict(text, method_name="tensorflow/serving/classify")) == [
+            False, True, False]
+
+
+def test_picking_another_signature_changes_the_request_and_the_result(
+        page, predict):
+    section = panel(page, "translation")
+    model = section.get_attribute("data-model")
+    description = section.find_element(By.CSS_SELECTOR, ".description")
+    text = "Zwei Jungen spielen im Schnee."
+    signatures = picker(section)
+    try:
+        seen = set()
+        for name in ("translate_greedy", "serving_default"):
+            signatures.select_by_value(name)
+            seen.add(description.text)
+            result = submit_and_wait(page, section, text, signature=name)
+            assert shown_request(section)[0]["signature_name"] == name
+            expected = predict(model, text, name)
+            assert text_of(result.find_element(
+                By.CSS_SELECTOR, ".translation")) == expected["translation"]
+            scores = [float(h.get_attribute("data-score")) for h in
+                      result.find_elements(By.CSS_SELECTOR, ".hypothesis")]
+            assert scores == pytest.approx([expected["score"]], abs=1e-6)
+        assert len(seen) == 2
+    finally:
+        signatures.select_by_value("translate_beam")
+
+    # a signature the panel does not draw: its answer as JSON
+    section = panel(page, "next-word")
+    model = section.get_attribute("data-model")
+    signatures = picker(section)
+    try:
+        signatures.select_by_value("serving_default")
+        result = submit_and_wait(page, section, "on sunday i want",
+                                 signature="serving_default")
+    finally:
+        signatures.select_by_value("generate_greedy")
+    body, _ = shown_request(section)
+    assert body == {"signature_name": "serving_default",
+                    "instances": ["on sunday i want"]}
+    answer = json.loads(text_of(result.find_element(By.CSS_SELECTOR,
+                                                    "pre.json")))
+    expected = predict(model, "on sunday i want")
+    assert answer["predictions"][0]["tokens"] == expected["tokens"]
+    assert answer["predictions"][0]["probabilities"] == pytest.approx(
+        expected["probabilities"], abs=1e-6)
     assert console_errors(page) == []

@@ -184,6 +184,19 @@ def check_curl_generate(output, reference):
     return [answer]
 
 
+def check_curl_classify(output, reference):
+    (answer,) = json_documents(output)
+    expected = reference("sentiment", text=SENTIMENT_TEXTS)
+    assert len(answer["results"]) == len(SENTIMENT_TEXTS)
+    for result, names, row in zip(answer["results"],
+                                  strings(expected["class_names"]),
+                                  expected["probabilities"]):
+        assert [label for label, _ in result] == names
+        np.testing.assert_allclose([score for _, score in result], row,
+                                   rtol=1e-5, atol=1e-6)
+    return [answer]
+
+
 def check_curl_status(output, reference):
     (answer,) = json_documents(output)
     assert answer == {"model_version_status": [{
@@ -202,6 +215,8 @@ def check_curl_metadata(output, reference):
     assert default["inputs"]["text"]["dtype"] == "DT_STRING"
     assert default["outputs"].keys() == reference(
         "sentiment", text=["x"]).keys()
+    assert signatures["classification"]["method_name"] == \
+        "tensorflow/serving/classify"
     return [answer]
 
 
@@ -244,17 +259,25 @@ def check_python_grpc(output, reference):
     return None
 
 
+def check_python_grpc_classify(output, reference):
+    assert output.splitlines() == sentiment_lines(
+        reference("sentiment", text=SENTIMENT_TEXTS))
+    return None
+
+
 CHECKS = {
     "curl-sentiment": check_curl_sentiment,
     "curl-ner": check_curl_ner,
     "curl-translation": check_curl_translation,
     "curl-next-word": check_curl_next_word,
     "curl-generate": check_curl_generate,
+    "curl-classify": check_curl_classify,
     "curl-status": check_curl_status,
     "curl-metadata": check_curl_metadata,
     "curl-error": check_curl_error,
     "python-rest": check_python_rest,
     "python-grpc": check_python_grpc,
+    "python-grpc-classify": check_python_grpc_classify,
 }
 
 

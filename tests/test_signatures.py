@@ -327,7 +327,9 @@ def test_saved_model_says_its_app_and_family(request, fixture, app, family):
         == {"app": app, "family": family,
             "nlpseq_version": nlpseq.__version__,
             # (what the demo page shows of it)
-            "demo": {"panel": cls.demo_panel, "example": cls.demo_example}}
+            "demo": {"panel": cls.demo_panel, "example": cls.demo_example},
+            # (the caps on a request's work: the defaults)
+            "limits": {s.name: s.default for s in cls.export_settings}}
     assert (path / "saved_model.pb").is_file()
     assert not list(path.parent.glob(".*"))  # (written before the rename)
 

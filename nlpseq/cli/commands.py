@@ -19,7 +19,7 @@ import click
 
 from nlpseq.apps import config_path, configs, data_spec, samples
 from nlpseq.config import merge
-from nlpseq.exporters import check_format, format_names
+from nlpseq.exporters import check_format, check_limits, format_names
 from nlpseq.folder import strict_json
 from nlpseq.log import LOG
 from nlpseq.registry import EXPORTERS, Registry
@@ -208,19 +208,25 @@ def build_command_group(cls):
                   default="savedmodel", show_default=True,
                   help=" or ".join(EXPORTERS.get(name).help
                                    for name in format_names()))
-    def export(model_dir, output, version, export_format):
+    def export(model_dir, output, version, export_format, **limits):
         exporter = check_format(export_format)  # (before loading the model)
+        check_limits(cls, exporter, limits)
         task = load(cls, model_dir)
-        path = task.export(output, version, format=export_format)
+        path = task.export(output, version, format=export_format, **limits)
         click.echo(exporter.describe(task, path))
 
     export.help = (
         f"Export a saved {name} model as a TensorFlow Serving SavedModel "
         f"(<output>/<version>/saved_model.pb), taking raw strings; or, with "
         f"--format onnx, as <output>/<version>/model.onnx (token ids in) "
-        f"beside preprocessor.json (see docs/onnx.md).\n\n\b\n"
+        f"beside preprocessor.json (see docs/onnx.md)."
+        + (" The SavedModel refuses a request that asks for more work than "
+           "the --max-... options allow (see docs/serving.md)."
+           if cls.export_settings else "") + "\n\n\b\n"
         f"Examples:\n    nlpseq {name} export --model-dir {default_dir}\n"
         f"    nlpseq {name} export --model-dir {default_dir} --format onnx")
+    for setting in cls.export_settings:
+        export = setting_option(setting)(export)
     # report ------------------------------------------------------------------
     @group.command("report")
     @model_dir_option(cls)

@@ -1,11 +1,14 @@
 """``nlpseq serve``: a model server for exported SavedModels that speaks
 TensorFlow Serving's REST and gRPC APIs, with dynamic batching.
 
-Modules: :mod:`~nlpseq.server.manager` (the models, their versions and the
-poll thread), :mod:`~nlpseq.server.batching` (one queue and worker per
-signature), :mod:`~nlpseq.server.codec` (JSON and errors as TensorFlow
-Serving has them), :mod:`~nlpseq.server.rest` (the REST API on Starlette
-and uvicorn) and :mod:`~nlpseq.server.grpc_service` (the gRPC API).
+Modules: :mod:`~nlpseq.server.config_files` (TensorFlow Serving's model
+config, batching parameters and monitoring files),
+:mod:`~nlpseq.server.manager` (the models, their versions and the poll
+thread), :mod:`~nlpseq.server.batching` (one queue and worker per
+signature), :mod:`~nlpseq.server.monitoring` (the Prometheus metrics),
+:mod:`~nlpseq.server.codec` (JSON and errors as TensorFlow Serving has
+them), :mod:`~nlpseq.server.rest` (the REST API on Starlette and uvicorn)
+and :mod:`~nlpseq.server.grpc_service` (the gRPC API).
 
 :func:`serve` runs them until SIGTERM or SIGINT, then shuts down
 gracefully: the ports stop taking connections, the requests in flight are
@@ -99,7 +102,9 @@ def end_process():
 
 def serve(models, host="127.0.0.1", rest_port=8501, grpc_port=8500,
           poll_seconds=1.0, batching=None, max_body_bytes=8 << 20,
-          log_requests=True, shutdown_grace_seconds=GRACE_SECONDS):
+          log_requests=True, shutdown_grace_seconds=GRACE_SECONDS,
+          timeout_ms=30000, metrics_path=None, config_file=None,
+          check_labels=True):
     """Serve ``models`` (:class:`ModelConfig` s) until SIGTERM or SIGINT.
 
     Args:
@@ -114,6 +119,14 @@ def serve(models, host="127.0.0.1", rest_port=8501, grpc_port=8500,
             queued or running get to finish; then they are answered
             UNAVAILABLE and the process ends (exit status 0), a model call
             that is still running (a long generation) abandoned.
+        timeout_ms: a REST request's time from its arrival; past it, one
+            still queued is answered DEADLINE_EXCEEDED (0: no limit).
+        metrics_path: serve the Prometheus metrics there (``None``: not
+            served).
+        config_file: ``(path, seconds)``: re-read the model config file
+            every ``seconds`` and apply its changes.
+        check_labels: refuse a reloaded config whose version labels name
+            versions that cannot be served.
 
     Raises:
         NlpseqError: no models, a port that cannot be bound.
@@ -133,11 +146,17 @@ def serve(models, host="127.0.0.1", rest_port=8501, grpc_port=8500,
             grpc_server = bind_server(host, grpc_port)
         import uvicorn
 
+        from nlpseq.server.monitoring import Monitor
         from nlpseq.server.rest import RestApp
 
-        manager = ModelManager(models, batching, poll_seconds)
+        monitor = Monitor()
+        manager = ModelManager(
+            models, batching, poll_seconds, monitor,
+            config_file and (*config_file, check_labels))
+        monitor.manager = manager
         if grpc_server is not None:
-            add_services(grpc_server, manager, log_requests)
+            add_services(grpc_server, manager, log_requests, monitor,
+                         check_labels)
         stopping = []
         grace = shutdown_grace_seconds
         timer = threading.Timer(grace, give_up, (manager, grace))
@@ -160,7 +179,8 @@ def serve(models, host="127.0.0.1", rest_port=8501, grpc_port=8500,
                 stop(signum)
 
         server = Server(uvicorn.Config(
-            RestApp(manager, max_body_bytes, log_requests), loop="uvloop",
+            RestApp(manager, max_body_bytes, log_requests, timeout_ms,
+                    monitor, metrics_path), loop="uvloop",
             http="httptools", lifespan="off", access_log=False,
             log_config=None,
             timeout_graceful_shutdown=grace + ANSWER_SECONDS))

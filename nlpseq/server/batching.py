@@ -15,6 +15,12 @@ rows (one request per batch when not merged) wait; a request beyond that is
 refused at once with UNAVAILABLE ("the batch queue is full", HTTP 503), as
 TensorFlow Serving's batch scheduler refuses it, and the queue never grows.
 
+A request may carry a deadline (``--rest-api-timeout-in-ms``, the gRPC
+call's deadline): one whose deadline has passed when its batch is formed is
+dropped from the queue unrun and answered DEADLINE_EXCEEDED, and one whose
+client has gone (its future cancelled) is dropped without an answer, so
+that abandoned work never holds up the requests behind it.
+
 Requests get a :class:`concurrent.futures.Future`, which both the REST
 server's event loop and the gRPC server's threads can wait on. Each batch's
 outputs are converted to NumPy once, and to Python values (for JSON) once,
@@ -77,14 +83,23 @@ class Result:
 
 
 class _Task:
-    __slots__ = ("inputs", "rows", "python", "future", "enqueued")
+    __slots__ = ("inputs", "rows", "python", "future", "enqueued",
+                 "deadline")
 
-    def __init__(self, inputs, rows, python):
+    def __init__(self, inputs, rows, python, deadline):
         self.inputs = inputs
         self.rows = rows
         self.python = python
         self.future = Future()
         self.enqueued = time.monotonic()
+        self.deadline = deadline
+
+
+def expired(deadline):
+    """The DEADLINE_EXCEEDED answer of a request whose ``deadline``
+    (``time.monotonic()`` seconds) passed before it ran."""
+    return ServingError("DEADLINE_EXCEEDED", "Deadline exceeded: the request "
+                        "waited past its deadline and was not run")
 
 
 class Batcher:
@@ -97,8 +112,11 @@ class Batcher:
         options: the :class:`BatchingOptions`.
     """
 
-    def __init__(self, run, label, merge, options):
+    def __init__(self, run, label, merge, options, monitor=None):
         self.run = run
+        #: Where the batches are counted (a
+        #: :class:`~nlpseq.server.monitoring.SignatureMonitor`), or ``None``.
+        self.monitor = monitor
         self.label = label
         self.merge = merge and options.enabled
         self.max_rows = max(1, options.max_batch_size)
@@ -118,16 +136,19 @@ class Batcher:
                                         name=f"batcher {label}")
         self._thread.start()
 
-    def submit(self, inputs, rows, python=False):
+    def submit(self, inputs, rows, python=False, deadline=None):
         """Queue a request (``{name: array}`` of ``rows`` rows); its
         :class:`Result`'s future. With ``python``, the batch's outputs are
-        also converted to Python values.
+        also converted to Python values. A request still queued at its
+        ``deadline`` (``time.monotonic()`` seconds) is dropped, its future
+        answered DEADLINE_EXCEEDED; cancel the future to drop it
+        unanswered (a client that has gone).
 
         Raises:
             ServingError: UNAVAILABLE when the queue is full or the
                 signature is being unloaded.
         """
-        task = _Task(inputs, rows, python)
+        task = _Task(inputs, rows, python, deadline)
         size = rows if self.merge else 1
         with self._condition:
             if self._closed:
@@ -209,7 +230,7 @@ class Batcher:
             tasks = self._next_batch()
             if tasks is None:
                 return
-            tasks = [t for t in tasks if t.future.set_running_or_notify_cancel()]
+            tasks = self._live(tasks)
             if tasks:
                 with self._condition:
                     self._running = tasks
@@ -219,7 +240,25 @@ class Batcher:
                     with self._condition:
                         self._running = []
 
+    def _live(self, tasks):
+        """``tasks`` less those cancelled (their client has gone) and those
+        past their deadline (answered DEADLINE_EXCEEDED), now running."""
+        now, live = time.monotonic(), []
+        for task in tasks:
+            if task.deadline is not None and now >= task.deadline:
+                _settle(task.future, error=expired(task.deadline))
+                dropped = "deadline"
+            elif task.future.set_running_or_notify_cancel():
+                live.append(task)
+                continue
+            else:
+                dropped = "cancelled"
+            if self.monitor is not None:
+                self.monitor.dropped(dropped)
+        return live
+
     def _run(self, tasks):
+        started = time.monotonic()
         try:
             if len(tasks) == 1:
                 inputs = tasks[0].inputs
@@ -249,6 +288,8 @@ class Batcher:
         self.requests += len(tasks)
         self.rows += rows
         self.largest = max(self.largest, rows)
+        if self.monitor is not None:
+            self.monitor.batch(rows, tasks, started)
         start = 0
         for task in tasks:
             _settle(task.future, Result(arrays, columns, start,

@@ -30,13 +30,13 @@ import logging
 import os
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from nlpseq.errors import NlpseqError
 from nlpseq.server.batching import Batcher, BatchingOptions, Closed, failure
+from nlpseq.server.classify import EXAMPLE_METHODS
 from nlpseq.server.codec import (
     DEFAULT_SIGNATURE,
     DT_STRING,
@@ -47,6 +47,13 @@ from nlpseq.server.codec import (
     check_text,
     invalid,
 )
+from nlpseq.server.config_files import (  # noqa: F401 (and for callers)
+    ModelConfig,
+    check_models,
+    parse_model_flag,
+    read_model_config_file,
+)
+from nlpseq.server.monitoring import SignatureMonitor
 
 LOG = logging.getLogger("nlpseq.server")
 
@@ -68,135 +75,6 @@ def dtype_enum_name(dtype):
         return _TYPE_NAMES.Name(dtype)
     except ValueError:
         return str(dtype)
-
-
-# -- configuration ---------------------------------------------------------------
-
-@dataclass
-class ModelConfig:
-    """One served model: its name, base path, version policy and labels.
-
-    ``policy`` is ``("latest", n)``, ``("all",)`` or ``("specific",
-    frozenset of versions)``.
-    """
-
-    name: str
-    base_path: Path
-    policy: tuple = ("latest", 1)
-    labels: dict = field(default_factory=dict)
-
-    def wanted(self, versions):
-        """The versions of ``versions`` (numbers found on disk) to serve."""
-        kind = self.policy[0]
-        if kind == "all":
-            return set(versions)
-        if kind == "specific":
-            return set(versions) & set(self.policy[1])
-        return set(sorted(versions)[-self.policy[1]:])
-
-
-def parse_model_flag(value):
-    """``NAME=BASE_PATH`` as a :class:`ModelConfig`.
-
-    Raises:
-        NlpseqError: not ``NAME=BASE_PATH``.
-    """
-    name, sep, path = value.partition("=")
-    name, path = name.strip(), path.strip()
-    if not sep or not name or not path:
-        raise NlpseqError(f"--model {value}: expected NAME=BASE_PATH, e.g. "
-                          "--model sentiment=saved_models/sentiment/export")
-    if "/" in name or ":" in name:
-        raise NlpseqError(f"--model {value}: a model name cannot hold '/' "
-                          "or ':'")
-    return ModelConfig(name, Path(path).expanduser().absolute())
-
-
-def read_model_config_file(path):
-    """The models of a TensorFlow Serving model config file (text
-    protobuf ``ModelServerConfig`` with a ``model_config_list``).
-
-    Raises:
-        NlpseqError: unreadable file, a syntax error (with its line), no
-            models, a model without name or base path, a second model of
-            the same name, an unknown platform.
-    """
-    from google.protobuf import text_format
-    from tensorflow_serving.config import model_server_config_pb2
-
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise NlpseqError(f"--model-config-file {path}: cannot read it "
-                          f"({getattr(error, 'strerror', None) or error})"
-                          ) from None
-    config = model_server_config_pb2.ModelServerConfig()
-    try:
-        text_format.Parse(text, config)
-    except text_format.ParseError as error:
-        line = error.GetLine()
-        message = str(error)
-        if line is not None:
-            message = message.split(" : ", 1)[-1]
-        where = f"{path}:{line}" if line is not None else str(path)
-        raise NlpseqError(f"{where}: {message}") from None
-    if config.WhichOneof("config") != "model_config_list" or \
-            not config.model_config_list.config:
-        raise NlpseqError(f"{path}: no models (expected model_config_list "
-                          "{ config { name: ... base_path: ... } ... })")
-    models, base = [], Path(path).parent
-    for entry in config.model_config_list.config:
-        if not entry.name or not entry.base_path:
-            raise NlpseqError(f"{path}: every config needs a name and a "
-                              f"base_path (got name '{entry.name}', "
-                              f"base_path '{entry.base_path}')")
-        if entry.model_platform not in ("", "tensorflow"):
-            raise NlpseqError(f"{path}: model {entry.name}: model_platform "
-                              f"'{entry.model_platform}' is not served "
-                              "(only tensorflow)")
-        if any(m.name == entry.name for m in models):
-            raise NlpseqError(f"{path}: model {entry.name} is configured "
-                              "twice")
-        choice = entry.model_version_policy.WhichOneof("policy_choice")
-        if choice == "all":
-            policy = ("all",)
-        elif choice == "specific":
-            if not entry.model_version_policy.specific.versions:
-                raise NlpseqError(f"{path}: model {entry.name}: specific "
-                                  "version policy without versions")
-            policy = ("specific", frozenset(
-                entry.model_version_policy.specific.versions))
-        else:
-            latest = entry.model_version_policy.latest.num_versions
-            policy = ("latest", max(1, latest))
-        base_path = Path(entry.base_path).expanduser()
-        base_path = base_path if base_path.is_absolute() else \
-            (base / base_path).absolute()
-        labels = dict(entry.version_labels)
-        check_labels(path, entry.name, base_path, policy, labels)
-        models.append(ModelConfig(entry.name, base_path, policy, labels))
-    return models
-
-
-def check_labels(path, name, base_path, policy, labels):
-    """Refuse a version label that names a version the model cannot serve:
-    one its specific policy leaves out, or one not in its base path (as
-    TensorFlow Serving refuses a label of a version that is not available).
-
-    Raises:
-        NlpseqError: the label, its version and why.
-    """
-    for label, version in sorted(labels.items()):
-        if policy[0] == "specific" and version not in policy[1]:
-            served = ", ".join(map(str, sorted(policy[1])))
-            raise NlpseqError(
-                f"{path}: model {name}: version label '{label}' names version "
-                f"{version}, which its specific policy does not serve "
-                f"(versions {served})")
-        if base_path.is_dir() and not (base_path / str(version)).is_dir():
-            raise NlpseqError(
-                f"{path}: model {name}: version label '{label}' names version "
-                f"{version}, which is not in {base_path}")
 
 
 def shown(path):
@@ -252,6 +130,8 @@ class Signature:
 
     def __init__(self, version, name, proto, function, options):
         self.name = name
+        #: The SignatureDef's method (``tensorflow/serving/predict``...).
+        self.method_name = proto.method_name
         self.inputs = {k: TensorInfo(k, v) for k, v in proto.inputs.items()}
         self.outputs = {k: TensorInfo(k, v) for k, v in proto.outputs.items()}
         self.output_names = sorted(self.outputs)
@@ -260,9 +140,11 @@ class Signature:
         self.mergeable = bool(self.inputs) and all(
             _batched(i) for i in self.inputs.values()) and all(
             _batched(o) for o in self.outputs.values())
+        monitor = version.monitor and SignatureMonitor(
+            version.monitor, version.name, name)
         self.batcher = Batcher(
             self._run, f"model {version.name} version {version.number} "
-            f"signature {name}", self.mergeable, options)
+            f"signature {name}", self.mergeable, options, monitor)
 
     def _run(self, inputs):
         import tensorflow as tf
@@ -272,7 +154,8 @@ class Signature:
         return {name: value.numpy() for name, value in outputs.items()}
 
     def describe(self):
-        return {"inputs": {k: v.describe() for k, v in
+        return {"method_name": self.method_name,
+                "inputs": {k: v.describe() for k, v in
                            sorted(self.inputs.items())},
                 "outputs": {k: v.describe() for k, v in
                             sorted(self.outputs.items())}}
@@ -282,10 +165,13 @@ class ServedVersion:
     """One version of a model: its state, and once loaded its
     signatures."""
 
-    def __init__(self, name, number, path):
+    def __init__(self, name, number, path, monitor=None):
         self.name = name
         self.number = number
         self.path = Path(path)
+        #: The server's :class:`~nlpseq.server.monitoring.Monitor`, or
+        #: ``None``.
+        self.monitor = monitor
         self.state = START
         #: ``(code, message)`` of a failed load, else ``None``.
         self.error = None
@@ -327,11 +213,15 @@ class ServedVersion:
                           f"{type(error).__name__}: {text}"[:1000])
             self.state = END
             LOG.error("%s", self.error[1])
+            if self.monitor is not None:
+                self.monitor.loaded(self.path, False)
             return False
         self.signature_defs = dict(defs)
         self.signatures = signatures
         self._loaded = loaded
         self.state = AVAILABLE
+        if self.monitor is not None:
+            self.monitor.loaded(self.path, True)
         LOG.info("Serving model %s version %d from %s (loaded in %.1f s)",
                  self.name, self.number, shown(self.path),
                  time.monotonic() - started)
@@ -359,6 +249,8 @@ class ServedVersion:
         self.signatures = {}
         self._loaded = None
         self.state = END
+        if self.monitor is not None:
+            self.monitor.unloaded(self.name)
         LOG.info("Unloaded model %s version %d", self.name, self.number)
 
     def signature(self, name):
@@ -417,6 +309,11 @@ class Model:
         self.latest = None
         self.missing_logged = False
         self.pending = {}
+        #: The versions on disk that the policy wanted at the last look.
+        self.wanted = set()
+        #: Looked at since its config was (re)applied: its versions load
+        #: at once, without waiting for their files to settle.
+        self.fresh = True
 
     def refresh(self):
         self.available = {n: v for n, v in self.versions.items()
@@ -427,19 +324,34 @@ class Model:
 
 class ModelManager:
     """The models served, a poll thread keeping their versions in step with
-    the base paths, and the lookups of requests.
+    the base paths (and with the model config file, when it is watched),
+    and the lookups of requests.
 
     Args:
         configs: the :class:`ModelConfig` of each model.
         batching: the :class:`~nlpseq.server.batching.BatchingOptions`.
         poll_seconds: how often the base paths are looked at.
+        monitor: the :class:`~nlpseq.server.monitoring.Monitor` counting
+            loads and batches, or ``None``.
+        config_file: ``(path, seconds, check_labels)``: re-read the model
+            config file ``path`` every ``seconds`` and apply it when it
+            changed (:meth:`reload`), or ``None``.
     """
 
-    def __init__(self, configs, batching=None, poll_seconds=1.0):
+    def __init__(self, configs, batching=None, poll_seconds=1.0, monitor=None,
+                 config_file=None):
         self.models = {c.name: Model(c) for c in configs}
         self.batching = batching or BatchingOptions()
         self.poll_seconds = poll_seconds
+        self.monitor = monitor
+        self.config_file = config_file
+        self._config_text = _read_text(config_file[0]) if config_file \
+            else None
+        self._config_read = time.monotonic()
         self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._reloads = []
+        self._reloads_lock = threading.Lock()
         self._thread = None
 
     def start(self):
@@ -463,36 +375,117 @@ class ModelManager:
     def stop(self):
         """Stop polling; finish the queued requests of every version."""
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join()
         for model in self.models.values():
-            for version in list(model.versions.values()):
-                if version.state == AVAILABLE:
-                    version.unload()
-            model.refresh()
+            self._unload_all(model)
+
+    def _unload_all(self, model):
+        for version in list(model.versions.values()):
+            if version.state == AVAILABLE:
+                version.unload()
+        model.refresh()
+
+    # -- a new model config --------------------------------------------------------
+
+    def reload(self, configs, timeout=None):
+        """Serve ``configs`` (:class:`ModelConfig` s) from now on: models
+        added are loaded, models left out unloaded, and the versions and
+        labels of the others follow their new policy; returns once the poll
+        thread has applied it and looked at every base path once (the new
+        versions loaded). Called from any thread; the old config serves
+        until then.
+
+        Raises:
+            NlpseqError: a base path that is not a folder, a name given
+                twice (nothing is changed), or no answer within
+                ``timeout`` seconds.
+        """
+        check_models(configs, "model")
+        done = threading.Event()
+        with self._reloads_lock:
+            self._reloads.append((list(configs), done))
+        self._wake.set()
+        if not done.wait(timeout):
+            raise NlpseqError("the new model config was not applied within "
+                              f"{timeout:g} s")
+
+    def _apply(self, configs):
+        models = {}
+        for config in configs:
+            model = self.models.get(config.name)
+            if model is None or model.config.base_path != config.base_path:
+                if model is not None:
+                    self._unload_all(model)
+                model = Model(config)
+            else:
+                model.config = config
+                model.fresh = True
+            models[config.name] = model
+        removed = [m for n, m in self.models.items() if n not in models]
+        self.models = models  # (replaced: requests read it without a lock)
+        for model in removed:
+            self._unload_all(model)
+        LOG.info("Applied a new model config: %s%s", ", ".join(models),
+                 f" (unloaded {', '.join(m.name for m in removed)})"
+                 if removed else "")
+
+    def _watch_config_file(self):
+        """Re-read the watched model config file when its time has come;
+        apply it when its text changed (a bad one is logged, and the old
+        config keeps serving)."""
+        path, seconds, check = self.config_file
+        if time.monotonic() - self._config_read < seconds:
+            return
+        self._config_read = time.monotonic()
+        text = _read_text(path)
+        if text is None or text == self._config_text:
+            return
+        self._config_text = text
+        try:
+            configs = read_model_config_file(path, check=check)
+            check_models(configs, "model")
+        except NlpseqError as error:
+            LOG.error("The changed model config file was not applied "
+                      "(the previous config keeps serving): %s", error)
+            return
+        self._apply(configs)
+
+    # -- polling -------------------------------------------------------------------
 
     def _poll_loop(self):
-        first, started = True, time.monotonic()
+        started = time.monotonic()
         while not self._stop.is_set():
-            for model in self.models.values():
+            with self._reloads_lock:
+                reloads, self._reloads = self._reloads, []
+            for configs, _ in reloads:
+                self._apply(configs)
+            if self.config_file is not None:
+                self._watch_config_file()
+            for model in list(self.models.values()):
                 if self._stop.is_set():
                     break
                 try:
-                    self.poll(model, first)
+                    self.poll(model, model.fresh)
                 except Exception:  # noqa: BLE001 (keep serving, log it)
                     LOG.exception("polling model %s failed", model.name)
+                model.fresh = False
+            for _, done in reloads:
+                done.set()
             if started is not None and not self.not_ready():
                 # (once: /readyz answers 200 from now on)
                 LOG.info("Ready: every model is loaded (%.1f s)",
                          time.monotonic() - started)
                 started = None
-            first = False
-            self._stop.wait(self.poll_seconds)
+            self._wake.wait(self.poll_seconds)
+            self._wake.clear()
 
     def poll(self, model, first=False):
         """One look at ``model``'s base path: load, unload."""
         found = self._version_folders(model)
         wanted = model.config.wanted(found)
+        model.wanted = wanted
         for number in sorted(wanted, reverse=True):
             if self._stop.is_set():
                 return
@@ -509,7 +502,8 @@ class ModelManager:
                 model.pending[number] = snapshot  # (may still be copied)
                 continue
             model.pending.pop(number, None)
-            version = ServedVersion(model.name, number, found[number])
+            version = ServedVersion(model.name, number, found[number],
+                                    self.monitor)
             version.snapshot = snapshot
             model.versions[number] = version
             version.load(self.batching)
@@ -582,10 +576,12 @@ class ModelManager:
         return found
 
     def submit(self, name, version, label, signature_name, arrays=None,
-               decode=None, python=False):
+               decode=None, python=False, deadline=None):
         """Queue a prediction: ``(version, signature, future)``. The inputs
         are ``arrays`` (``{name: array}``), or ``decode(signature)`` makes
-        them; they are checked against the signature.
+        them; they are checked against the signature. A request still
+        queued at ``deadline`` (``time.monotonic()`` seconds) is answered
+        DEADLINE_EXCEEDED unrun.
 
         Raises:
             ServingError: as :meth:`resolve`, unknown signature, bad inputs,
@@ -596,11 +592,12 @@ class ModelManager:
             signature = served.signature(signature_name)
             inputs = decode(signature) if decode else arrays
             check_inputs(inputs, signature.inputs, signature.name)
-            if served.info.get("app"):  # (an nlpseq export: text inputs)
+            if served.info.get("app") and signature.method_name not in \
+                    EXAMPLE_METHODS:  # (an nlpseq export: text inputs)
                 check_text(inputs, signature.inputs, signature.name)
             try:
                 return served, signature, signature.batcher.submit(
-                    inputs, batch_rows(inputs), python)
+                    inputs, batch_rows(inputs), python, deadline)
             except Closed:
                 if attempt == 2:  # (a version unloaded as it was asked for)
                     raise
@@ -639,14 +636,30 @@ class ModelManager:
                 for n, v in sorted(versions.items(), reverse=True)]
 
     def not_ready(self):
-        """``{model: why}`` of the models without an AVAILABLE version."""
+        """``{model: why}`` of the models that cannot serve every request
+        their config allows yet: no AVAILABLE version, a version of their
+        specific policy that is on disk but not AVAILABLE, or a version
+        label whose version is not AVAILABLE."""
         why = {}
-        for name, model in self.models.items():
+        for name, model in list(self.models.items()):
             if model.latest is None:
                 failed = [v for v in model.versions.values() if v.error]
                 why[name] = failed[-1].error[1] if failed else (
                     "loading" if model.versions else
                     f"no version in {model.config.base_path} yet")
+                continue
+            available = model.available
+            for label, number in sorted(model.config.labels.items()):
+                if number not in available:
+                    why[name] = (f"version label '{label}' names version "
+                                 f"{number}, {_state_text(model, number)}")
+                    break
+            else:
+                if model.config.policy[0] == "specific":
+                    for number in sorted(model.wanted - set(available)):
+                        why[name] = (f"version {number} "
+                                     f"{_state_text(model, number)}")
+                        break
         return why
 
     def batchers(self):
@@ -655,3 +668,21 @@ class ModelManager:
                 for model in self.models.values()
                 for version in list(model.available.values())
                 for name, signature in sorted(version.signatures.items())]
+
+
+def _state_text(model, number):
+    """What is the matter with ``model``'s version ``number``, for
+    ``/readyz``."""
+    version = model.versions.get(number)
+    if version is None:
+        return "not loaded yet"
+    if version.error:
+        return f"which failed to load ({version.error[1]})"
+    return f"still {version.state}"
+
+
+def _read_text(path):
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None

@@ -5,17 +5,24 @@ The TensorFlow Serving paths (``/v1/...``) are answered by a lean ASGI
 handler of their own, the rest (health, readiness, the demo page, the
 ``/nlpseq/v1`` extensions) by a Starlette app:
 
-- ``POST /v1/models/NAME[/versions/N|/labels/L]:predict``
+- ``POST /v1/models/NAME[/versions/N|/labels/L]:predict``, and
+  ``:classify`` and ``:regress`` (:mod:`~nlpseq.server.classify`)
 - ``GET /v1/models/NAME[/versions/N|/labels/L][/metadata]``
 - ``GET /healthz``, ``GET /readyz``
+- ``GET /monitoring/prometheus/metrics`` (or the monitoring config's path),
+  when metrics are enabled (:mod:`~nlpseq.server.monitoring`)
 - ``GET /nlpseq/v1/models`` (the served models, their app and signatures,
   for the demo page), ``GET /nlpseq/v1/batching`` (each batcher's counts)
 - ``GET /`` and ``GET /static/FILE``: the demo page.
 
 Errors are ``{"error": "..."}`` with TensorFlow Serving's status codes. A
 body over ``max_body_bytes`` is refused (INVALID_ARGUMENT, 400: TensorFlow
-Serving itself has no such limit). Each request is logged on the
-``nlpseq.server`` logger: client, method, path, status, milliseconds.
+Serving itself has no such limit). A request has ``timeout_ms``
+(``--rest-api-timeout-in-ms``, TensorFlow Serving's 30 s by default) from
+its arrival: one still queued then is answered DEADLINE_EXCEEDED (504), and
+one whose client disconnects while it waits is dropped from the queue and
+answered not at all. Each request is logged on the ``nlpseq.server``
+logger: client, method, path, status, milliseconds.
 """
 
 from __future__ import annotations
@@ -26,7 +33,9 @@ import re
 import time
 from pathlib import Path
 
+from nlpseq.server.batching import expired
 from nlpseq.server.codec import (
+    DEFAULT_SIGNATURE,
     ServingError,
     check_row_outputs,
     decode_predict,
@@ -61,6 +70,22 @@ class TooLarge(ServingError):
     """A request body over the limit."""
 
 
+class Gone(ServingError):
+    """The client disconnected before its answer: none is sent."""
+
+
+async def _disconnected(receive):
+    """Return once the client has disconnected (the body is read)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+def _retrieved(future):
+    """Mark an abandoned future's outcome as seen (no warning at exit)."""
+    if not future.cancelled():
+        future.exception()
+
+
 class RestApp:
     """The ASGI app of ``nlpseq serve``'s REST port.
 
@@ -68,12 +93,21 @@ class RestApp:
         manager: the :class:`~nlpseq.server.manager.ModelManager`.
         max_body_bytes: the largest request body taken.
         log_requests: log a line per request.
+        timeout_ms: each request's time from its arrival (0: none).
+        monitor: the :class:`~nlpseq.server.monitoring.Monitor` counting
+            the requests, or ``None``.
+        metrics_path: where the monitor's metrics are served (``None``:
+            not served).
     """
 
-    def __init__(self, manager, max_body_bytes=8 << 20, log_requests=True):
+    def __init__(self, manager, max_body_bytes=8 << 20, log_requests=True,
+                 timeout_ms=30000, monitor=None, metrics_path=None):
         self.manager = manager
         self.max_body_bytes = max_body_bytes
         self.log_requests = log_requests
+        self.timeout = timeout_ms / 1000 if timeout_ms else None
+        self.monitor = monitor
+        self.metrics_path = metrics_path
         self.site = self._site()
 
     async def __call__(self, scope, receive, send):
@@ -109,17 +143,23 @@ class RestApp:
 
     async def serving_api(self, scope, receive, send):
         method, path = scope["method"], scope["path"]
+        started = time.monotonic()
+        deadline = started + self.timeout if self.timeout else None
         headers = JSON_HEADERS
+        request = {"model": None, "signature": "", "api": "", "code": "OK"}
         try:
             if method == "POST" and (match := PREDICT_PATH.fullmatch(path)):
                 name, version, label, verb = match.groups()
+                request.update(model=name, api=verb.lower())
                 body = await self._body(scope, receive)
                 if verb.lower() != "predict":
-                    raise ServingError(
-                        "UNIMPLEMENTED", f"{verb.lower()} is not served: "
-                        "nlpseq serve answers the predict API")
-                status, text = 200, await self._predict(
-                    name, _version(version), label, body)
+                    status, text = 200, await self._classify(
+                        verb.lower(), name, _version(version), label, body,
+                        receive, deadline, request)
+                else:
+                    status, text = 200, await self._predict(
+                        name, _version(version), label, body, receive,
+                        deadline, request)
             elif method == "GET" and (match := STATUS_PATH.fullmatch(path)):
                 name, version, label, metadata = match.groups()
                 if not name:
@@ -129,14 +169,53 @@ class RestApp:
                     else self._status(name, _version(version), label))
             else:
                 raise invalid(f"Malformed request: {method} {path}")
+        except Gone as error:
+            self._count(request, error.code, started)
+            return
         except ServingError as error:
+            request["code"] = error.code
             status, text = error.http_status, error.json().encode("utf-8")
             if isinstance(error, TooLarge):
                 headers = JSON_HEADERS + [(b"connection", b"close")]
+        self._count(request, request["code"], started)
         await send({"type": "http.response.start", "status": status,
                     "headers": headers + [
                         (b"content-length", str(len(text)).encode())]})
         await send({"type": "http.response.body", "body": text})
+
+    def _count(self, request, code, started):
+        if self.monitor is not None and request["model"]:
+            self.monitor.request(request["model"], request["signature"],
+                                 code, request["api"], "REST",
+                                 time.monotonic() - started)
+
+    async def _result(self, future, receive, deadline):
+        """The request's :class:`~nlpseq.server.batching.Result`, once its
+        batch has run.
+
+        Raises:
+            Gone: the client disconnected first (the request is dropped
+                from the queue if it has not run yet).
+            ServingError: DEADLINE_EXCEEDED at ``deadline``, or the
+                model call's error.
+        """
+        waiting = asyncio.wrap_future(future)
+        gone = asyncio.ensure_future(_disconnected(receive))
+        timeout = None if deadline is None else max(
+            0.0, deadline - time.monotonic())
+        try:
+            done, _ = await asyncio.wait(
+                {waiting, gone}, timeout=timeout,
+                return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            gone.cancel()
+        if waiting in done:
+            return waiting.result()
+        future.cancel()  # (dropped from the queue unless already running)
+        waiting.add_done_callback(_retrieved)
+        if gone in done:
+            raise Gone("CANCELLED", "the client disconnected")
+        raise expired(deadline)
 
     async def _body(self, scope, receive):
         """The request body; one over the limit is read on (up to
@@ -164,12 +243,14 @@ class RestApp:
             if not more:
                 return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
-    async def _predict(self, name, version, label, body):
+    async def _predict(self, name, version, label, body, receive, deadline,
+                       request):
         if len(body) >= LARGE_BODY:
             doc = await asyncio.to_thread(parse_json, body)
         else:
             doc = parse_json(body)
         signature_name = request_signature_name(doc)
+        request["signature"] = signature_name or DEFAULT_SIGNATURE
         row_format = []
 
         def decode(signature):
@@ -178,8 +259,9 @@ class RestApp:
             return arrays
 
         _, signature, future = self.manager.submit(
-            name, version, label, signature_name, decode=decode, python=True)
-        result = await asyncio.wrap_future(future)
+            name, version, label, signature_name, decode=decode, python=True,
+            deadline=deadline)
+        result = await self._result(future, receive, deadline)
         names = signature.output_names
         if row_format[-1]:
             if result.alone:
@@ -192,6 +274,28 @@ class RestApp:
         if len(names) == 1:
             return dumps({"outputs": result.values(names[0])})
         return dumps({"outputs": {n: result.values(n) for n in names}})
+
+    async def _classify(self, verb, name, version, label, body, receive,
+                        deadline, request):
+        """A ``:classify`` or ``:regress`` (``verb``) request
+        (:mod:`~nlpseq.server.classify`)."""
+        from nlpseq.server import classify
+
+        def queue():
+            doc = parse_json(body)
+            signature_name = request_signature_name(doc)
+            request["signature"] = signature_name or DEFAULT_SIGNATURE
+            return classify.submit(
+                self.manager, name, version, label, signature_name, verb,
+                classify.json_examples(doc), deadline)
+
+        if len(body) >= LARGE_BODY:  # (the examples too, off the loop)
+            _, _, rows, future = await asyncio.to_thread(queue)
+        else:
+            _, _, rows, future = queue()
+        result = await self._result(future, receive, deadline)
+        return dumps(classify.json_results(verb, {
+            key: result.array(key) for key in result.arrays}, rows))
 
     def _status(self, name, version, label):
         from google.protobuf.json_format import MessageToDict
@@ -218,7 +322,7 @@ class RestApp:
     def _site(self):
         from starlette.applications import Starlette
         from starlette.exceptions import HTTPException
-        from starlette.responses import FileResponse, JSONResponse
+        from starlette.responses import FileResponse, JSONResponse, Response
         from starlette.routing import Mount, Route
         from starlette.staticfiles import StaticFiles
 
@@ -242,6 +346,10 @@ class RestApp:
                 for model, version, name, batcher in
                 self.manager.batchers()]})
 
+        async def metrics(request):
+            body, kind = await asyncio.to_thread(self.monitor.exposition)
+            return Response(body, headers={"content-type": kind})
+
         async def index(request):
             page = STATIC / "index.html"
             if not page.is_file():
@@ -253,7 +361,9 @@ class RestApp:
                                           f"{request.url.path}"},
                                 status_code=exc.status_code)
 
-        return Starlette(routes=[
+        served = [Route(self.metrics_path, metrics)] if (
+            self.metrics_path and self.monitor is not None) else []
+        return Starlette(routes=served + [
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/nlpseq/v1/models", models),

@@ -75,6 +75,8 @@ class Task:
     predict_settings = ()
     #: ``predict --format`` choices.
     output_formats = FORMATS
+    #: Options of ``export``: caps on one request's work (``Setting``).
+    export_settings = ()
     #: The family's :class:`Preprocessor` subclass.
     preprocessor_class = Preprocessor
     #: What ``--data SPEC`` reads, and an example file name, for ``--help``.
@@ -272,8 +274,7 @@ class Task:
         import keras
 
         previous = keras.config.dtype_policy()
-        keras.config.set_dtype_policy(self.config.get("precision",
-                                                      "float32"))
+        keras.config.set_dtype_policy(self.config.get("precision", "float32"))
         try:
             return self.build_model()
         finally:
@@ -293,8 +294,7 @@ class Task:
         """
         folder = ModelFolder(model_dir)
         # (one model's files, even while another one is being published)
-        entries, files = folder.read(app=cls.name,
-                                     names=(MODEL, PREPROCESSOR))
+        entries, files = folder.read(app=cls.name, names=(MODEL, PREPROCESSOR))
         try:
             config = merge(cls.all_settings(),
                            {k: v for k, v in entries.get("config", {}).items()
@@ -364,10 +364,8 @@ class Task:
         """Records of the inputs ``block`` (``done`` inputs came before
         them): empty inputs get :meth:`empty_record`, with one warning per
         call, and the others :meth:`predict_lines`."""
-        empty = [index for index, line in enumerate(block)
-                 if not line.strip()]
-        records = {index: self.empty_record(block[index])
-                   for index in empty}
+        empty = [index for index, line in enumerate(block) if not line.strip()]
+        records = {index: self.empty_record(block[index]) for index in empty}
         if not any(record is not None for record in records.values()):
             if block:
                 yield from self.predict_lines(block)
@@ -412,7 +410,7 @@ class Task:
 
         return write_report(self, data=data, output=output)
 
-    def export(self, output=None, version=None, format="savedmodel"):
+    def export(self, output=None, version=None, format="savedmodel", **limits):
         """Write a SavedModel for TensorFlow Serving, or the model as ONNX
         (``format="onnx"``: ``model.onnx`` and ``preprocessor.json``, see
         :mod:`nlpseq.onnx_export`), in ``<output>/<version>/``: one of
@@ -425,16 +423,18 @@ class Task:
                 there, or 1).
             format: ``"savedmodel"`` or ``"onnx"`` (needs the ``onnx``
                 extra).
+            limits: caps of :attr:`export_settings` (``max_beam_width=8``...).
 
         Returns:
             The path written.
         """
-        from nlpseq.exporters import check_format
+        from nlpseq.exporters import check_format, limited
         from nlpseq.folder import export_lock, write_version
 
         output = inputs.path_argument("export", "output", output)
         inputs.count("export", "version", version, optional=True)
         exporter = check_format(format)
+        task = limited(self, exporter, limits)  # (the caps checked first)
         if output is None and self.folder is None:
             raise NlpseqError("export: give an output folder (this model "
                               "was not loaded from a model folder)")
@@ -446,4 +446,4 @@ class Task:
         # export/ versions over): the lock waits for the other one.
         with export_lock(output, self.folder):
             return write_version(output, version,
-                                 lambda folder: exporter.write(self, folder))
+                                 lambda folder: exporter.write(task, folder))

@@ -33,6 +33,9 @@ from nlpseq.tasks.settings import (
 )
 
 POOLING = ("last", "max", "mean", "max_mean")
+#: The bytes feature holding the text of each ``tf.Example`` that the
+#: ``classification`` signature takes.
+TEXT_FEATURE = "text"
 
 #: The classifier family's settings (apps change defaults with
 #: :func:`~nlpseq.tasks.settings.with_defaults`).
@@ -166,6 +169,10 @@ class ClassifierTask(Task):
                  "(plain or .gz) with text and label columns, a folder with "
                  "a sub-folder of .txt files per label, or tfds:NAME[:SPLIT]")
     data_example = "reviews.csv"
+    #: The SignatureDef method of the signatures that are not predict ones:
+    #: ``classification`` is TensorFlow Serving's Classify method (the
+    #: exporter writes it into ``saved_model.pb``).
+    signature_methods = {"classification": "tensorflow/serving/classify"}
 
     # -- data ------------------------------------------------------------------
 
@@ -425,8 +432,21 @@ class ClassifierTask(Task):
                                        [tf.shape(text)[0], 1]),
             }
 
+        def classify(inputs):
+            # (TensorFlow Serving's Classify API: serialized tf.Examples,
+            # each with its text in the bytes feature `text`)
+            text = tf.io.parse_example(inputs, {
+                TEXT_FEATURE: tf.io.FixedLenFeature([], tf.string)})[
+                TEXT_FEATURE]
+            outputs = serve(tf.strings.unicode_transcode(
+                text, "UTF-8", "UTF-8", errors="strict"))
+            return {"classes": outputs["class_names"],
+                    "scores": outputs["probabilities"]}
+
         return {"serving_default": (serve, [
-            tf.TensorSpec((None,), tf.string, name="text")])}
+            tf.TensorSpec((None,), tf.string, name="text")]),
+            "classification": (classify, [
+                tf.TensorSpec((None,), tf.string, name="inputs")])}
 
 
 def class_count_mismatch(folder):

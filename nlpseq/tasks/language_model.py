@@ -94,6 +94,20 @@ SETTINGS = (
     *transfer_settings(groups=False),
 )
 
+#: The options of ``export`` (:attr:`~nlpseq.tasks.base.Task.export_settings`):
+#: the caps on what a request to the exported ``generate`` signature may ask
+#: for. The fixed signatures' own values are their minimums.
+EXPORT_SETTINGS = (
+    Setting("max_generate_length", int, 1000, "the most tokens a request to "
+            "the exported generate signature may ask for (its length; at "
+            f"least generate_greedy's {GENERATE_LENGTH})",
+            minimum=GENERATE_LENGTH),
+    Setting("max_beam_width", int, 16, "the widest beam a request to the "
+            "exported generate signature may ask for (its beam_width; at "
+            f"least generate_beam's {GENERATE_BEAM_WIDTH})",
+            minimum=GENERATE_BEAM_WIDTH),
+)
+
 #: The options of :meth:`LanguageModelTask.generate` (the ``generate``
 #: command's, checked by it).
 GENERATE_SETTINGS = (
@@ -208,6 +222,10 @@ class LanguageModelTask(Task):
     )
     #: The options of :meth:`generate` (and of the ``generate`` command).
     generate_settings = GENERATE_SETTINGS
+    export_settings = EXPORT_SETTINGS
+    #: The caps the ``generate`` signature enforces: the defaults, or those
+    #: of the export being written (:func:`nlpseq.exporters.export_limits`).
+    limits = merge(EXPORT_SETTINGS)
     data_help = ("a plain-text corpus (.txt, one line per line of text), a "
                  "table's text column (.csv, .tsv, .jsonl, .parquet; each "
                  "text a line) or tfds:NAME[:SPLIT]")
@@ -693,8 +711,11 @@ class LanguageModelTask(Task):
         the continuations (``text``) and their ``tokens``;
         ``generate_greedy`` and ``generate_beam``: ``generate`` with
         ``text`` only (:data:`GENERATE_LENGTH` tokens; beam width
-        :data:`GENERATE_BEAM_WIDTH`)."""
+        :data:`GENERATE_BEAM_WIDTH`). A ``generate`` request over the caps
+        of :attr:`limits` is refused before any decoding."""
         import tensorflow as tf
+
+        from nlpseq.exporters import assert_within
 
         def next_tokens(text):
             words, probabilities = self.next_tokens(text, EXPORT_TOP_K)
@@ -702,6 +723,18 @@ class LanguageModelTask(Task):
 
         def generate(text, length, strategy, temperature, top_k, beam_width,
                      seed):
+            with tf.control_dependencies([
+                    assert_within(self, "max_generate_length", "length",
+                                  length, " tokens"),
+                    assert_within(self, "max_beam_width", "beam_width",
+                                  beam_width)]):
+                length, beam_width = tf.identity(length), tf.identity(
+                    beam_width)  # (the decoding waits for the checks)
+            return decode(text, length, strategy, temperature, top_k,
+                          beam_width, seed)
+
+        def decode(text, length, strategy, temperature, top_k, beam_width,
+                   seed):
             ids = self.generate_ids(text, length, strategy, temperature,
                                     top_k, beam_width, seed)
             tokens = tf.gather(tf.constant(self.encoder.vocabulary), ids)
@@ -709,7 +742,7 @@ class LanguageModelTask(Task):
 
         def fixed(strategy):
             def generate_text(text):
-                outputs = generate(
+                outputs = decode(
                     text, tf.constant(GENERATE_LENGTH), tf.constant(strategy),
                     tf.constant(1.0), tf.constant(0),
                     tf.constant(GENERATE_BEAM_WIDTH), tf.constant(0))
@@ -735,5 +768,6 @@ class LanguageModelTask(Task):
             "generate_beam": (fixed("beam"), text_only),
         }
 
-__all__ = ["GENERATE_BEAM_WIDTH", "GENERATE_LENGTH", "GENERATE_SETTINGS",
-           "LanguageModelPreprocessor", "LanguageModelTask", "SETTINGS"]
+__all__ = ["EXPORT_SETTINGS", "GENERATE_BEAM_WIDTH", "GENERATE_LENGTH",
+           "GENERATE_SETTINGS", "LanguageModelPreprocessor",
+           "LanguageModelTask", "SETTINGS"]

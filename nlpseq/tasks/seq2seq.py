@@ -30,7 +30,7 @@ import dataclasses
 
 import numpy as np
 
-from nlpseq.config import Setting
+from nlpseq.config import Setting, merge
 from nlpseq.data import held_out_cut
 from nlpseq.errors import NlpseqError
 from nlpseq.log import LOG
@@ -93,6 +93,19 @@ PREDICT_SETTINGS = (
             "--beam-width)", minimum=1),
     Setting("attention_plot", str, None, "draw the attention of the "
             "first sentence into this PNG file (needs matplotlib)"),
+)
+
+
+#: The options of ``export`` (:attr:`~nlpseq.tasks.base.Task.export_settings`):
+#: the cap on what a request to the exported ``translate`` signature may ask
+#: for (``n_best`` is at most ``beam_width`` already; a translation's length
+#: follows its source's, cut at ``--max-length``). ``translate_beam``'s beam
+#: is its minimum.
+EXPORT_SETTINGS = (
+    Setting("max_beam_width", int, 16, "the widest beam a request to the "
+            "exported translate signature may ask for (its beam_width; at "
+            f"least translate_beam's {EXPORT_BEAM_WIDTH})",
+            minimum=EXPORT_BEAM_WIDTH),
 )
 
 
@@ -165,6 +178,10 @@ class Seq2SeqTask(Task):
     demo_panel = "translation"
     settings = SETTINGS
     predict_settings = PREDICT_SETTINGS
+    export_settings = EXPORT_SETTINGS
+    #: The cap the ``translate`` signature enforces: the default, or that of
+    #: the export being written (:func:`nlpseq.exporters.export_limits`).
+    limits = merge(EXPORT_SETTINGS)
     preprocessor_class = Seq2SeqPreprocessor
     data_help = ("sentence pairs: a .tsv file of source<TAB>target lines, "
                  "two aligned files SOURCE,TARGET, a pattern FILE.{lang} of "
@@ -691,8 +708,11 @@ class Seq2SeqTask(Task):
         its ``score``; ``translate_beam``: ``text`` -> the
         :data:`EXPORT_BEAM_WIDTH` best ``translations`` of a beam of as
         many, and their ``scores`` (length penalty
-        :data:`EXPORT_LENGTH_PENALTY` throughout)."""
+        :data:`EXPORT_LENGTH_PENALTY` throughout). A ``translate`` request
+        over the cap of :attr:`limits` is refused before any decoding."""
         import tensorflow as tf
+
+        from nlpseq.exporters import assert_within
 
         def best(beam_width):
             def translate_text(text):
@@ -712,6 +732,9 @@ class Seq2SeqTask(Task):
                     "scores": tf.ensure_shape(scores, shape)}
 
         def translate(text, beam_width, length_penalty, n_best):
+            with tf.control_dependencies([assert_within(
+                    self, "max_beam_width", "beam_width", beam_width)]):
+                beam_width = tf.identity(beam_width)  # (decoding waits)
             texts, scores = self.translate(text, beam_width, length_penalty,
                                            n_best)
             return {"translations": texts, "scores": scores}
@@ -729,5 +752,5 @@ class Seq2SeqTask(Task):
         }
 
 
-__all__ = ["END", "END_ID", "PAD_ID", "START", "START_ID", "UNK_ID",
-           "Seq2SeqPreprocessor", "Seq2SeqTask"]
+__all__ = ["END", "END_ID", "EXPORT_SETTINGS", "PAD_ID", "START", "START_ID",
+           "UNK_ID", "Seq2SeqPreprocessor", "Seq2SeqTask"]

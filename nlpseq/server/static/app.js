@@ -38,11 +38,45 @@ const nlpseq = (() => {
     return p > 0 && p < 0.001 ? "<0.1%" : `${(100 * p).toFixed(1)}%`;
   }
 
+  function predictPath(model) {
+    return `v1/models/${encodeURIComponent(model.name)}:predict`;
+  }
+
+  /** A word in single quotes for a POSIX shell (a quote in it written
+   * '\''). */
+  function quoted(word) {
+    return `'${String(word).replace(/'/g, "'\\''")}'`;
+  }
+
+  /** A word as one POSIX shell word: as is when it has no special
+   * character, else quoted. */
+  function shellQuote(word) {
+    return /^[A-Za-z0-9_.,/:@%+=-]+$/.test(word) ? word : quoted(word);
+  }
+
+  /** The curl command line that POSTs `json` (the body, as sent) to the
+   * model's :predict on this page's server. */
+  function curlLine(model, json) {
+    const url = new URL(predictPath(model), document.baseURI).href;
+    return `curl -d ${quoted(json)} ${shellQuote(url)}`;
+  }
+
+  /** Whether a signature takes one text per row: a single input, a batch
+   * of strings (DT_STRING, shape [-1]). Signatures of the Classify and
+   * Regress APIs (serialized tf.Example in `inputs`) are not. */
+  function textOnly(signature) {
+    const method = (signature && signature.method_name) || "";
+    const inputs = Object.entries((signature && signature.inputs) || {});
+    return !/classify|regress/.test(method) && inputs.length === 1 &&
+      inputs.every(([name, spec]) => name !== "inputs" &&
+        spec.dtype === "DT_STRING" && Array.isArray(spec.shape) &&
+        spec.shape.length === 1 && spec.shape[0] === -1);
+  }
+
   /** POST a body to the model's :predict; the answer, or an Error with the
    * server's message. */
   async function predict(model, body) {
-    const url = `v1/models/${encodeURIComponent(model.name)}:predict`;
-    const response = await fetch(url, {
+    const response = await fetch(predictPath(model), {
       method: "POST",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify(body),
@@ -62,15 +96,26 @@ const nlpseq = (() => {
 
   /** The first row of a row-format answer as {output: value} (a signature
    * with one output gives bare values). */
-  async function predictOne(model, signature, text) {
-    const answer = await predict(model,
-      { signature_name: signature, instances: [text] });
+  function firstRow(model, name, answer) {
     const row = answer.predictions[0];
     if (row !== null && typeof row === "object" && !Array.isArray(row)) {
       return row;
     }
-    const outputs = Object.keys(model.signatures[signature].outputs);
+    const outputs = Object.keys(model.signatures[name].outputs);
     return { [outputs[0]]: row };
+  }
+
+  /** The model's text-only signatures (`textOnly`): those of `preferred`
+   * first, in its order, then serving_default, then the others by name. */
+  function textSignatures(model, preferred) {
+    const signatures = model.signatures || {};
+    const rank = (name) => {
+      const at = preferred.indexOf(name);
+      if (at >= 0) return at;
+      return preferred.length + (name === "serving_default" ? 0 : 1);
+    };
+    return Object.keys(signatures).filter((n) => textOnly(signatures[n]))
+      .sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
   }
 
   function kindOf(model) {
@@ -94,22 +139,75 @@ const nlpseq = (() => {
 
   // -- panels ----------------------------------------------------------------
 
-  /** The panel's frame: a heading, a form (a labelled text box, controls and
-   * a submit button) and a result area. `submit(text)` returns the result's
-   * element; the result area shows it, or the error. */
+  /** A panel's "Show request" toggle: the JSON body of the panel's last
+   * request, and the curl command line that sends the same. */
+  function requestView(model) {
+    const json = el("pre", { class: "request-json" });
+    const curl = el("pre", { class: "request-curl" });
+    const summary = el("summary", {}, "Show request");
+    const view = el("details", { class: "request", hidden: true }, summary,
+      el("p", { class: "request-heading" }, "Request body (JSON)"), json,
+      el("p", { class: "request-heading" }, "The same with curl"), curl);
+    view.addEventListener("toggle", () => {
+      summary.textContent = view.open ? "Hide request" : "Show request";
+    });
+    return {
+      element: view,
+      /** Shows the body `sent` (the JSON text as sent). */
+      show(sent) {
+        json.textContent = JSON.stringify(JSON.parse(sent), null, 2);
+        curl.textContent = curlLine(model, sent);
+        view.hidden = false;
+      },
+      clear() {
+        json.textContent = "";
+        curl.textContent = "";
+        view.hidden = true;
+      },
+    };
+  }
+
+  /** The answer as JSON (a signature the panel cannot draw). */
+  function jsonView(answer) {
+    return el("pre", { class: "json" }, JSON.stringify(answer, null, 2));
+  }
+
+  /** The panel's frame: a heading, a form (a labelled text box, controls,
+   * a signature picker offering `options.signatures`, and a submit
+   * button), a result area and a request view.
+   * `submit(text, call, signature)` returns the result's element, where
+   * `call(body)` POSTs a body to the model's :predict and shows it in the
+   * request view; the result area shows that element, or the error. An
+   * empty box shows `options.hint` instead, and sends nothing. */
   function panel(model, kind, options) {
     const id = `panel-${slug(model.name)}`;
     const result = el("div", { class: "result", "aria-live": "polite" });
+    const request = requestView(model);
     const input = el("textarea", {
       id: `${id}-input`, name: "text", rows: options.rows || 3,
       spellcheck: "false",
       class: options.json ? "code" : null,
     });
     input.value = options.example || "";
+    const signatures = options.signatures || [];
+    const picker = signatures.length ? el("select", { class: "signature" },
+      ...signatures.map((n) => el("option", { value: n }, n))) : null;
+    const description = el("p", { class: "description" });
+    const describe = () => {
+      const text = options.describe ? options.describe(picker && picker.value)
+        : null;
+      description.textContent = text || "";
+      description.hidden = !text;
+    };
+    if (picker) picker.addEventListener("change", describe);
+    describe();
     const button = el("button", { type: "submit" }, options.button);
     const form = el("form", { class: "panel-form" },
       el("label", { for: input.id }, options.label), input,
-      el("div", { class: "actions" }, ...(options.controls || []), button));
+      el("div", { class: "actions" }, ...(options.controls || []),
+        picker ? el("label", { class: "signature-label" }, "Signature ",
+          picker) : null,
+        button));
     const section = el("section", {
       class: "panel", id, "data-model": model.name, "data-kind": kind,
       "aria-labelledby": `${id}-title`,
@@ -118,16 +216,14 @@ const nlpseq = (() => {
       el("h2", { id: `${id}-title` }, model.name),
       el("span", { class: "badge" }, model.app || model.family || "SavedModel"),
       el("span", { class: "version" }, `version ${model.version}`)),
-    options.description ? el("p", { class: "description" },
-      options.description) : null,
-    form, result);
+    description, form, result, request.element);
 
     const sequences = new Map();
     /** Runs `work()` and shows what it gives in `target`, unless a newer
      * run for `target` started meanwhile; the target's `data-text` says
-     * which input it shows, its `data-state` whether it is busy, done or
-     * an error. */
-    async function show(work, text, target = result) {
+     * which input it shows, `data-signature` which signature gave it, and
+     * `data-state` whether it is busy, done, an error or a hint. */
+    async function show(work, text, target = result, signature = null) {
       const mine = (sequences.get(target) || 0) + 1;
       sequences.set(target, mine);
       target.setAttribute("aria-busy", "true");
@@ -141,17 +237,51 @@ const nlpseq = (() => {
         state = "error";
       }
       if (mine !== sequences.get(target)) return;
+      settle(target, content, text, state, signature);
+    }
+    /** Shows a hint in `target` (an answer still on its way is dropped). */
+    function hint(target, text, ...message) {
+      sequences.set(target, (sequences.get(target) || 0) + 1);
+      settle(target, el("p", { class: "hint", role: "status" }, ...message),
+        text, "hint", null);
+    }
+    function settle(target, content, text, state, signature) {
       target.replaceChildren(content);
       target.dataset.text = text;
       target.dataset.state = state;
+      if (signature) target.dataset.signature = signature;
+      else delete target.dataset.signature;
       target.removeAttribute("aria-busy");
+    }
+    function example() {
+      if (!options.example) return [];
+      const use = el("button", { type: "button", class: "use-example",
+        title: "Use this example" }, options.example);
+      use.addEventListener("click", () => {
+        input.value = options.example;
+        input.dispatchEvent(new Event("input"));
+        input.focus();
+      });
+      return [" For example: ", use];
+    }
+    function call(body) {
+      request.show(JSON.stringify(body));
+      return predict(model, body);
     }
 
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
+      const text = input.value;
+      if (!text.trim()) {
+        hint(result, text, `${options.hint}.`, ...example());
+        request.clear();
+        return;
+      }
+      const signature = picker ? picker.value : null;
       button.disabled = true;
       try {
-        await show(() => options.submit(input.value), input.value);
+        await show(() => options.submit(text, call, signature), text, result,
+          signature);
       } finally {
         button.disabled = false;
       }
@@ -162,7 +292,26 @@ const nlpseq = (() => {
         form.requestSubmit();
       }
     });
-    return { section, form, input, result, show };
+    return { section, form, input, result, show, hint };
+  }
+
+  /** A text panel's `submit`: calls the picked signature with the text and
+   * shows its first row by the first of `renderers` ({needs: [output],
+   * render(row, text)}) whose outputs the signature has, else the answer
+   * as JSON. */
+  function textSubmit(model, renderers) {
+    return async (text, call, name) => {
+      if (!name) {
+        throw new Error(`The model ${model.name} has no signature that takes `
+          + "one text per row (one DT_STRING input of shape [-1]).");
+      }
+      const answer = await call({ signature_name: name, instances: [text] });
+      const outputs = model.signatures[name].outputs;
+      const renderer = renderers.find((r) => r.needs.every((o) =>
+        o in outputs));
+      return renderer ? renderer.render(firstRow(model, name, answer), text)
+        : jsonView(answer);
+    };
   }
 
   function bars(names, probabilities) {
@@ -187,16 +336,20 @@ const nlpseq = (() => {
   function classifierPanel(model) {
     return panel(model, "classifier", {
       label: "Text", button: "Classify",
+      hint: "Type a text to classify first",
       example: model.example,
-      async submit(text) {
-        const row = await predictOne(model, "serving_default", text);
-        const best = Math.max(...row.probabilities);
-        return el("div", {},
-          el("p", { class: "prediction" },
-            el("span", { class: "label-name" }, row.label), " ",
-            el("span", { class: "label-probability" }, percent(best))),
-          bars(row.class_names, row.probabilities));
-      },
+      signatures: textSignatures(model, ["serving_default"]),
+      submit: textSubmit(model, [{
+        needs: ["label", "probabilities", "class_names"],
+        render(row) {
+          const best = Math.max(...row.probabilities);
+          return el("div", {},
+            el("p", { class: "prediction" },
+              el("span", { class: "label-name" }, row.label), " ",
+              el("span", { class: "label-probability" }, percent(best))),
+            bars(row.class_names, row.probabilities));
+        },
+      }]),
     }).section;
   }
 
@@ -232,90 +385,98 @@ const nlpseq = (() => {
   function nerPanel(model) {
     return panel(model, "ner", {
       label: "Text", button: "Find entities",
+      hint: "Type a text to find its entities first",
       example: model.example,
-      async submit(text) {
-        const row = await predictOne(model, "serving_default", text);
-        const entities = [];
-        for (let i = 0; i < row.entity_count; i++) {
-          entities.push({
-            start: row.entity_starts[i], end: row.entity_ends[i],
-            type: row.entity_types[i],
-          });
-        }
-        const tokens = (row.tokens || []).map((token, i) => [token,
-          row.tags[i]]).filter(([token]) => token !== "");
-        return el("div", {},
-          renderEntities(text, entities),
-          entities.length ? null
-            : el("p", { class: "note" }, "No entities found."),
-          tokens.length ? el("details", { class: "tokens" },
-            el("summary", {}, `Tokens and tags (${tokens.length})`),
-            el("ol", {}, ...tokens.map(([token, tag]) => el("li", {},
-              el("span", { class: "token" }, token),
-              el("span", { class: "tag" }, tag))))) : null);
-      },
+      signatures: textSignatures(model, ["serving_default"]),
+      submit: textSubmit(model, [{
+        needs: NEEDS.ner.serving_default,
+        render: entityResult,
+      }]),
     }).section;
   }
 
+  /** The text with the entities of the ner signature's `row` marked, and
+   * its tokens and tags. */
+  function entityResult(row, text) {
+    const entities = [];
+    for (let i = 0; i < row.entity_count; i++) {
+      entities.push({
+        start: row.entity_starts[i], end: row.entity_ends[i],
+        type: row.entity_types[i],
+      });
+    }
+    const tokens = (row.tokens || []).map((token, i) => [token,
+      row.tags[i]]).filter(([token]) => token !== "");
+    return el("div", {},
+      renderEntities(text, entities),
+      entities.length ? null
+        : el("p", { class: "note" }, "No entities found."),
+      tokens.length ? el("details", { class: "tokens" },
+        el("summary", {}, `Tokens and tags (${tokens.length})`),
+        el("ol", {}, ...tokens.map(([token, tag]) => el("li", {},
+          el("span", { class: "token" }, token),
+          el("span", { class: "tag" }, tag))))) : null);
+  }
+
+  const TRANSLATION_SIGNATURES = {
+    translate_beam: "Beam search: the best translations and their scores.",
+    translate_greedy: "Greedy decoding: one translation and its score.",
+    serving_default: "The best translation of a beam search, and its score.",
+  };
+
   function translationPanel(model) {
-    const beam = Boolean(model.signatures.translate_beam);
     return panel(model, "translation", {
       label: "Source text", button: "Translate",
+      hint: "Type a text to translate first",
       example: model.example,
-      description: beam ? "Beam search (translate_beam): the best "
-        + "translations and their scores." : null,
-      async submit(text) {
-        let translations;
-        let scores;
-        if (beam) {
-          ({ translations, scores } = await predictOne(model,
-            "translate_beam", text));
-        } else {
-          const row = await predictOne(model, "serving_default", text);
-          translations = [row.translation];
-          scores = [row.score];
-        }
-        return el("div", {},
-          el("p", { class: "translation" }, translations[0]),
-          el("ol", { class: "hypotheses", "aria-label": "Hypotheses" },
-            ...translations.map((t, i) => el("li", {
-              class: "hypothesis", "data-score": scores[i],
-            },
-            el("span", { class: "hypothesis-text" }, t),
-            el("span", { class: "hypothesis-score" },
-              Number(scores[i]).toFixed(3))))));
-      },
+      signatures: textSignatures(model, ["translate_beam", "serving_default"]),
+      describe: (name) => TRANSLATION_SIGNATURES[name],
+      submit: textSubmit(model, [{
+        needs: ["translations", "scores"],
+        render: (row) => hypotheses(row.translations, row.scores),
+      }, {
+        needs: ["translation", "score"],
+        render: (row) => hypotheses([row.translation], [row.score]),
+      }]),
     }).section;
+  }
+
+  function hypotheses(translations, scores) {
+    return el("div", {},
+      el("p", { class: "translation" }, translations[0]),
+      el("ol", { class: "hypotheses", "aria-label": "Hypotheses" },
+        ...translations.map((t, i) => el("li", {
+          class: "hypothesis", "data-score": scores[i],
+        },
+        el("span", { class: "hypothesis-text" }, t),
+        el("span", { class: "hypothesis-score" },
+          Number(scores[i]).toFixed(3))))));
   }
 
   function nextWordPanel(model) {
-    const strategies = ["greedy", "beam"]
-      .filter((s) => model.signatures[`generate_${s}`]);
-    const strategy = el("select", { "aria-label": "Decoding" },
-      ...strategies.map((s) => el("option", { value: s },
-        s === "greedy" ? "Greedy" : "Beam search")));
-    const controls = strategies.length ? [strategy] : [];
     const words = el("div", { class: "next-words", "aria-live": "polite" });
     let timer = null;
     const parts = panel(model, "next-word", {
-      label: "Text so far", button: "Generate", rows: 2, controls,
+      label: "Text so far", button: "Generate", rows: 2,
+      hint: "Type the start of a text first",
       example: model.example,
-      async submit(text) {
-        const signature = `generate_${strategy.value}`;
-        const row = await predictOne(model, signature, text);
-        const glue = text === "" || /\s$/.test(text) ? "" : " ";
-        return el("p", { class: "generated", "data-strategy": strategy.value },
-          el("span", { class: "prompt" }, text + glue),
-          el("span", { class: "continuation" }, row.text));
-      },
+      signatures: textSignatures(model, ["generate_greedy", "generate_beam"]),
+      submit: textSubmit(model, [{
+        needs: ["text"],
+        render(row, text) {
+          const glue = /\s$/.test(text) ? "" : " ";
+          return el("p", { class: "generated" },
+            el("span", { class: "prompt" }, text + glue),
+            el("span", { class: "continuation" }, row.text));
+        },
+      }]),
     });
-    if (!strategies.length) {
-      parts.form.querySelector("button[type=submit]").hidden = true;
-    }
     parts.result.before(el("h3", { class: "subheading" }, "Next word"), words);
 
     async function suggest(text) {
-      const row = await predictOne(model, "serving_default", text);
+      const answer = await predict(model,
+        { signature_name: "serving_default", instances: [text] });
+      const row = firstRow(model, "serving_default", answer);
       return el("ol", { class: "word-list" }, ...row.tokens.map((word, i) => {
         const button = el("button", {
           type: "button", class: "word", "data-word": word,
@@ -335,7 +496,12 @@ const nlpseq = (() => {
     }
     function update() {
       const text = parts.input.value;
-      parts.show(() => suggest(text), text, words);
+      if (!text.trim()) {
+        parts.hint(words, text, "Type a few words to see the likeliest "
+          + "next ones.");
+      } else {
+        parts.show(() => suggest(text), text, words);
+      }
     }
     parts.input.addEventListener("input", () => {
       clearTimeout(timer);
@@ -387,16 +553,16 @@ const nlpseq = (() => {
     select.addEventListener("change", template);
     parts = panel(model, "generic", {
       label: "Request body (JSON)", button: "Predict", rows: 8, json: true,
+      hint: "Write a request body (JSON) first",
       controls: [select],
-      async submit(body) {
+      async submit(body, call) {
         let parsed;
         try {
           parsed = JSON.parse(body);
         } catch (error) {
           throw new Error(`The request body is not JSON: ${error.message}`);
         }
-        const answer = await predict(model, parsed);
-        return el("pre", { class: "json" }, JSON.stringify(answer, null, 2));
+        return jsonView(await call(parsed));
       },
     });
     if (names.length) template();
@@ -435,7 +601,10 @@ const nlpseq = (() => {
   } else {
     start();
   }
-  return { kindOf, renderEntities, entityColour, exampleBody };
+  return {
+    kindOf, renderEntities, entityColour, exampleBody, textOnly, shellQuote,
+    curlLine,
+  };
 })();
 
 window.nlpseq = nlpseq;
