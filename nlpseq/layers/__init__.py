@@ -12,6 +12,9 @@
 - :class:`CRF` — linear-chain CRF: forward-algorithm NLL, Viterbi decoding
 - :class:`Attention` — Luong or Bahdanau attention over encoder outputs
 - :class:`RareWordDropout` — rare words read as unknown, in training
+- :class:`LockedDropout`, :class:`EmbeddingDropout`,
+  :class:`ActivationRegularization` — AWD-LSTM's regularizers (with the
+  cells' ``weight_drop``)
 - :class:`HashedBigrams` — word-bigram bucket ids, for a bag of bigrams
 - :class:`NgramLogits` — a fitted linear model over words and bigrams, added
   to a network's logits in inference
@@ -29,13 +32,20 @@ from nlpseq.layers.gru import GRU, GRUCell
 from nlpseq.layers.lstm import LSTM, LSTMCell
 from nlpseq.layers.ngrams import HashedBigrams, NgramLogits
 from nlpseq.layers.pooling import SequencePooling
+from nlpseq.layers.regularization import (
+    ActivationRegularization,
+    EmbeddingDropout,
+    LockedDropout,
+)
 from nlpseq.layers.rnn import RNN
 from nlpseq.layers.simple_rnn import SimpleRNN, SimpleRNNCell
 from nlpseq.layers.word_dropout import RareWordDropout
 
 __all__ = [
-    "Attention", "Bidirectional", "CRF", "CharacterFeatures", "GRU", "GRUCell",
-    "HashedBigrams", "LSTM", "LSTMCell", "NgramLogits", "RNN", "RareWordDropout",
+    "ActivationRegularization", "Attention", "Bidirectional", "CRF",
+    "CharacterFeatures", "EmbeddingDropout", "GRU", "GRUCell",
+    "HashedBigrams", "LSTM", "LSTMCell", "LockedDropout", "NgramLogits",
+    "RNN", "RareWordDropout",
     "RecurrentCell", "SequencePooling", "SimpleRNN", "SimpleRNNCell",
     "TiedEmbedding", "from_keras", "to_keras",
 ]

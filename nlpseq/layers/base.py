@@ -198,8 +198,13 @@ class RecurrentCell(keras.layers.Layer):
 
     Dropout: ``dropout`` masks the inputs and ``recurrent_dropout`` the
     previous hidden state; the :class:`~nlpseq.layers.RNN` loop draws one mask
-    per sequence and keeps it for every step (variational dropout). A cell
-    called on its own applies no dropout.
+    per sequence and keeps it for every step (variational dropout).
+    ``weight_drop`` is DropConnect on the recurrent kernel (Wan et al. 2013;
+    AWD-LSTM's weight drop, Merity et al. 2017): in training the loop draws
+    one mask over the kernel's entries per batch, multiplies it (scaled by
+    ``1 / (1 - weight_drop)``) onto the kernel once, before the first step,
+    and runs every step with that kernel; inference uses the kernel itself,
+    at no cost. A cell called on its own applies no dropout.
     """
 
     gates = 1
@@ -239,6 +244,7 @@ class RecurrentCell(keras.layers.Layer):
         recurrent_dropout=0.0,
         seed=None,
         implementation=None,
+        weight_drop=0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -266,6 +272,7 @@ class RecurrentCell(keras.layers.Layer):
         self.dropout = check_rate("dropout", dropout)
         self.recurrent_dropout = check_rate(
             "recurrent_dropout", recurrent_dropout)
+        self.weight_drop = check_rate("weight_drop", weight_drop)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
 
@@ -357,14 +364,17 @@ class RecurrentCell(keras.layers.Layer):
         return self.implementation == 1 or \
             self.units >= self.PER_GATE_FROM_UNITS
 
-    def recurrent_weights(self, dtype=None):
+    def recurrent_weights(self, dtype=None, weight_mask=None):
         """The tensors ``step`` uses besides its inputs: here the recurrent
         kernel, as one block per gate (``[units, units]`` each, in the fused
-        order) with :attr:`per_gate_products`, else whole.
+        order) with :attr:`per_gate_products`, else whole; multiplied by
+        ``weight_mask`` (the kernel's shape: ``weight_drop`` in training).
 
         Computed once per sequence, outside the loop (slices, casts).
         """
         kernel = ops.cast(self.recurrent_kernel, dtype or self.compute_dtype)
+        if weight_mask is not None:
+            kernel = kernel * ops.cast(weight_mask, kernel.dtype)
         if not self.per_gate_products:
             return [kernel]
         return list(ops.split(kernel, self.gates, axis=1))
@@ -506,6 +516,9 @@ class RecurrentCell(keras.layers.Layer):
                 "implementation": self.implementation,
             }
         )
+        if self.weight_drop:
+            # (only when used: configs without it read as Keras' layers')
+            config["weight_drop"] = self.weight_drop
         return config
 
     @staticmethod

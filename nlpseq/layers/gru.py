@@ -125,11 +125,11 @@ class GRUCell(RecurrentCell):
                 self.bias[0, 2 * units:]])
         return self.bias
 
-    def recurrent_weights(self, dtype=None):
+    def recurrent_weights(self, dtype=None, weight_mask=None):
         # The kernel per gate (z, r, h~) or whole; reset before the product,
         # the candidate's block is always apart (its product waits for r).
         # With reset_after, b'_h comes last.
-        blocks = super().recurrent_weights(dtype)
+        blocks = super().recurrent_weights(dtype, weight_mask)
         if self.reset_gate and not self.reset_after and len(blocks) == 1:
             units = self.units
             blocks = [blocks[0][:, :2 * units], blocks[0][:, 2 * units:]]

@@ -236,7 +236,8 @@ def _backward(cell, saved, weights, mask, recurrent_mask, d_outputs,
 
 def time_loop(cell, projected, states, mask=None, recurrent_mask=None,
               return_sequences=True, zero_output_for_mask=False,
-              manual_gradient=True, project=False, unroll=False):
+              manual_gradient=True, project=False, unroll=False,
+              weight_mask=None):
     """Run ``cell.step`` over time-major ``projected`` inputs.
 
     Args:
@@ -247,6 +248,9 @@ def time_loop(cell, projected, states, mask=None, recurrent_mask=None,
             are carried through unchanged.
         recurrent_mask: optional dropout mask for ``h_{t-1}``.
         return_sequences: whether to collect the output of every step.
+        weight_mask: optional DropConnect mask of the recurrent kernel
+            (``weight_drop``), applied once before the first step; the
+            gradients reach the kernel through it.
         zero_output_for_mask: output zeros (rather than the last valid
             output) at masked steps.
         manual_gradient: differentiate with the cells' hand-written BPTT
@@ -266,7 +270,8 @@ def time_loop(cell, projected, states, mask=None, recurrent_mask=None,
         of the last unmasked step (zeros where every step is masked),
         ``outputs`` is ``[time, batch, units]`` or ``None``.
     """
-    weights = cell.recurrent_weights(projected.dtype)
+    weights = (cell.recurrent_weights(projected.dtype) if weight_mask is None
+               else cell.recurrent_weights(projected.dtype, weight_mask))
     n_states = len(states)
     if manual_gradient and project:
         raise ValueError("time_loop: `project=True` needs "
@@ -750,8 +755,12 @@ class RNN(keras.layers.Layer):
                 )
             states = [ops.cast(s, sequences.dtype) for s in states]
 
-        recurrent_mask = None
+        recurrent_mask = weight_mask = None
         if training:
+            if getattr(cell, "weight_drop", 0) > 0:
+                weight_mask = keras.random.dropout(
+                    ops.ones_like(cell.recurrent_kernel), cell.weight_drop,
+                    seed=cell.seed_generator)
             if cell.dropout > 0:
                 keep = keras.random.dropout(
                     ops.ones_like(sequences[:, 0, :]), cell.dropout,
@@ -778,7 +787,7 @@ class RNN(keras.layers.Layer):
         # and runs the lean loop (still differentiable by TensorFlow).
         last_output, outputs, final_states = time_loop(
             cell, projected, states, mask=mask, recurrent_mask=recurrent_mask,
-            return_sequences=self.return_sequences,
+            weight_mask=weight_mask, return_sequences=self.return_sequences,
             zero_output_for_mask=self.zero_output_for_mask,
             manual_gradient=bool(training), project=per_step,
             unroll=self.unroll)

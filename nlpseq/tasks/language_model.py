@@ -63,6 +63,26 @@ SPECIAL_IDS = (0, 1)
 #: or 1.0.
 EMBEDDING_INIT = 0.5
 
+#: AWD-LSTM's regularizers (Merity et al. 2017; docs/apps/next-word.md),
+#: all off by default; training only.
+AWD_SETTINGS = (
+    Setting("weight_drop", float, 0.0, "DropConnect on each recurrent "
+            "kernel: this fraction of its entries zeroed, one mask per batch "
+            "(AWD-LSTM's weight drop; e.g. 0.5)", minimum=0.0, maximum=0.95),
+    Setting("locked_dropout", bool, False, "--dropout with one mask per "
+            "sequence, the same at every step (variational dropout), after "
+            "the embedding and each recurrent layer"),
+    Setting("embedding_dropout", float, 0.0, "drop whole words: this "
+            "fraction of the vocabulary reads zero embeddings for a batch "
+            "(e.g. 0.1)", minimum=0.0, maximum=0.95),
+    Setting("ar", float, 0.0, "activation regularization: add X times the "
+            "mean square of the last layer's (dropped) outputs to the loss "
+            "(e.g. 2)", minimum=0.0),
+    Setting("tar", float, 0.0, "temporal activation regularization: add X "
+            "times the mean square of the last layer's step-to-step change "
+            "to the loss (e.g. 1)", minimum=0.0),
+)
+
 #: The language-model family's settings (one-directional: no
 #: ``bidirectional``).
 SETTINGS = (
@@ -77,6 +97,7 @@ SETTINGS = (
         "layer"), "bidirectional"),
     Setting("tie_embeddings", bool, True, "use the embedding matrix as "
             "the output layer too (needs --embedding-dim equal to --units)"),
+    *AWD_SETTINGS,
     Setting("sequence_length", int, 35, "tokens per training window "
             "(steps of backpropagation through time)", minimum=1),
     *vocabulary_settings(vocab_size=20000, min_count=1),
@@ -315,7 +336,7 @@ class LanguageModelTask(Task):
         (the benchmark's reference uses Keras' own)."""
         import keras
 
-        from nlpseq.layers import TiedEmbedding
+        from nlpseq.layers import EmbeddingDropout, TiedEmbedding
         from nlpseq.models import LanguageModel
         from nlpseq.tasks.encoder import RecurrentEncoder
 
@@ -335,11 +356,15 @@ class LanguageModelTask(Task):
         backbone = self.backbone = RecurrentEncoder(
             c, bidirectional=False, layer_class=layer_class)
         x = backbone.embed(self.embedding, ids)
-        x = keras.layers.Dropout(c["dropout"], name="embedding_dropout")(x)
-        x = backbone.stack(
-            x, options=lambda index: {"return_sequences": True},
-            after=lambda index, x: keras.layers.Dropout(
-                c["dropout"], name=f"dropout_{index + 1}")(x))
+        if c.get("embedding_dropout"):
+            x = EmbeddingDropout(vocabulary, c["embedding_dropout"],
+                                 name="word_dropout")([ids, x])
+        x = self.dropout_layer("embedding_dropout")(x)
+        options = {"return_sequences": True}
+        if c.get("weight_drop"):
+            options["weight_drop"] = c["weight_drop"]
+        x = backbone.stack(x, options=lambda index: options,
+                           after=self.after_recurrent_layer)
         hidden = x
         if c["tie_embeddings"]:
             self.output_layer = None
@@ -356,6 +381,33 @@ class LanguageModelTask(Task):
                                  self.output_weights, c["sampled_softmax"],
                                  seed=c.get("seed", 0))
         return model
+
+    def dropout_layer(self, name):
+        """``--dropout`` as a layer: Keras' dropout, or one mask per
+        sequence with ``--locked-dropout``."""
+        import keras
+
+        from nlpseq.layers import LockedDropout
+
+        rate = self.config["dropout"]
+        if self.config.get("locked_dropout"):
+            return LockedDropout(rate, name=name)
+        return keras.layers.Dropout(rate, name=name)
+
+    def after_recurrent_layer(self, index, x):
+        """Dropout after recurrent layer ``index``; after the last one, AR on
+        the dropped outputs and TAR on those before dropout (AWD-LSTM's
+        choice), when asked for."""
+        from nlpseq.layers import ActivationRegularization
+
+        c = self.config
+        last = index == c["layers"] - 1
+        if last and c.get("tar"):
+            x = ActivationRegularization(beta=c["tar"], name="tar")(x)
+        x = self.dropout_layer(f"dropout_{index + 1}")(x)
+        if last and c.get("ar"):
+            x = ActivationRegularization(alpha=c["ar"], name="ar")(x)
+        return x
 
     def output_weights(self):
         """The output layer's ``(weights [vocabulary, features], biases
@@ -768,6 +820,6 @@ class LanguageModelTask(Task):
             "generate_beam": (fixed("beam"), text_only),
         }
 
-__all__ = ["EXPORT_SETTINGS", "GENERATE_BEAM_WIDTH", "GENERATE_LENGTH",
+__all__ = ["AWD_SETTINGS", "EXPORT_SETTINGS", "GENERATE_BEAM_WIDTH", "GENERATE_LENGTH",
            "GENERATE_SETTINGS", "LanguageModelPreprocessor",
            "LanguageModelTask", "SETTINGS"]
