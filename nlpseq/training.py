@@ -37,6 +37,8 @@ from nlpseq.folder import (
 STATE = "state.json"
 LAST = "last.keras"
 BEST = "best.weights.h5"
+#: An epoch's weights kept for ``--average-last`` (epochs from 1).
+EPOCH_WEIGHTS = "epoch-{}.weights.h5"
 
 
 def pad(sequences, dtype="int32", width=None):
@@ -277,11 +279,16 @@ class RunState(keras.callbacks.Callback):
         keep: ``"best"`` ends training on the weights of the epoch with the
             best monitored value, ``"last"`` on those of the last epoch.
         state: a state read by :func:`read_state` when resuming.
+        average_last: ends training on the mean of the weights of this
+            many epochs up to the kept one (checkpoint averaging): each
+            epoch's weights join the checkpoint, as long as they can be
+            among them (:func:`averaged_epochs`).
     """
 
     def __init__(self, folder, patience=2, monitor="val_loss", keep="best",
-                 state=None, mode="min"):
+                 state=None, mode="min", average_last=None):
         super().__init__()
+        self.average_last = average_last
         if mode not in ("min", "max"):
             raise ValueError(f"Received an invalid value for argument "
                              f"`mode`, expected 'min' or 'max', got {mode!r}.")
@@ -359,16 +366,41 @@ class RunState(keras.callbacks.Callback):
                 self.model.save_weights(new / BEST)
             elif (self.folder / BEST).is_file():
                 _link_or_copy(self.folder / BEST, new / BEST)
+            if self.average_last:
+                self._keep_epoch_weights(new, epoch + 1)
             fault_point("checkpoint-files")
             self.model.save(new / LAST)
             write_json_atomic(new / STATE, state)
 
         replace_folder(self.folder, fill)
 
+    def _keep_epoch_weights(self, new, done):
+        """Into the new checkpoint ``new``: this epoch's weights, and those
+        of the epochs before that may still be averaged (the last
+        ``average_last`` ones, and those ending at the best epoch)."""
+        n = self.average_last
+        wanted = set(range(done - n + 1, done + 1))
+        if self.best_epoch >= 0:
+            wanted |= set(range(self.best_epoch + 2 - n, self.best_epoch + 2))
+        for number in sorted(wanted - {done}):
+            old = self.folder / EPOCH_WEIGHTS.format(number)
+            if old.is_file():
+                _link_or_copy(old, new / EPOCH_WEIGHTS.format(number))
+        self.model.save_weights(new / EPOCH_WEIGHTS.format(done))
+
+    def kept_epoch(self):
+        """The epoch (from 1) whose weights training ends on."""
+        return kept_epoch({"best_epoch": self.best_epoch,
+                           "epochs_done": self.epochs_done}, self.keep)
+
     def on_train_end(self, logs=None):
         # (with keep="last" the model already holds the last epoch)
         if self.keep == "best" and (self.folder / BEST).is_file():
             self.model.load_weights(self.folder / BEST)
+        if self.average_last and self.epochs_done:
+            self.averaged = average_epochs(self.model, self.folder,
+                                           self.kept_epoch(),
+                                           self.average_last)
 
 
     def summary(self) -> str:
@@ -381,11 +413,49 @@ class RunState(keras.callbacks.Callback):
                    f"{better} {self.monitor} for {self.patience} epoch(s)")
         else:
             why = f"Trained {self.epochs_done} epoch(s)"
+        averaged = getattr(self, "averaged", None)
+        mean = "" if not averaged else (
+            f"; the weights are the mean of epochs {averaged[0]}-"
+            f"{averaged[-1]} (--average-last {self.average_last})")
         if self.keep == "last" or self.best_epoch < 0:
-            return f"{why}; kept the last epoch ({self.epochs_done})"
+            return f"{why}; kept the last epoch ({self.epochs_done}){mean}"
         best = "lowest" if self.mode == "min" else "highest"
         return (f"{why}; kept epoch {self.best_epoch + 1}, the {best} "
-                f"{self.monitor} ({self.best:.4f})")
+                f"{self.monitor} ({self.best:.4f}){mean}")
+
+
+def kept_epoch(state, keep):
+    """The epoch (from 1) a run's ``state`` ends on with ``keep``."""
+    if keep == "best" and state.get("best_epoch", -1) >= 0:
+        return state["best_epoch"] + 1
+    return state.get("epochs_done", 0)
+
+
+def average_epochs(model, folder, kept, n):
+    """Set ``model``'s weights to the mean of those of the ``n`` epochs up
+    to epoch ``kept`` (from 1) kept in the checkpoint ``folder`` (fewer
+    when training ran fewer); their numbers. Weights that are not floats
+    (a random generator's state) keep the kept epoch's values."""
+    import numpy as np
+
+    epochs = [e for e in range(max(1, kept - n + 1), kept + 1)
+              if (Path(folder) / EPOCH_WEIGHTS.format(e)).is_file()]
+    if not epochs:
+        return []
+    sums = None
+    for number in epochs:
+        model.load_weights(Path(folder) / EPOCH_WEIGHTS.format(number))
+        values = model.get_weights()
+        if sums is None:
+            sums = [np.array(v, np.float64) if np.issubdtype(
+                v.dtype, np.floating) else v for v in values]
+        else:
+            sums = [s + v if np.issubdtype(v.dtype, np.floating) else v
+                    for s, v in zip(sums, values)]
+    model.set_weights([
+        (s / len(epochs)).astype(v.dtype) if np.issubdtype(
+            v.dtype, np.floating) else v for s, v in zip(sums, values)])
+    return epochs
 
 
 class ValidationMetric(keras.callbacks.Callback):

@@ -42,6 +42,9 @@ COMMON_SETTINGS = (
             "average of the weights with this momentum (e.g. 0.99); training "
             "goes on from the raw weights (0: off)",
             minimum=0.0, maximum=0.9999),
+    Setting("average_last", int, None, "end on the mean of the weights of "
+            "the last N epochs up to the kept one (checkpoint averaging; at "
+            "least 2)", minimum=2),
     Setting("clip_norm", float, 5.0, "clip gradients to this global norm (0: "
             "no clipping)", minimum=0.0),
     Setting("patience", int, 2, "stop after this many epochs without a "

@@ -435,8 +435,10 @@ class Trainer:
 
         from nlpseq.training import (
             RunState,
+            average_epochs,
             batches_per_epoch,
             kept_checkpoint,
+            kept_epoch,
             trim_history,
         )
 
@@ -449,6 +451,10 @@ class Trainer:
                                   or first_epoch >= config["epochs"]):
             task.model.load_weights(kept_checkpoint(checkpoints,
                                                     config["keep"]))
+            if config.get("average_last"):
+                average_epochs(task.model, checkpoints,
+                               kept_epoch(state, config["keep"]),
+                               config["average_last"])
             return state.get("training_seconds", 0.0)
         x_train, y_train, train_batches, valid_batches = self.batches(
             train, valid, first_epoch)
@@ -457,7 +463,8 @@ class Trainer:
         monitor, mode = self.monitor(state)
         run_state = RunState(checkpoints, patience=config["patience"],
                              keep=config["keep"], state=state,
-                             monitor=monitor, mode=mode)
+                             monitor=monitor, mode=mode,
+                             average_last=config.get("average_last"))
         if verbose is None:
             verbose = 1 if sys.stdout.isatty() else 2
         LOG.info("Training %d..%d of %d epochs; checkpoints in %s",
