@@ -30,6 +30,7 @@ HELP = {"help_option_names": ["-h", "--help"]}
 #: that returns the Click command.
 FAMILY_COMMANDS = Registry("command", {
     "generate": "nlpseq.cli.generate:generate_command",
+    "ensemble": "nlpseq.cli.ensemble:ensemble_command",
 })
 
 

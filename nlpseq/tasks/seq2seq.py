@@ -175,6 +175,7 @@ class Seq2SeqTask(Task):
     """
 
     family = "seq2seq"
+    commands = ("ensemble",)
     demo_panel = "translation"
     settings = SETTINGS
     predict_settings = PREDICT_SETTINGS
@@ -359,6 +360,14 @@ class Seq2SeqTask(Task):
                 else memory)
         return memory, keys, mask, states
 
+    def decoder_inputs(self, text):
+        """``(context, mask, states)`` that decoding starts from: the
+        tensors every :meth:`decode_step` takes after the states, the
+        source mask ``[batch, source]`` and the decoder's initial
+        states."""
+        memory, keys, mask, states = self.encode_source(text)
+        return (memory, keys, mask), mask, states
+
     def decode_step(self, token, states, memory, keys, mask):
         """One decoder step: ``(log-probabilities [n, vocabulary], new
         states, attention weights [n, source])`` after ``token`` ``[n]``."""
@@ -401,10 +410,10 @@ class Seq2SeqTask(Task):
 
         from nlpseq.decoding import greedy_search
 
-        memory, keys, mask, states = self.encode_source(text)
+        context, mask, states = self.decoder_inputs(text)
         return greedy_search(
-            self.decode_step, tf.fill([tf.shape(memory)[0]], START_ID),
-            states, self.max_steps(mask), context=(memory, keys, mask),
+            self.decode_step, tf.fill([tf.shape(mask)[0]], START_ID),
+            states, self.max_steps(mask), context=context,
             end_id=END_ID, pad_id=PAD_ID)
 
     def beam_search(self, text, beam_width, length_penalty, n_best):
@@ -428,10 +437,10 @@ class Seq2SeqTask(Task):
         ]
         with tf.control_dependencies(checks):
             width = tf.identity(beam_width)
-        memory, keys, mask, states = self.encode_source(text)
+        context, mask, states = self.decoder_inputs(text)
         return beam_search(
-            self.decode_step, tf.fill([tf.shape(memory)[0]], START_ID),
-            states, width, self.max_steps(mask), context=(memory, keys, mask),
+            self.decode_step, tf.fill([tf.shape(mask)[0]], START_ID),
+            states, width, self.max_steps(mask), context=context,
             end_id=END_ID, pad_id=PAD_ID, length_penalty=length_penalty,
             n_best=n_best)
 
