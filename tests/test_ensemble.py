@@ -1,8 +1,8 @@
-"""Ensembles of translation models (:mod:`nlpseq.tasks.ensemble`): a step
-is the mean of the members' log-probabilities (checked against each
-member's own step), one member is the member itself, the export serves
-what the Python ensemble translates, and models that cannot decode as
-one are refused with one line."""
+"""Ensembles of translation and language models
+(:mod:`nlpseq.tasks.ensemble`): a step is the mean of the members'
+log-probabilities (checked against each member's own step), one member is
+the member itself, the export serves what the Python ensemble decodes, and
+models that cannot decode as one are refused with one line."""
 
 from __future__ import annotations
 
@@ -81,7 +81,8 @@ def test_the_export_serves_the_ensembles_translations(members, tmp_path):
 
 def test_models_that_cannot_decode_as_one_are_refused(members):
     other = tiny_task("ner")
-    with pytest.raises(NlpseqError, match="only sequence-to-sequence"):
+    with pytest.raises(NlpseqError, match="only the translation and "
+                       "language-model apps"):
         ensemble([other, other])
     with pytest.raises(NlpseqError, match="no models"):
         ensemble([])
@@ -124,3 +125,60 @@ def test_the_command_refuses_different_vocabularies_with_one_line(
     assert result.exit_code == 0, result.output
     assert "an ensemble of 2 models" in result.output
     assert (out / "1" / "saved_model.pb").is_file()
+
+
+# -- language models -----------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def language_models():
+    a = tiny_task("next-word", seed=2)
+    b = tiny_task("next-word", seed=7)
+    b.preprocessor = a.preprocessor
+    return a, b
+
+
+PROMPTS = ["on sunday i want", "the", ""]
+
+
+def test_language_model_steps_are_the_mean_of_the_members(language_models):
+    both = ensemble(language_models)
+    text = tf.constant(PROMPTS)
+    logits, states = both.prompt_logits(text)
+    expected, expected_states = [], []
+    for member in language_models:
+        member_logits, member_states = member.prompt_logits(text)
+        expected.append(tf.nn.log_softmax(member_logits).numpy())
+        expected_states.append(member_states)
+    np.testing.assert_allclose(logits, np.mean(expected, axis=0), rtol=1e-5,
+                               atol=1e-6)
+    tokens = tf.constant([4, 9, 11])
+    step, _, _ = both.step_logits(tokens, states)
+    members_step = [tf.nn.log_softmax(m.step_logits(tokens, s)[0]).numpy()
+                    for m, s in zip(language_models, expected_states)]
+    np.testing.assert_allclose(step, np.mean(members_step, axis=0),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_one_language_model_predicts_and_generates_as_itself(
+        language_models):
+    alone = ensemble(language_models[:1])
+    member = language_models[0]
+    assert alone.generate("on sunday", length=6)[0] == \
+        member.generate("on sunday", length=6)[0]
+    got, want = alone.predict(PROMPTS[:2]), member.predict(PROMPTS[:2])
+    for a, b in zip(got, want):
+        assert [t["token"] for t in a["next"]] == \
+            [t["token"] for t in b["next"]]
+        np.testing.assert_allclose([t["probability"] for t in a["next"]],
+                                   [t["probability"] for t in b["next"]],
+                                   atol=1e-5)
+
+
+def test_the_language_model_export_generates_as_the_ensemble(
+        language_models, tmp_path):
+    both = ensemble(language_models)
+    path = both.export(tmp_path / "export")
+    loaded = tf.saved_model.load(str(path))
+    served = loaded.signatures["generate_greedy"](text=tf.constant(["the"]))
+    text, _ = both.generate("the", length=20)
+    assert served["text"].numpy()[0].decode() == text

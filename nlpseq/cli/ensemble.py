@@ -1,5 +1,5 @@
 """``nlpseq <app> ensemble``: one SavedModel of several trained models that
-decode as one, for the sequence-to-sequence apps
+decode as one, for the translation and language-model apps
 (:mod:`nlpseq.tasks.ensemble`), which name it in their ``commands``."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from nlpseq.cli.commands import HELP, check_options, load, setting_option
 
 
 def ensemble_command(cls):
-    """The ``ensemble`` command of ``cls`` (a sequence-to-sequence task
-    class): the models, the export's base folder and version, and the
-    family's export caps."""
+    """The ``ensemble`` command of ``cls`` (a translation or language-model
+    task class): the models, the export's base folder and version, and
+    the family's export caps."""
     settings = cls.export_settings
 
     def ensemble(model_dirs, output, version, **flags):

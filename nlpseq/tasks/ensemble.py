@@ -1,13 +1,13 @@
-"""Ensembles: several trained translation models decoding as one.
+"""Ensembles: several trained models decoding as one.
 
-:func:`ensemble` makes, of K models of one sequence-to-sequence app
-trained apart (other seeds, sizes or data orders) but sharing their
+:func:`ensemble` makes, of K models of one translation or language-model
+app trained apart (other seeds, sizes or data orders) but sharing their
 vocabularies, a task of the same app whose every decoding step runs the K
-decoders on the same prefix and scores the next word by the mean of their
-log-probabilities; greedy and beam search, ``predict`` and every exported
-signature then decode with that mean, in one search (Hansen and Salamon
-1990; the usual ensembling of neural translation systems). Its export is
-one SavedModel holding the K models, served as any other.
+models on the same prefix and scores the next token by the mean of their
+log-probabilities; greedy and beam search, sampling, ``predict`` and every
+exported signature then decode with that mean, in one search (Hansen and
+Salamon 1990; the usual ensembling of neural translation systems). Its
+export is one SavedModel holding the K models, served as any other.
 
 Example:
     >>> both = ensemble([Task.load("a"), Task.load("b")])
@@ -23,6 +23,11 @@ from nlpseq.errors import NlpseqError
 class EnsembleDecoding:
     """The parts of a sequence-to-sequence task that an ensemble changes
     (mixed into the members' own class by :func:`ensemble`)."""
+
+    #: The settings that must be equal in every member, besides the
+    #: vocabularies.
+    same_settings = ("max_length", "lowercase", "source_lang",
+                     "target_lang", "reverse")
 
     members = ()
 
@@ -65,6 +70,60 @@ class EnsembleDecoding:
         return layers
 
 
+class EnsembleLanguageModel:
+    """The parts of a language-model task that an ensemble changes: the
+    logits after a prompt and after each step are the mean of the
+    members' log-probabilities (whose softmax is their normalized
+    geometric mean)."""
+
+    same_settings = ("level", "lowercase", "split_punctuation",
+                     "strip_html")
+
+    def step_model(self):
+        """Every member's step model, built (eagerly: they copy their
+        weights); the first one's."""
+        models = [member.step_model() for member in self.members]
+        return models[0]
+
+    def _mean(self, logits):
+        import tensorflow as tf
+
+        return tf.add_n([tf.nn.log_softmax(x) for x in logits]) / len(logits)
+
+    def prompt_logits(self, text):
+        logits, states, self._sizes = [], [], []
+        for member in self.members:
+            member_logits, member_states = member.prompt_logits(text)
+            logits.append(member_logits)
+            states += list(member_states)
+            self._sizes.append(len(member_states))
+        return self._mean(logits), states
+
+    def step_logits(self, tokens, states):
+        logits, new_states, at = [], [], 0
+        for member, size in zip(self.members, self._sizes):
+            member_logits, member_states, _ = member.step_logits(
+                tokens, states[at:at + size])
+            at += size
+            logits.append(member_logits)
+            new_states += list(member_states)
+        return self._mean(logits), new_states, None
+
+    def serving_layers(self):
+        layers = []
+        for member in self.members:
+            layers += [member.model] + list(member.serving_layers())
+        return layers
+
+
+#: The mixin of each family that can be ensembled.
+MIXINS = {"seq2seq": EnsembleDecoding,
+          "language_model": EnsembleLanguageModel}
+#: The vocabularies each family's members must share.
+VOCABULARIES = {"seq2seq": ("source_encoder", "target_encoder"),
+                "language_model": ("encoder",)}
+
+
 def check_members(members):
     """Refuse what cannot decode as one: no models, models of other apps or
     families, vocabularies or source readings that differ.
@@ -75,23 +134,26 @@ def check_members(members):
     if not members:
         raise NlpseqError("ensemble: no models given")
     first = members[0]
-    if getattr(first, "family", None) != "seq2seq":
+    family = getattr(first, "family", None)
+    if family not in MIXINS:
         raise NlpseqError(f"ensemble: {first.name} models cannot be "
-                          "ensembled (only sequence-to-sequence apps)")
+                          "ensembled (only the translation and language-"
+                          "model apps)")
     for member in members[1:]:
         where = f"ensemble: {_where(member)} and {_where(first)}"
         if type(member) is not type(first):
             raise NlpseqError(f"{where} are models of different apps "
                               f"({member.name}, {first.name})")
-        for side in ("source", "target"):
-            if getattr(member, f"{side}_encoder").vocabulary != getattr(
-                    first, f"{side}_encoder").vocabulary:
-                raise NlpseqError(f"{where} have different {side} "
+        for encoder in VOCABULARIES[family]:
+            if getattr(member, encoder).vocabulary != getattr(
+                    first, encoder).vocabulary:
+                side = encoder.replace("_encoder", " ").replace(
+                    "encoder", "")
+                raise NlpseqError(f"{where} have different {side}"
                                   "vocabularies; an ensemble needs the "
                                   "same (train them on the same data with "
                                   "the same --vocab-size and --min-count)")
-        for name in ("max_length", "lowercase", "source_lang",
-                     "target_lang", "reverse"):
+        for name in MIXINS[family].same_settings:
             if member.config.get(name) != first.config.get(name):
                 raise NlpseqError(
                     f"{where} differ in --{name.replace('_', '-')} "
@@ -119,7 +181,8 @@ def ensemble(members):
     check_members(members)
     first = members[0]
     cls = type(first)
-    combined = type(f"{cls.__name__}Ensemble", (EnsembleDecoding, cls), {})
+    combined = type(f"{cls.__name__}Ensemble", (MIXINS[first.family], cls),
+                    {})
     task = combined(dict(first.config), first.preprocessor)
     task.members = members
     task.model = first.model
@@ -128,4 +191,5 @@ def ensemble(members):
     return task
 
 
-__all__ = ["EnsembleDecoding", "check_members", "ensemble"]
+__all__ = ["EnsembleDecoding", "EnsembleLanguageModel", "check_members",
+           "ensemble"]

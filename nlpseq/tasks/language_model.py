@@ -231,7 +231,7 @@ class LanguageModelTask(Task):
 
     family = "language_model"
     demo_panel = "next-word"
-    commands = ("generate",)
+    commands = ("generate", "ensemble")
     #: (the tied output layer is named ``embedding``)
     onnx_output_names = ("logits",)
     settings = SETTINGS
