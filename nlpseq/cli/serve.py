@@ -156,6 +156,9 @@ def serve(**options):
                  timeout_ms=o["timeout_ms"], metrics_path=metrics_path,
                  config_file=config_file,
                  check_labels=not o["allow_labels"])
+    # Every request is answered and every model unloaded: end now rather
+    # than wait seconds for TensorFlow's and gRPC's teardown at exit.
+    server.end_process()
 
 
 def _models(o):
