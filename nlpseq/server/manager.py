@@ -56,6 +56,8 @@ from nlpseq.server.config_files import (  # noqa: F401 (and for callers)
 from nlpseq.server.monitoring import SignatureMonitor
 
 LOG = logging.getLogger("nlpseq.server")
+#: The SignatureDef method of TensorFlow Serving's Classify API.
+CLASSIFY_METHOD = "tensorflow/serving/classify"
 
 START, LOADING, AVAILABLE, UNLOADING, END = (
     "START", "LOADING", "AVAILABLE", "UNLOADING", "END")
@@ -204,6 +206,12 @@ class ServedVersion:
                                                  function, options)
             self.info = self._read_info()
             warm_up(signatures.get(DEFAULT_SIGNATURE))
+            for signature in signatures.values():
+                # (an nlpseq export's Classify signature reads a text
+                # feature; another SavedModel's may want other features)
+                if signature.method_name == CLASSIFY_METHOD and \
+                        self.info.get("app"):
+                    warm_up(signature, example=True)
         except Exception as error:  # noqa: BLE001 (any damage to the files)
             text = (str(error).strip().splitlines() or [""])[0]
             code = failure(error).code if hasattr(error, "error_code") \
@@ -267,15 +275,21 @@ class ServedVersion:
         return signature
 
 
-def warm_up(signature):
+def warm_up(signature, example=False):
     """Call a text signature (string inputs of shape ``[-1]``) once on one
     row, so that the first request does not wait for TensorFlow's first
-    run of the graph."""
+    run of the graph; with ``example``, a Classify signature, on one
+    serialized ``tf.Example`` holding a text."""
     if signature is None or not signature.inputs or any(
             i.dtype != DT_STRING or i.shape != (-1,)
             for i in signature.inputs.values()):
         return
-    signature._run({name: np.array([b"warm up"], object)
+    row = b"warm up"
+    if example:
+        from nlpseq.server.classify import TEXT_FEATURE, json_example
+
+        row = json_example({TEXT_FEATURE: "warm up"}).SerializeToString()
+    signature._run({name: np.array([row], object)
                     for name in signature.inputs})
 
 
