@@ -66,6 +66,7 @@ def test_the_run_ends_on_the_mean_of_the_last_epochs(tmp_path,
                                                 rel=1e-4)
 
 
+@pytest.mark.slow
 def test_a_resumed_run_averages_the_same_epochs(
         tmp_path, epoch_weights, interrupted_after_first_epoch):
     model = tmp_path / "m"

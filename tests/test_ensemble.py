@@ -93,6 +93,18 @@ def test_models_that_cannot_decode_as_one_are_refused(members):
         ensemble([a, b])
 
 
+def test_members_with_other_vocabularies_are_refused(members):
+    a = members[0]
+    b = tiny_task("translation", seed=3)
+    b.preprocessor = type(a.preprocessor).from_config(
+        dict(a.preprocessor.get_config(), target_vocabulary=list(
+            a.target_encoder.vocabulary[2:])[:-1]), b.config)
+    with pytest.raises(NlpseqError, match="have different target "
+                       "vocabularies"):
+        ensemble([a, b])
+
+
+@pytest.mark.slow
 def test_the_command_refuses_different_vocabularies_with_one_line(
         tmp_path, members):
     from nlpseq.registry import APPS
@@ -174,6 +186,7 @@ def test_one_language_model_predicts_and_generates_as_itself(
                                    atol=1e-5)
 
 
+@pytest.mark.slow
 def test_the_language_model_export_generates_as_the_ensemble(
         language_models, tmp_path):
     both = ensemble(language_models)

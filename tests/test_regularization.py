@@ -194,6 +194,7 @@ def test_the_settings_build_their_layers_and_change_no_prediction(tmp_path):
     np.testing.assert_array_equal(plain.model(ids), task.model(ids))
 
 
+@pytest.mark.slow
 def test_a_resumed_run_with_the_settings_reaches_the_same_weights(
         tmp_path, interrupted_after_first_epoch):
     straight = tmp_path / "straight"
