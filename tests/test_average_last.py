@@ -47,6 +47,28 @@ def check_mean(folder, epoch_weights):
                                        atol=1e-6)
 
 
+def test_average_epochs_sets_the_mean_of_the_kept_window(tmp_path):
+    """The averaging itself on a small model: the mean of the float
+    weights of the epochs ``kept - n + 1 .. kept`` found in the folder."""
+    from nlpseq.training import EPOCH_WEIGHTS, average_epochs
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    saved = {}
+    for epoch in (1, 2, 3):
+        values = [np.full(w.shape, float(epoch * 10 + i), "float32")
+                  for i, w in enumerate(model.get_weights())]
+        model.set_weights(values)
+        model.save_weights(tmp_path / EPOCH_WEIGHTS.format(epoch))
+        saved[epoch] = values
+    assert average_epochs(model, tmp_path, kept=3, n=2) == [2, 3]
+    for got, a, b in zip(model.get_weights(), saved[2], saved[3]):
+        np.testing.assert_allclose(got, (a + b) / 2)
+    assert average_epochs(model, tmp_path, kept=2, n=5) == [1, 2]
+    for got, a, b in zip(model.get_weights(), saved[1], saved[2]):
+        np.testing.assert_allclose(got, (a + b) / 2)
+
+
+@pytest.mark.slow
 def test_the_run_ends_on_the_mean_of_the_last_epochs(tmp_path,
                                                      epoch_weights):
     model = tmp_path / "m"

@@ -62,6 +62,7 @@ def test_the_same_model_twice_translates_as_the_model(members):
     np.testing.assert_allclose(scores, alone_scores, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_the_export_serves_the_ensembles_translations(members, tmp_path):
     both = ensemble(members)
     path = both.export(tmp_path / "export", max_beam_width=8)
