@@ -394,14 +394,15 @@ class RunState(keras.callbacks.Callback):
                            "epochs_done": self.epochs_done}, self.keep)
 
     def on_train_end(self, logs=None):
-        # (with keep="last" the model already holds the last epoch)
-        if self.keep == "best" and (self.folder / BEST).is_file():
-            self.model.load_weights(self.folder / BEST)
+        # (the average sets every weight; with keep="last" the model
+        # already holds the last epoch)
         if self.average_last and self.epochs_done:
             self.averaged = average_epochs(self.model, self.folder,
                                            self.kept_epoch(),
                                            self.average_last)
-
+        if not getattr(self, "averaged", None) and self.keep == "best" and \
+                (self.folder / BEST).is_file():
+            self.model.load_weights(self.folder / BEST)
 
     def summary(self) -> str:
         """One line: why training stopped and which epoch's weights were

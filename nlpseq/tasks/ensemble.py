@@ -20,7 +20,20 @@ from __future__ import annotations
 from nlpseq.errors import NlpseqError
 
 
-class EnsembleDecoding:
+class EnsembleMembers:
+    """What every ensemble shares: its members, whose models and serving
+    layers its export tracks."""
+
+    members = ()
+
+    def serving_layers(self):
+        layers = []
+        for member in self.members:
+            layers += [member.model] + list(member.serving_layers())
+        return layers
+
+
+class EnsembleDecoding(EnsembleMembers):
     """The parts of a sequence-to-sequence task that an ensemble changes
     (mixed into the members' own class by :func:`ensemble`)."""
 
@@ -28,8 +41,6 @@ class EnsembleDecoding:
     #: vocabularies.
     same_settings = ("max_length", "lowercase", "source_lang",
                      "target_lang", "reverse")
-
-    members = ()
 
     def decoder_inputs(self, text):
         """Every member's context and states, one after the other; the
@@ -63,14 +74,7 @@ class EnsembleDecoding:
             attention = weights if attention is None else attention
         return tf.add_n(log_probs) / len(log_probs), new_states, attention
 
-    def serving_layers(self):
-        layers = []
-        for member in self.members:
-            layers += [member.model] + list(member.serving_layers())
-        return layers
-
-
-class EnsembleLanguageModel:
+class EnsembleLanguageModel(EnsembleMembers):
     """The parts of a language-model task that an ensemble changes: the
     logits after a prompt and after each step are the mean of the
     members' log-probabilities (whose softmax is their normalized
@@ -108,12 +112,6 @@ class EnsembleLanguageModel:
             logits.append(member_logits)
             new_states += list(member_states)
         return self._mean(logits), new_states, None
-
-    def serving_layers(self):
-        layers = []
-        for member in self.members:
-            layers += [member.model] + list(member.serving_layers())
-        return layers
 
 
 #: The mixin of each family that can be ensembled.
@@ -191,5 +189,5 @@ def ensemble(members):
     return task
 
 
-__all__ = ["EnsembleDecoding", "EnsembleLanguageModel", "check_members",
-           "ensemble"]
+__all__ = ["EnsembleDecoding", "EnsembleLanguageModel", "EnsembleMembers",
+           "check_members", "ensemble"]

@@ -449,12 +449,12 @@ class Trainer:
             trim_history(staging / "history.csv", first_epoch)
         if state is not None and (state["stopped_early"]
                                   or first_epoch >= config["epochs"]):
-            task.model.load_weights(kept_checkpoint(checkpoints,
-                                                    config["keep"]))
-            if config.get("average_last"):
-                average_epochs(task.model, checkpoints,
-                               kept_epoch(state, config["keep"]),
-                               config["average_last"])
+            # (the average, when asked for, sets every weight)
+            if not (config.get("average_last") and average_epochs(
+                    task.model, checkpoints, kept_epoch(state, config["keep"]),
+                    config["average_last"])):
+                task.model.load_weights(kept_checkpoint(checkpoints,
+                                                        config["keep"]))
             return state.get("training_seconds", 0.0)
         x_train, y_train, train_batches, valid_batches = self.batches(
             train, valid, first_epoch)
