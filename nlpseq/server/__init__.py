@@ -149,11 +149,13 @@ def serve(models, host="127.0.0.1", rest_port=8501, grpc_port=8500,
         from nlpseq.server.monitoring import Monitor
         from nlpseq.server.rest import RestApp
 
-        monitor = Monitor()
+        # (counted only when served: no per-request work otherwise)
+        monitor = Monitor() if metrics_path else None
         manager = ModelManager(
             models, batching, poll_seconds, monitor,
             config_file and (*config_file, check_labels))
-        monitor.manager = manager
+        if monitor is not None:
+            monitor.manager = manager
         if grpc_server is not None:
             add_services(grpc_server, manager, log_requests, monitor,
                          check_labels)

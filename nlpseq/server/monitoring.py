@@ -24,9 +24,9 @@ metric for it, under its name (``/`` written ``:``, as its exporter does):
   {model_name, version, state} (1 per version, read at each scrape);
 - the process' memory, CPU time and open files (``process_*``).
 
-The metrics are kept whether or not they are exposed; the endpoint is
-served with ``--enable-metrics`` or a ``--monitoring-config-file`` whose
-``prometheus_config`` enables it (:func:`read_monitoring_config`).
+The metrics are kept, and served, with ``--enable-metrics`` or a
+``--monitoring-config-file`` whose ``prometheus_config`` enables them
+(:func:`read_monitoring_config`); otherwise nothing is counted.
 """
 
 from __future__ import annotations
