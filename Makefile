@@ -30,6 +30,7 @@ bench:
 	$(BIN)/python bench/serving.py
 	$(BIN)/python bench/distribute.py
 	$(BIN)/python bench/transfer.py
+	$(BIN)/python bench/cascade.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

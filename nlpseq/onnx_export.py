@@ -49,8 +49,7 @@ def model_function(task):
                  for tensor in model.inputs]
 
     def forward(*ids):
-        outputs = model(list(ids) if len(ids) > 1 else ids[0],
-                        training=False)
+        outputs = task.onnx_forward(list(ids) if len(ids) > 1 else ids[0])
         if not isinstance(outputs, (list, tuple)):
             outputs = [outputs]
         return dict(zip(names, outputs))

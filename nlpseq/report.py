@@ -538,6 +538,18 @@ def classifier_sections(task, data, described, metrics, history):
     head = cards([("accuracy", scores["accuracy"]),
                   ("macro F1", scores["macro_f1"]),
                   ("texts", scores["count"])]) + note(f"On {described}.")
+    cascade = task.preprocessor.cascade
+    if cascade:
+        text = (f"Cascade: the n-gram model decides alone where its margin "
+                f"is above {cascade['threshold']:.4f}")
+        if "texts" in cascade:  # (chosen by nlpseq <app> cascade)
+            text += (
+                f", chosen on {cascade['data']} ({cascade['texts']:,} texts)"
+                f": {100 * cascade['decided_alone']:.1f} % of them decided "
+                f"alone, accuracy {100 * cascade['accuracy']:.2f} % against "
+                f"{100 * cascade['full_accuracy']:.2f} % for the whole model "
+                f"(tolerance {cascade['tolerance']:g} point)")
+        head += note(text + ". The figures above are the cascade's.")
     confusion = heatmap(scores["confusion_matrix"], names, names,
                         "confusion matrix", "predicted", "true")
     per_class = pd.DataFrame(

@@ -31,6 +31,7 @@ HELP = {"help_option_names": ["-h", "--help"]}
 FAMILY_COMMANDS = Registry("command", {
     "generate": "nlpseq.cli.generate:generate_command",
     "ensemble": "nlpseq.cli.ensemble:ensemble_command",
+    "cascade": "nlpseq.cli.cascade:cascade_command",
 })
 
 

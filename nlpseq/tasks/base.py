@@ -66,8 +66,7 @@ class Task:
     family = None
     #: The settings besides :data:`COMMON_SETTINGS` (family + app).
     settings = ()
-    #: The app's own defaults of common settings (``{"epochs": 20}``).
-    common_defaults = {}
+    common_defaults = {}  #: The app's defaults of common settings.
     #: Training and validation files used when ``--data`` is not given.
     default_data = None
     default_valid = None
@@ -99,15 +98,12 @@ class Task:
     transfer = None
     #: Whether a model of the family can be ``--init-from``'s source.
     transfer_source = False
-    #: ONNX output names where the Keras model's would mislead.
-    onnx_output_names = None
+    onnx_output_names = None  #: ONNX output names, if not the model's.
 
     def __init__(self, config, preprocessor=None):
         self.config = config
         self.preprocessor = preprocessor
-        self.model = None
-        self.backbone = None
-        self.folder = None
+        self.model = self.backbone = self.folder = None
         #: The ``predict`` options (defaults until set).
         self.options = {s.name: s.default for s in self.predict_settings}
 
@@ -178,6 +174,10 @@ class Task:
         """*Family hook*: the evaluation sections of the model's report
         (:mod:`nlpseq.report`) on ``data``, as ``(id, title, html)``."""
         return []
+
+    def onnx_forward(self, ids):
+        """*Family hook*: the ONNX graph's outputs from the model's inputs."""
+        return self.model(ids, training=False)
 
     def serving_layers(self):
         """*Family hook*: layers the signatures use besides the model."""

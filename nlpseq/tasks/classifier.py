@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nlpseq import inputs
 from nlpseq.config import Setting
 from nlpseq.data import (
     LabelledTexts,
@@ -90,10 +91,15 @@ class ClassifierPreprocessor(Preprocessor):
     and split punctuation.
     """
 
-    def __init__(self, config, vocabulary, class_names, tokenization=None):
+    def __init__(self, config, vocabulary, class_names, tokenization=None,
+                 cascade=None):
         from nlpseq.tasks.encoder import text_encoder
 
         super().__init__(config)
+        #: The cascade's threshold and its validation figures
+        #: (:func:`nlpseq.cascade.choose_threshold`), or ``None``: the
+        #: whole model runs for every text.
+        self.cascade = dict(cascade) if cascade else None
         if len(class_names) < 2:
             raise NlpseqError("a classifier needs at least two classes, got "
                               f"{class_names!r}")
@@ -144,13 +150,24 @@ class ClassifierPreprocessor(Preprocessor):
                  "class_names": self.class_names}
         if self.tokenization:
             state["tokenization"] = self.tokenization
+        if self.cascade:
+            state["cascade"] = self.cascade
         return state
 
     @classmethod
     def from_config(cls, state, config):
+        cascade = state.get("cascade")
+        if cascade is not None and not (
+                isinstance(cascade, dict)
+                and isinstance(cascade.get("threshold"), (int, float))
+                and np.isfinite(cascade["threshold"])):
+            raise ValueError("the cascade has no finite threshold")
+        if cascade is not None and not config.get("ngram_buckets"):
+            raise ValueError("a cascade, but no n-gram model "
+                             "(ngram_buckets is 0)")
         return cls(config, ["", "[UNK]"] + cls.require(
             state["vocabulary"], "vocabulary"), state["class_names"],
-            state.get("tokenization"))
+            state.get("tokenization"), cascade)
 
     @property
     def binary(self):
@@ -173,6 +190,7 @@ class ClassifierTask(Task):
     #: ``classification`` is TensorFlow Serving's Classify method (the
     #: exporter writes it into ``saved_model.pb``).
     signature_methods = {"classification": "tensorflow/serving/classify"}
+    commands = ("cascade",)
 
     # -- data ------------------------------------------------------------------
 
@@ -225,8 +243,12 @@ class ClassifierTask(Task):
         """The classifier saved in ``model_dir``; a model whose output does
         not fit the number of class names in ``preprocessor.json`` is
         reported as corrupted, saying so."""
+        from nlpseq.folder import MODEL
+
         try:
-            return super().load(model_dir)
+            task = super().load(model_dir)
+            task.loaded_mtime = task.folder.file(MODEL).stat().st_mtime_ns
+            return task
         except NlpseqError:
             mismatch = class_count_mismatch(Path(model_dir))
             if mismatch is None:
@@ -396,7 +418,118 @@ class ClassifierTask(Task):
         return [self.preprocessor.encoder]
 
     def graph_functions(self):
-        return self.serving_functions()
+        import tensorflow as tf
+
+        from nlpseq.length_groups import by_length
+
+        def cascade_parts(text):
+            # the full model's probabilities and the n-gram model's logits
+            ids = self.preprocessor.encoder(text)
+            return {"full": by_length(self.forward_probabilities, ids,
+                                      len(self.class_names)),
+                    "ngram": self.ngram_logits.ngram_logits(ids)}
+
+        return {**self.serving_functions(), "cascade_parts": (
+            cascade_parts, [tf.TensorSpec((None,), tf.string)])}
+
+    # -- the cascade -------------------------------------------------------------
+
+    def forward_probabilities(self, ids):
+        """The whole model's class probabilities for token ids."""
+        return self.probabilities(self.model(ids, training=False))
+
+    def ngram_probabilities(self, logits):
+        """The n-gram model's class probabilities from its logits, as the
+        joined model's with the network's logits left out (0)."""
+        weighted = self.ngram_logits.weight * logits
+        return self.probabilities(
+            self.ngram_logits.activation(weighted))
+
+    def onnx_forward(self, ids):
+        # (the cascade, when set, in the ONNX graph too; the model's own
+        # output otherwise: for two classes, the probability of the second)
+        if not self.preprocessor.cascade:
+            return super().onnx_forward(ids)
+        probabilities = self.cascaded_probabilities(
+            ids, self.forward_probabilities)
+        return probabilities[:, 1:] if self.preprocessor.binary \
+            else probabilities
+
+    def cascaded_probabilities(self, ids, network):
+        """Class probabilities of token ids ``ids``: ``network(ids)`` (the
+        whole model), or with the cascade (``preprocessor.cascade``), the
+        n-gram model's where its margin is above the threshold and
+        ``network`` for the other rows (:func:`nlpseq.cascade.cascaded`)."""
+        cascade = self.preprocessor.cascade
+        if not cascade:
+            return network(ids)
+        from nlpseq.cascade import cascaded
+
+        return cascaded(ids, self.ngram_logits.ngram_logits, network,
+                        cascade["threshold"], self.ngram_probabilities)
+
+    def choose_cascade(self, data, tolerance=None, described=None):
+        """Choose the cascade's threshold on labelled ``data`` (a SPEC or
+        data read; the validation data) and set it in the preprocessor
+        (:meth:`save_cascade` writes it into the model folder).
+
+        Returns:
+            The cascade entry (:func:`nlpseq.cascade.choose_threshold`'s
+            figures, and ``data``: what it was chosen on).
+
+        Raises:
+            NlpseqError: a model without an n-gram model.
+        """
+        import tensorflow as tf
+
+        from nlpseq.cascade import TOLERANCE, choose_threshold, margins
+
+        if not self.config.get("ngram_buckets"):
+            raise NlpseqError(
+                f"{self.folder or 'the model'}: no n-gram model to decide "
+                "alone (trained with --ngram-buckets 0); a cascade needs "
+                "one: train with --ngram-buckets N")
+        tolerance = TOLERANCE if tolerance is None else float(tolerance)
+        data = inputs.data_argument("cascade", data, self.read_data)
+        gold = encode_labels(data.labels, self.class_names,
+                             source=data.source)
+        parts = self.graph_function("cascade_parts")
+        full, ngram = [], []
+        for i in range(0, len(data.texts), 512):
+            out = parts(tf.constant(list(data.texts[i:i + 512]), tf.string))
+            full.append(out["full"].numpy())
+            ngram.append(out["ngram"].numpy())
+        full, ngram = np.concatenate(full), np.concatenate(ngram)
+        alone = np.argmax(self.ngram_probabilities(ngram).numpy(), axis=-1)
+        chosen = choose_threshold(margins(ngram), alone == gold,
+                                  np.argmax(full, axis=-1) == gold,
+                                  tolerance)
+        chosen["data"] = described or str(data.source)
+        self.set_cascade(chosen)
+        return chosen
+
+    def set_cascade(self, cascade):
+        """Use the cascade ``cascade`` (a dict with its ``threshold``), or
+        none: the whole model runs for every text."""
+        self.preprocessor.cascade = dict(cascade) if cascade else None
+        self._graph_model = None  # (the graphs change: traced again)
+
+    def save_cascade(self):
+        """Write the preprocessor (with its cascade, or without) into the
+        model folder the task was loaded from, under the folder's lock;
+        refused when another model was published there meanwhile."""
+        from nlpseq.folder import MODEL, PREPROCESSOR
+
+        if self.folder is None:
+            raise NlpseqError("cascade: this model was not loaded from a "
+                              "model folder; nothing to save it into")
+        with self.folder.lock():
+            if self.folder.file(MODEL).stat().st_mtime_ns != \
+                    self.loaded_mtime:
+                raise NlpseqError(
+                    f"{self.folder}: another model was trained into it "
+                    "since this one was loaded; run the command again")
+            self.preprocessor.save(self.folder.path / PREPROCESSOR)
 
     def report_sections(self, data, described, metrics, history):
         from nlpseq.report import classifier_sections
@@ -409,16 +542,15 @@ class ClassifierTask(Task):
         from nlpseq.length_groups import by_length
         from nlpseq.text import blank
 
-        encoder, model = self.preprocessor.encoder, self.model
+        encoder = self.preprocessor.encoder
         names = tf.constant(self.class_names)
-
-        def forward(ids):
-            return self.probabilities(model(ids, training=False))
+        classes = len(self.class_names)
 
         def serve(text):
             # rows of similar length together: less work spent on padding
-            probabilities = by_length(forward, encoder(text),
-                                      len(self.class_names))
+            probabilities = self.cascaded_probabilities(
+                encoder(text), lambda ids: by_length(
+                    self.forward_probabilities, ids, classes))
             best = tf.argmax(probabilities, axis=-1)
             # (an empty or whitespace-only text: the empty result, as in
             # predict: no label, probabilities of 0)
