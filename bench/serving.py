@@ -4,7 +4,8 @@ One run:
 
 1. trains a sentiment model of the IMDB benchmark's size (LSTM, 64 units,
    one epoch on ``--train-reviews`` IMDB training reviews: its weights do
-   not matter here, only its size) and exports it;
+   not matter here, only its size) and exports it, or exports the model
+   of ``--model-dir``;
 2. measures the exported SavedModel in this process, fed raw IMDB
    validation reviews in batches of ``--batch`` (the in-process reference);
 3. starts ``nlpseq serve`` on a free localhost port (another process), and
@@ -30,6 +31,7 @@ count (``--max-requests``).
     python bench/serving.py --seconds 20 --clients 16
     python bench/serving.py --soak-seconds 600
     python bench/serving.py --tool wrk --tool-clients 1,16,64,256
+    python bench/serving.py --model-dir saved_models/imdb_transfer
 """
 
 import argparse
@@ -182,6 +184,10 @@ async def load(port, bodies, clients, seconds, max_requests, on_tick=None):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(DATA))
+    parser.add_argument("--model-dir", help="serve this sentiment model "
+                        "folder's export (e.g. the IMDB model of "
+                        "docs/transfer.md, with its cascade) instead of "
+                        "training the small one")
     parser.add_argument("--train-reviews", type=int, default=2000)
     parser.add_argument("--max-length", type=int, default=100,
                         help="the model's max_length: tokens read of a "
@@ -219,8 +225,13 @@ def main(argv=None):
 
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
-        version = train_and_export(data, folder, args.train_reviews,
-                                   args.max_length)
+        if args.model_dir:
+            import nlpseq
+
+            version = nlpseq.load(args.model_dir).export(folder / "export")
+        else:
+            version = train_and_export(data, folder, args.train_reviews,
+                                       args.max_length)
         reference = in_process(version, texts, args.batch)
         print(f"in process: {reference:,.0f} reviews/s "
               f"(SavedModel, requests of {args.batch})")
