@@ -42,6 +42,9 @@ class Setting:
         maximum: largest allowed value (numbers).
         exclusive_minimum: whether ``minimum`` itself is refused.
         flag: whether the command line offers it (a file can always set it).
+        multiple: a list of ``type`` values (``str`` only): a list in a
+            file or a keyword, or one string of comma-separated values (a
+            flag); the value is always a list.
     """
 
     name: str
@@ -53,6 +56,7 @@ class Setting:
     maximum: float | None = None
     exclusive_minimum: bool = False
     flag: bool = True
+    multiple: bool = False
 
     @property
     def option(self):
@@ -60,6 +64,8 @@ class Setting:
 
     def check(self, value, where):
         """``value`` converted to this setting's type, or a clear error."""
+        if self.multiple:
+            return self.check_list(value, where)
         expected = self.type
         if expected is float and isinstance(value, int) \
                 and not isinstance(value, bool):
@@ -93,6 +99,26 @@ class Setting:
             raise NlpseqError(
                 f"{where}: {self.name} must be <= {self.maximum}, got {value!r}")
         return value
+
+    def check_list(self, value, where):
+        """The values of a :attr:`multiple` setting, as a list (paths as
+        strings)."""
+        import os
+
+        if isinstance(value, (list, tuple)):
+            value = [os.fspath(v) if isinstance(v, os.PathLike) else v
+                     for v in value]
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",")]
+            value = [part for part in value if part]
+        elif isinstance(value, (list, tuple)) and not value:
+            return None  # (an empty list, or a repeatable flag not given)
+        if not isinstance(value, (list, tuple)) or not value or not all(
+                isinstance(v, str) and v.strip() for v in value):
+            raise NlpseqError(
+                f"{where}: {self.name} must be a list of strings (or one "
+                f"string of comma-separated values), got {value!r}")
+        return list(value)
 
 
 def _type_name(kind):

@@ -44,7 +44,7 @@ from nlpseq.log import LOG
 ENCODER = ("cell", "units", "embedding_dim")
 #: The settings a model that continues its source (a family whose
 #: ``transfer`` is ``"all"``: the language model) shares with it.
-CONTINUED = ("layers", "level", "tie_embeddings", "lowercase",
+CONTINUED = ("layers", "level", "direction", "tie_embeddings", "lowercase",
              "split_punctuation", "strip_html")
 
 
@@ -80,6 +80,10 @@ class Source:
         self.task = None
 
     @property
+    def backward(self):
+        return self.config.get("direction", "forward") == "backward"
+
+    @property
     def lowercase(self):
         value = self.config.get("lowercase")
         return True if value is None else bool(value)
@@ -93,9 +97,14 @@ class Source:
         given = getattr(config, "given", {})
         names = list(ENCODER)
         continues = task_class.transfer == "all"
+        if self.backward and not continues:
+            raise NlpseqError(
+                f"--init-from {self.path}: a backward language model "
+                "(--direction backward); --init-from takes a forward one")
         if continues:
             names += CONTINUED
-        source = dict(self.config, lowercase=self.lowercase)
+        source = dict(self.config, lowercase=self.lowercase,
+                      direction=self.config.get("direction", "forward"))
         differ = []
         for name in names:
             if name in given and config[name] != source.get(name):

@@ -9,6 +9,8 @@
   recurrent layers (a layer or every recurrent layer of a model)
 - :class:`TiedEmbedding` — embedding shared with the output layer
 - :class:`CharacterFeatures` — per-word features from its characters
+- :class:`ContextualCharacterEmbeddings` — per-word states of character
+  language models over the sentence (Flair's embeddings)
 - :class:`CRF` — linear-chain CRF: forward-algorithm NLL, Viterbi decoding
 - :class:`Attention` — Luong or Bahdanau attention over encoder outputs
 - :class:`RareWordDropout` — rare words read as unknown, in training
@@ -25,6 +27,7 @@ from nlpseq.layers.attention import Attention
 from nlpseq.layers.base import RecurrentCell
 from nlpseq.layers.bidirectional import Bidirectional
 from nlpseq.layers.char_features import CharacterFeatures
+from nlpseq.layers.contextual_chars import ContextualCharacterEmbeddings
 from nlpseq.layers.convert import from_keras, to_keras
 from nlpseq.layers.crf import CRF
 from nlpseq.layers.embedding import TiedEmbedding
@@ -43,7 +46,8 @@ from nlpseq.layers.word_dropout import RareWordDropout
 
 __all__ = [
     "ActivationRegularization", "Attention", "Bidirectional", "CRF",
-    "CharacterFeatures", "EmbeddingDropout", "GRU", "GRUCell",
+    "CharacterFeatures", "ContextualCharacterEmbeddings", "EmbeddingDropout",
+    "GRU", "GRUCell",
     "HashedBigrams", "LSTM", "LSTMCell", "LockedDropout", "NgramLogits",
     "RNN", "RareWordDropout",
     "RecurrentCell", "SequencePooling", "SimpleRNN", "SimpleRNNCell",

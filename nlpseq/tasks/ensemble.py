@@ -80,7 +80,7 @@ class EnsembleLanguageModel(EnsembleMembers):
     members' log-probabilities (whose softmax is their normalized
     geometric mean)."""
 
-    same_settings = ("level", "lowercase", "split_punctuation",
+    same_settings = ("level", "direction", "lowercase", "split_punctuation",
                      "strip_html")
 
     def step_model(self):

@@ -46,6 +46,8 @@ from nlpseq.tasks.settings import (
 )
 
 END_OF_LINE = {"word": "<eos>", "char": "\n"}
+#: ``--direction``: a backward model reads every line from its end.
+DIRECTIONS = ("forward", "backward")
 STRATEGIES = ("greedy", "sample", "beam")
 #: How many next tokens the exported ``serving_default`` signature returns.
 EXPORT_TOP_K = 10
@@ -88,6 +90,10 @@ AWD_SETTINGS = (
 SETTINGS = (
     Setting("level", str, "word", "tokens: words (split on whitespace) "
             "or characters", choices=("word", "char")),
+    Setting("direction", str, "forward", "the reading direction: forward "
+            "(the next token after a text), or backward (each line read "
+            "from its end: the token before a text; the backward model of "
+            "the tagger's --char-lm)", choices=DIRECTIONS),
     Setting("text_column", str, None, "the text column of a table, or the "
             "text feature of a tfds: dataset (default: found by name, or "
             "the first)"),
@@ -282,6 +288,12 @@ class LanguageModelTask(Task):
     def end_of_line_id(self):
         return self.preprocessor.end_of_line_id
 
+    @property
+    def backward(self):
+        """Whether the model reads each line from its end
+        (``--direction backward``)."""
+        return self.config.get("direction", "forward") == "backward"
+
     def read_data(self, spec, role):
         return read_corpus(spec, text_column=self.config.get("text_column"),
                            seed=self.config.get("seed", 0))
@@ -309,6 +321,8 @@ class LanguageModelTask(Task):
             ids = self.encoder.token_ids(lines[start:start + chunk])
             if self.level == "word":
                 ids = tf.ragged.boolean_mask(ids, ids.row_lengths() > 0)
+            if self.backward:
+                ids = ids[:, ::-1]  # (each line from its end)
             ends = tf.fill([ids.nrows(), 1], tf.constant(eol, tf.int32))
             ids = tf.concat([ids, tf.RaggedTensor.from_tensor(ends)], axis=1)
             parts.append(ids.flat_values.numpy())
@@ -480,10 +494,16 @@ class LanguageModelTask(Task):
     def prompt_logits(self, text):
         """Graph function: the logits of the token after each prompt, and
         the states after it. Each prompt is read after an end-of-line token,
-        so an empty prompt asks for the first token of a line."""
+        so an empty prompt asks for the first token of a line. A backward
+        model reads each prompt from its end: the logits of the token
+        before it."""
         import tensorflow as tf
 
         ids = self.encoder(text)
+        if self.backward:
+            ids = tf.reverse_sequence(
+                ids, tf.reduce_sum(tf.cast(ids > 0, tf.int32), axis=1),
+                seq_axis=1, batch_axis=0)
         batch = tf.shape(ids)[0]
         start = tf.fill([batch, 1], tf.constant(self.end_of_line_id,
                                                 tf.int32))
@@ -537,7 +557,9 @@ class LanguageModelTask(Task):
         ``sample`` (a draw from the distribution divided by
         ``temperature``, among the ``top_k`` most likely if ``top_k`` > 0;
         reproducible with ``seed``) or ``beam`` (the most likely
-        continuation among ``beam_width`` kept at each step)."""
+        continuation among ``beam_width`` kept at each step). A backward
+        model generates the tokens before each text, given in reading
+        order (the last one is the one just before the text)."""
         import tensorflow as tf
 
         from nlpseq import decoding
@@ -574,7 +596,8 @@ class LanguageModelTask(Task):
                 seed, greedy=tf.equal(strategy, "greedy"),
                 banned_ids=SPECIAL_IDS, first=(logits, None))
 
-        return tf.cond(tf.equal(strategy, "beam"), by_beam, by_sampling)
+        ids = tf.cond(tf.equal(strategy, "beam"), by_beam, by_sampling)
+        return tf.reverse(ids, [1]) if self.backward else ids
 
     def join_tokens(self, tokens):
         """Graph function: token strings ``[batch, n]`` as text ``[batch]``

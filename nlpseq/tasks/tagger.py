@@ -39,6 +39,7 @@ from nlpseq.tagging import (
     scheme_errors,
     spans,
 )
+from nlpseq.tasks import char_lm
 from nlpseq.tasks.base import FORMATS, Task
 from nlpseq.tasks.preprocessor import Preprocessor
 from nlpseq.tasks.settings import (
@@ -70,6 +71,7 @@ SETTINGS = (
     Setting("embeddings", str, None, "pretrained word vectors, GloVe or "
             "word2vec text format, to start the word embeddings from "
             "(their size sets --embedding-dim)"),
+    *char_lm.SETTINGS,
     Setting("char_features", str, "lstm", "character features of each "
             "word", choices=("none", "lstm", "cnn")),
     Setting("char_dim", int, 25, "size of the character embeddings",
@@ -111,11 +113,15 @@ class TaggerPreprocessor(Preprocessor):
         first_rare_id: word ids from here on were seen once in training.
         pretrained: the ``--embeddings`` matrix, only after :meth:`fit`
             (training starts the word embeddings from it; not saved).
+        char_lms: the ``--char-lm`` models' descriptions
+            (:func:`nlpseq.tasks.char_lm.describe`); their characters are
+            in the character vocabulary.
     """
 
     def __init__(self, config, words, characters, tags, first_rare_id,
-                 pretrained=None, digits_to_zero=True):
+                 pretrained=None, digits_to_zero=True, char_lms=None):
         super().__init__(config)
+        self.char_lms = list(char_lms or [])
         if not isinstance(tags, list) or "O" not in tags:
             raise ValueError("no tags")
         self.digits_to_zero = bool(digits_to_zero)
@@ -142,7 +148,9 @@ class TaggerPreprocessor(Preprocessor):
              if counts[w.encode()] <= 1),
             len(words))
         characters, tags = cls._characters_and_tags(data)
-        preprocessor = cls(config, words, characters, tags, first_rare_id)
+        models = cls._char_lms(config)
+        preprocessor = cls(config, words, char_lm.characters(
+            characters, models), tags, first_rare_id, char_lms=models)
         if config.get("embeddings"):
             encoder = preprocessor.encoder
             preprocessor.pretrained = read_vectors(
@@ -164,6 +172,12 @@ class TaggerPreprocessor(Preprocessor):
                               "data")
         return characters, ["O"] + [f"{p}-{t}" for t in types for p in "BIES"]
 
+    @staticmethod
+    def _char_lms(config):
+        """The ``--char-lm`` models' descriptions."""
+        return [char_lm.describe(path) for path in config.get("char_lm")
+                or ()]
+
     @classmethod
     def from_language_model(cls, source, data, config):
         """The language model ``source``'s words; characters and tags from
@@ -173,8 +187,9 @@ class TaggerPreprocessor(Preprocessor):
         them: digits are kept (not read as 0)."""
         characters, tags = cls._characters_and_tags(data)
         words = source.encoder.vocabulary
-        return cls(config, words, characters, tags, len(words),
-                   digits_to_zero=False)
+        models = cls._char_lms(config)
+        return cls(config, words, char_lm.characters(characters, models),
+                   tags, len(words), digits_to_zero=False, char_lms=models)
 
     def get_config(self):
         state = {"words": self.encoder.words[2:],
@@ -182,6 +197,8 @@ class TaggerPreprocessor(Preprocessor):
                  "tags": self.tags, "first_rare_id": self.first_rare_id}
         if not self.digits_to_zero:
             state["digits_to_zero"] = False
+        if self.char_lms:
+            state["char_lms"] = self.char_lms
         return state
 
     @classmethod
@@ -191,7 +208,8 @@ class TaggerPreprocessor(Preprocessor):
                    ["", "[UNK]"] + cls.require(state["characters"],
                                                "character vocabulary"),
                    state["tags"], state["first_rare_id"],
-                   digits_to_zero=state.get("digits_to_zero", True))
+                   digits_to_zero=state.get("digits_to_zero", True),
+                   char_lms=state.get("char_lms"))
 
 
 def token_encoder(words, characters, config, digits_to_zero=True):
@@ -199,7 +217,9 @@ def token_encoder(words, characters, config, digits_to_zero=True):
     from nlpseq.text import TokenEncoder
 
     return TokenEncoder(words, characters, lowercase=config["lowercase"],
-                        digits_to_zero=digits_to_zero, name="token_encoder")
+                        digits_to_zero=digits_to_zero, name="token_encoder",
+                        max_word_length=char_lm.WORD_LENGTH if config.get(
+                            "char_lm") else 20)
 
 
 class TaggerTask(Task):
@@ -226,6 +246,16 @@ class TaggerTask(Task):
         super().__init__(config, preprocessor)
         #: The model's CRF layer (``None`` with ``--no-crf``), once built.
         self.crf = None
+        #: The ``--char-lm`` layer
+        #: (:class:`~nlpseq.layers.ContextualCharacterEmbeddings`), once
+        #: built, or ``None``.
+        self.char_lm = None
+
+    @classmethod
+    def effective_config(cls, flags=None, config_file=None):
+        """The base's, and ``--char-lm`` checked
+        (:func:`nlpseq.tasks.char_lm.check`)."""
+        return char_lm.check(super().effective_config(flags, config_file))
 
     @property
     def tags(self):
@@ -335,7 +365,12 @@ class TaggerTask(Task):
         the CRF, kept as :attr:`crf`, unless ``--no-crf``)."""
         import keras
 
-        from nlpseq.layers import CRF, CharacterFeatures, RareWordDropout
+        from nlpseq.layers import (
+            CRF,
+            CharacterFeatures,
+            ContextualCharacterEmbeddings,
+            RareWordDropout,
+        )
         from nlpseq.models import Tagger
         from nlpseq.tasks.encoder import RecurrentEncoder
 
@@ -361,6 +396,14 @@ class TaggerTask(Task):
                 len(preprocessor.encoder.characters), mode=c["char_features"],
                 char_dim=c["char_dim"], units=c["char_units"], cell=c["cell"],
                 name="char_features"), chars, x, name="word_and_chars")
+        self.char_lm = None
+        if preprocessor.char_lms:
+            self.char_lm = ContextualCharacterEmbeddings(
+                char_lm.layer_specs(preprocessor.encoder.characters,
+                                    preprocessor.char_lms),
+                fine_tune=c["fine_tune_char_lm"], name="char_lm")
+            x = keras.layers.Concatenate(name="and_char_lm")(
+                [x, self.char_lm(chars)])
         x = keras.layers.Dropout(c["dropout"], name="dropout_in")(x)
         x = backbone.stack(x, options=lambda index: {"return_sequences": True})
         x = keras.layers.Dropout(c["dropout"], name="dropout_out")(x)
@@ -372,6 +415,11 @@ class TaggerTask(Task):
             self.crf = CRF(len(self.tags), name="crf")
             scores = self.crf(scores)
         return Tagger([words, chars], scores, name=self.name or self.family)
+
+    def prepare_model(self, x, y):
+        """The ``--char-lm`` models' weights copied into :attr:`char_lm`."""
+        if self.char_lm is not None:
+            char_lm.copy_weights(self.char_lm, self.preprocessor.char_lms)
 
     # -- prediction ------------------------------------------------------------
 
