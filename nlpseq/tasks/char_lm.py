@@ -38,8 +38,8 @@ from nlpseq.log import LOG
 SETTINGS = (
     Setting("char_lm", str, None, "character-level next-word model(s) "
             "whose states are joined to each word (Flair's contextual "
-            "embeddings): MODEL_DIR, or forward and backward ones separated "
-            "by a comma (F,B); a list in a config file", multiple=True),
+            "embeddings): MODEL_DIR; a forward and a backward one: the "
+            "option twice, or F,B; a list in a config file", multiple=True),
     Setting("fine_tune_char_lm", bool, False, "train the --char-lm models' "
             "weights with the tagger (else they stay frozen)"),
 )
