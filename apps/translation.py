@@ -4,7 +4,8 @@ A declaration over the sequence-to-sequence family
 (:mod:`nlpseq.tasks.seq2seq`): an encoder-decoder with attention, greedy or
 beam-search decoding, BLEU and chrF, with the built-in sample of German ->
 English sentence pairs. ``apps/configs/translation_multi30k.toml`` is the
-Multi30k configuration.
+Multi30k configuration, ``translation_multi30k_subwords.toml`` the same with
+subword units (``--subwords``).
 
 Example:
     $ nlpseq translation train                    # the built-in sample

@@ -57,7 +57,7 @@ LAYERS = [
                 "nlpseq.distribute", "nlpseq.schedules", "nlpseq.exporters",
                 "nlpseq.onnx_export", "nlpseq.onnx_runtime", "nlpseq.models",
                 "nlpseq.ngram_model", "nlpseq.transfer",
-                "nlpseq.cascade"}),
+                "nlpseq.cascade", "nlpseq.subwords"}),
     ("tasks", {"nlpseq.tasks"}),
     ("apps", {"nlpseq.apps"}),
     ("api", {"nlpseq.api", "nlpseq.lab"}),

@@ -22,6 +22,12 @@ alpha``). The exported SavedModel
 holds the tokenizer, the encoder, the loop and the detokenizer: raw source
 strings in, translations out. Data: parallel sentences
 (:mod:`nlpseq.data.parallel`).
+
+With ``subwords`` N (``--subwords``; 0, the default, reads and writes whole
+words), each side's vocabulary is N word pieces learned from its training
+text, and the words are segmented into pieces and the pieces joined back
+into words in the graph (:mod:`nlpseq.subwords`, core TensorFlow ops
+only).
 """
 
 from __future__ import annotations
@@ -39,6 +45,9 @@ from nlpseq.tasks.preprocessor import Preprocessor
 from nlpseq.tasks.settings import encoder_settings, vocabulary_settings
 
 START, END = "<s>", "</s>"
+#: The smallest ``subwords`` but 0 (whole words): a vocabulary of pieces
+#: (:mod:`nlpseq.subwords`) starts from its text's characters.
+MIN_SUBWORDS = 100
 #: Ids of the target vocabulary: padding, unknown, start, end.
 PAD_ID, UNK_ID, START_ID, END_ID = 0, 1, 2, 3
 ATTENTION = ("luong", "bahdanau", "none")
@@ -79,8 +88,12 @@ SETTINGS = (
             "distribution mixed into the training targets", minimum=0.0,
             maximum=0.9),
     *vocabulary_settings(vocab_size=10000, minimum_size=5),
-    Setting("max_length", int, 50, "words per sentence; longer ones are "
-            "cut (with a warning)", minimum=1),
+    Setting("max_length", int, 50, "words (pieces with --subwords) per "
+            "sentence; longer ones are cut (with a warning)", minimum=1),
+    Setting("subwords", int, 0, "size of each side's vocabulary of word "
+            "pieces learned from the training text (0: whole words, with "
+            f"--vocab-size and --min-count; else at least {MIN_SUBWORDS})",
+            minimum=0),
 )
 
 PREDICT_SETTINGS = (
@@ -111,7 +124,9 @@ EXPORT_SETTINGS = (
 
 class Seq2SeqPreprocessor(Preprocessor):
     """The source and target text encoders (their vocabularies); the target
-    vocabulary starts with padding, unknown, ``<s>`` and ``</s>``."""
+    vocabulary starts with padding, unknown, ``<s>`` and ``</s>``. With
+    ``subwords``, the encoders are :class:`~nlpseq.subwords.SubwordEncoder`
+    and the vocabularies word pieces."""
 
     def __init__(self, config, source_vocabulary, target_vocabulary):
         from nlpseq.tasks.encoder import text_encoder
@@ -121,9 +136,12 @@ class Seq2SeqPreprocessor(Preprocessor):
         # their ids are used, after counting the long ones)
         options = dict(max_length=None, lowercase=False, strip_html=False,
                        split_punctuation=True)
-        self.source_encoder = text_encoder(
+        make = text_encoder
+        if config.get("subwords"):
+            from nlpseq.subwords import SubwordEncoder as make
+        self.source_encoder = make(
             source_vocabulary, name="source_encoder", **options)
-        self.target_encoder = text_encoder(
+        self.target_encoder = make(
             target_vocabulary, name="target_encoder", **options)
 
     @classmethod
@@ -134,6 +152,8 @@ class Seq2SeqPreprocessor(Preprocessor):
         tokenizer = TextEncoder([PADDING, UNKNOWN], max_length=None,
                                 lowercase=False, strip_html=False,
                                 split_punctuation=True)
+        if config.get("subwords"):
+            return cls(config, *cls.learn_pieces(tokenizer, data, config))
         size, count = config["vocab_size"], config["min_count"]
         source = build_vocabulary(token_rows(tokenizer, data.sources),
                                   max_size=size, min_count=count)
@@ -142,6 +162,21 @@ class Seq2SeqPreprocessor(Preprocessor):
         target = target[:2] + [START, END] + [
             w for w in target[2:] if w not in (START, END)]
         return cls(config, source, target)
+
+    @staticmethod
+    def learn_pieces(tokenizer, data, config):
+        """The source and target vocabularies of ``config["subwords"]``
+        word pieces each (:func:`nlpseq.subwords.learn_vocabulary`)."""
+        from nlpseq.subwords import learn_vocabulary
+        from nlpseq.tasks.encoder import token_rows
+
+        size = config["subwords"]
+        source = learn_vocabulary(token_rows(tokenizer, data.sources), size)
+        target = learn_vocabulary(token_rows(tokenizer, data.targets), size,
+                                  reserved=(START, END))
+        LOG.info("Subword vocabularies: %s source and %s target pieces",
+                 f"{len(source) - 2:,}", f"{len(target) - 4:,}")
+        return source, target
 
     def get_config(self):
         return {"source_vocabulary": self.source_encoder.vocabulary[2:],
@@ -200,6 +235,25 @@ class Seq2SeqTask(Task):
         self._characters = None
         self._plotted = False
 
+    @classmethod
+    def effective_config(cls, flags=None, config_file=None):
+        """The base's, and ``subwords`` 0 or at least
+        :data:`MIN_SUBWORDS`."""
+        config = super().effective_config(flags, config_file)
+        if 0 < config["subwords"] < MIN_SUBWORDS:
+            where = config.given.get("subwords", "--subwords")
+            raise NlpseqError(
+                f"{where}: subwords must be 0 (whole words) or >= "
+                f"{MIN_SUBWORDS} (the pieces of a vocabulary), got "
+                f"{config['subwords']}")
+        return config
+
+    @property
+    def unit(self):
+        """What the model reads and writes: ``"words"``, or ``"pieces"``
+        (``subwords``)."""
+        return "pieces" if self.config.get("subwords") else "words"
+
     @property
     def source_encoder(self):
         return self.preprocessor.source_encoder
@@ -244,8 +298,9 @@ class Seq2SeqTask(Task):
         long_targets = sum(len(t) > limit for t in targets)
         if long_sources or long_targets:
             LOG.warning("%s: cut %s source and %s target sentences to "
-                        "--max-length %d words", data.source,
-                        f"{long_sources:,}", f"{long_targets:,}", limit)
+                        "--max-length %d %s", data.source,
+                        f"{long_sources:,}", f"{long_targets:,}", limit,
+                        self.unit)
         sources = [s[:limit] for s in sources]
         targets = [t[:limit] for t in targets]
         inputs = [(s if len(s) else np.zeros(1, "int32"),
@@ -447,7 +502,8 @@ class Seq2SeqTask(Task):
     def detokenize(self, ids):
         """Graph function: target ids ``[..., steps]`` as text ``[...]``: the
         words before the end token, joined, with no space before closing
-        punctuation or after opening brackets."""
+        punctuation or after opening brackets (with ``subwords``, each
+        continuing piece joined to the one before it first)."""
         import tensorflow as tf
 
         vocabulary = tf.constant(self.target_encoder.vocabulary)
@@ -456,6 +512,10 @@ class Seq2SeqTask(Task):
         words = tf.where(keep, tf.gather(vocabulary, ids), "")
         text = tf.strings.reduce_join(words, axis=-1, separator=" ")
         text = tf.strings.regex_replace(text, " +", " ")
+        if self.config.get("subwords"):
+            from nlpseq.subwords import join_pieces
+
+            text = join_pieces(text)
         text = tf.strings.regex_replace(text, r" ([.,!?;:%)\]}])", r"\1")
         text = tf.strings.regex_replace(text, r"([(\[{]) ", r"\1")
         return tf.strings.strip(text)
@@ -496,11 +556,14 @@ class Seq2SeqTask(Task):
     def check_lines(self, lines):
         """Warnings for sentences the model will cut or cannot read:
         characters absent from the source vocabulary, sentences over
-        ``--max-length`` words, sentences of unknown words only."""
+        ``--max-length`` words (or pieces), sentences of unknown words
+        only."""
         limit = self.config["max_length"]
         ids = self.source_encoder.token_ids(lines).to_list()
         if self._characters is None:
-            self._characters = set("".join(self.source_encoder.vocabulary))
+            self._characters = getattr(
+                self.source_encoder, "characters", None) or set(
+                "".join(self.source_encoder.vocabulary))
         for line, row_ids in zip(lines, ids):
             unseen = sorted({c for c in line if not c.isspace()}
                             - self._characters)
@@ -510,9 +573,9 @@ class Seq2SeqTask(Task):
                             "(their words are read as unknown)", line[:40],
                             shown)
             if len(row_ids) > limit:
-                LOG.warning("%r...: %d words; only the first %d "
+                LOG.warning("%r...: %d %s; only the first %d "
                             "(--max-length) are translated", line[:40],
-                            len(row_ids), limit)
+                            len(row_ids), self.unit, limit)
             elif row_ids and all(i == UNK_ID for i in row_ids):
                 LOG.warning("%r: no word of it is known to the model", line)
 
@@ -703,6 +766,17 @@ class Seq2SeqTask(Task):
     def serving_layers(self):
         return [self.source_encoder, self.encoder_model]
 
+    def export(self, output=None, version=None, format="savedmodel",
+               **limits):
+        """The base's; a model of ``subwords`` is a SavedModel only (the
+        ONNX export's tokenizers read whole words)."""
+        if format == "onnx" and self.config.get("subwords"):
+            raise NlpseqError(
+                "--format onnx: a model of --subwords cannot be exported as "
+                "ONNX (its tokenizers read whole words); export a "
+                "SavedModel, which segments the words itself")
+        return super().export(output, version, format, **limits)
+
     def report_sections(self, data, described, metrics, history):
         from nlpseq.report import seq2seq_sections
 
@@ -761,5 +835,6 @@ class Seq2SeqTask(Task):
         }
 
 
-__all__ = ["END", "END_ID", "EXPORT_SETTINGS", "PAD_ID", "START", "START_ID",
-           "UNK_ID", "Seq2SeqPreprocessor", "Seq2SeqTask"]
+__all__ = ["END", "END_ID", "EXPORT_SETTINGS", "MIN_SUBWORDS", "PAD_ID",
+           "START", "START_ID", "UNK_ID", "Seq2SeqPreprocessor",
+           "Seq2SeqTask"]
