@@ -8,8 +8,14 @@ and ``serving_default`` (raw text, tokenized in the graph). Prints
 sentences/s (median of ``--repeats``) and writes ``bench/results/ner.json``.
 The weights do not change the speed, so the model is not trained here.
 
+With ``--models A B ...`` (trained model folders, e.g. the tagger without
+and with ``--char-lm``), it serves each folder's export instead, through
+``serving_default`` (raw text), in the same run, and prints each one's
+sentences/s and its ratio to the first.
+
     python bench/ner.py
     python bench/ner.py --batch 64 --repeats 2
+    python bench/ner.py --models saved_models/conll saved_models/conll-charlm
 """
 
 import argparse
@@ -37,6 +43,8 @@ def main(argv=None):
     parser.add_argument("--batch", type=int, default=256,
                         help="sentences per request")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--models", nargs="+", metavar="MODEL_DIR",
+                        help="trained NER model folders to compare")
     parser.add_argument("--output", default=str(
         Path(__file__).parent / "results" / "ner.json"))
     args = parser.parse_args(argv)
@@ -45,6 +53,8 @@ def main(argv=None):
         print(f"skipped: the CoNLL-2003 data is not in {data}")
         return 0
 
+    if args.models:
+        return compare(args, data)
     cls = APPS.get("ner")
     config = cls.effective_config(
         {}, ROOT / "apps" / "configs" / "ner_conll2003.toml")
@@ -83,6 +93,35 @@ def main(argv=None):
     print(f"{'signature':<20}{'sentences/s':>12}")
     for name, value in rows.items():
         print(f"{name:<20}{value:>12.0f}")
+    write_result("ner", args, sentences_per_s=rows)
+    return 0
+
+
+def compare(args, data):
+    """``--models``: each model's export through ``serving_default``."""
+    import nlpseq
+
+    tasks = [nlpseq.load(folder) for folder in args.models]
+    sentences = tasks[0].read_data(str(data / "valid.txt"), "valid").tokens
+    requests = [tf.constant([" ".join(s) for s in sentences[i:i + args.batch]])
+                for i in range(0, len(sentences), args.batch)]
+    rows = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for number, (name, task) in enumerate(zip(args.models, tasks)):
+            serve = tf.saved_model.load(str(task.export(
+                Path(folder) / str(number), 1))).signatures["serving_default"]
+
+            def run(serve=serve):
+                for request in requests:
+                    serve(text=request)["tags"].numpy()
+
+            rows[name] = items_per_second(len(sentences), run, args.repeats)
+    first = rows[args.models[0]]
+    print(f"NER SavedModels, serving_default: {len(sentences)} validation "
+          f"sentences in requests of {args.batch}; median of {args.repeats}")
+    print(f"{'model':<40}{'sentences/s':>12}{'ratio':>8}")
+    for name, value in rows.items():
+        print(f"{name:<40}{value:>12.0f}{value / first:>8.2f}")
     write_result("ner", args, sentences_per_s=rows)
     return 0
 
