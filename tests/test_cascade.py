@@ -242,3 +242,28 @@ def test_bad_uses_are_one_error_line(trained, tmp_path):
     (damaged / "preprocessor.json").write_text(json.dumps(saved))
     one_error(cli_run("sentiment", "evaluate", "--model-dir", damaged),
               "corrupted", "threshold")
+
+
+def test_a_model_replaced_since_loading_is_not_given_the_cascade(trained,
+                                                                 tmp_path):
+    import os
+
+    from nlpseq.errors import NlpseqError
+
+    folder = tmp_path / "copy"
+    shutil.copytree(trained, folder)
+    task = nlpseq.load(folder)
+    task.set_cascade({"threshold": 1.0})
+    before = (folder / "preprocessor.json").read_bytes()
+    # another model.keras published meanwhile
+    stat = (folder / "model.keras").stat()
+    os.utime(folder / "model.keras", ns=(stat.st_atime_ns,
+                                         stat.st_mtime_ns + 10**9))
+    with pytest.raises(NlpseqError, match="another model was trained"):
+        task.save_cascade()
+    assert (folder / "preprocessor.json").read_bytes() == before
+    # loaded again: saved
+    task = nlpseq.load(folder)
+    task.set_cascade({"threshold": 1.0})
+    task.save_cascade()
+    assert nlpseq.load(folder).preprocessor.cascade == {"threshold": 1.0}

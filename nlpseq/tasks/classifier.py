@@ -10,6 +10,7 @@ Parquet, a folder per label, ``tfds:``).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -243,11 +244,9 @@ class ClassifierTask(Task):
         """The classifier saved in ``model_dir``; a model whose output does
         not fit the number of class names in ``preprocessor.json`` is
         reported as corrupted, saying so."""
-        from nlpseq.folder import MODEL
-
         try:
             task = super().load(model_dir)
-            task.loaded_mtime = task.folder.file(MODEL).stat().st_mtime_ns
+            task.loaded_mtime = _mtime(task.folder.path / "model.keras")
             return task
         except NlpseqError:
             mismatch = class_count_mismatch(Path(model_dir))
@@ -524,8 +523,19 @@ class ClassifierTask(Task):
             raise NlpseqError("cascade: this model was not loaded from a "
                               "model folder; nothing to save it into")
         with self.folder.lock():
-            if self.folder.file(MODEL).stat().st_mtime_ns != \
-                    self.loaded_mtime:
+            # (the model loaded is still the folder's: the same model.keras
+            # and the same vocabulary and classes)
+            mine = {k: v for k, v in self.preprocessor.get_config().items()
+                    if k != "cascade"}
+            try:
+                saved = json.loads((self.folder.path / PREPROCESSOR)
+                                   .read_text("utf-8"))["state"]
+                saved.pop("cascade", None)
+            except (OSError, ValueError, KeyError, TypeError):
+                saved = None
+            loaded = getattr(self, "loaded_mtime", None)
+            if loaded is None or saved != mine or _mtime(
+                    self.folder.path / MODEL) != loaded:
                 raise NlpseqError(
                     f"{self.folder}: another model was trained into it "
                     "since this one was loaded; run the command again")
@@ -579,6 +589,15 @@ class ClassifierTask(Task):
             tf.TensorSpec((None,), tf.string, name="text")]),
             "classification": (classify, [
                 tf.TensorSpec((None,), tf.string, name="inputs")])}
+
+
+def _mtime(path):
+    """The modification time of ``path`` in ns, or ``None`` (gone: a new
+    model is being swapped in)."""
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return None
 
 
 def class_count_mismatch(folder):
