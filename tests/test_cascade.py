@@ -267,3 +267,31 @@ def test_a_model_replaced_since_loading_is_not_given_the_cascade(trained,
     task.set_cascade({"threshold": 1.0})
     task.save_cascade()
     assert nlpseq.load(folder).preprocessor.cascade == {"threshold": 1.0}
+
+
+def test_the_topic_apps_cascade_uses_the_gap_of_its_two_best_logits(
+        tmp_path):
+    folder = tmp_path / "topic"
+    task = nlpseq.train("topic", model_dir=folder, units=8, embedding_dim=8,
+                        epochs=2, seed=1, ngram_buckets=4096)
+    texts = ["The minister signs a new treaty", "The chef opens a new menu",
+             "a late goal wins the cup", "a new phone with a faster chip",
+             "parliament votes on the budget", "the soup of the day"]
+    full, ngram = full_and_ngram(task, texts)
+    margin = margins(ngram)
+    top = np.sort(ngram, axis=1)
+    np.testing.assert_allclose(margin, top[:, -1] - top[:, -2], rtol=1e-6)
+    task.set_cascade({"threshold": float(np.median(margin))})
+    cascade = task.predict_probabilities(texts)
+    network = margin <= float(np.median(margin))
+    assert 0 < network.sum() < len(texts)
+    np.testing.assert_allclose(cascade[network], full[network], atol=1e-6)
+    weighted = task.config["ngram_weight"] * ngram[~network]
+    alone = np.exp(weighted - weighted.max(axis=1, keepdims=True))
+    alone /= alone.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(cascade[~network], alone, atol=1e-6)
+    # the command chooses it for the topic app too
+    result = cli_run("topic", "cascade", "--model-dir", folder,
+                     "--tolerance", 100)
+    assert result.exit_code == 0, result.output
+    assert nlpseq.load(folder).preprocessor.cascade["decided_alone"] == 1.0
