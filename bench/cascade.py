@@ -70,10 +70,7 @@ def main(argv=None):
     data = task.read_data(args.data, "evaluate")
     texts = list(data.texts[:args.reviews])
     gold = [str(label) for label in data.labels[:args.reviews]]
-    parts = task.graph_function("cascade_parts")
-    ngram = np.concatenate([
-        parts(tf.constant(texts[i:i + 256]))["ngram"].numpy()
-        for i in range(0, len(texts), 256)])
+    ngram = task.graph_outputs("cascade_parts", texts, ("ngram",))["ngram"]
     alone = float(np.mean(margins(ngram) > cascade["threshold"]))
 
     signatures = {}

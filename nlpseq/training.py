@@ -289,6 +289,8 @@ class RunState(keras.callbacks.Callback):
                  state=None, mode="min", average_last=None):
         super().__init__()
         self.average_last = average_last
+        #: The epochs whose mean the model ended on (``average_last``).
+        self.averaged = None
         if mode not in ("min", "max"):
             raise ValueError(f"Received an invalid value for argument "
                              f"`mode`, expected 'min' or 'max', got {mode!r}.")
@@ -400,7 +402,7 @@ class RunState(keras.callbacks.Callback):
             self.averaged = average_epochs(self.model, self.folder,
                                            self.kept_epoch(),
                                            self.average_last)
-        if not getattr(self, "averaged", None) and self.keep == "best" and \
+        if not self.averaged and self.keep == "best" and \
                 (self.folder / BEST).is_file():
             self.model.load_weights(self.folder / BEST)
 
@@ -414,7 +416,7 @@ class RunState(keras.callbacks.Callback):
                    f"{better} {self.monitor} for {self.patience} epoch(s)")
         else:
             why = f"Trained {self.epochs_done} epoch(s)"
-        averaged = getattr(self, "averaged", None)
+        averaged = self.averaged
         mean = "" if not averaged else (
             f"; the weights are the mean of epochs {averaged[0]}-"
             f"{averaged[-1]} (--average-last {self.average_last})")

@@ -44,13 +44,13 @@ def setting_option(setting):
                    f" [default: {'yes' if setting.default else 'no'}]")
         return click.option(f"--{flag}/--no-{flag}", setting.name,
                             default=None, help=setting.help + default)
-    if setting.multiple:  # (repeatable, or comma-separated; not given: None)
+    if setting.multiple:
+        # (repeatable; its values as one comma-separated string, which the
+        # setting splits; not given: None)
         return click.option(
             setting.option, setting.name, multiple=True, metavar="TEXT",
-            callback=lambda context, parameter, value: [
-                part.strip() for text in value for part in text.split(",")
-                if part.strip()] or None,
-            help=setting.help + " (repeat the option for more)")
+            callback=lambda context, parameter, value: ",".join(value)
+            or None, help=setting.help + " (repeat the option for more)")
     kind = (click.Choice(setting.choices) if setting.choices
             else {int: int, float: float, str: str}[setting.type])
     default = "" if setting.default is None else \

@@ -25,6 +25,7 @@ from nlpseq.data import (
 )
 from nlpseq.data.labelled import stratified_split
 from nlpseq.errors import NlpseqError
+from nlpseq.folder import MODEL, PREPROCESSOR
 from nlpseq.tasks.base import Task
 from nlpseq.tasks.preprocessor import Preprocessor
 from nlpseq.tasks.settings import (
@@ -246,7 +247,7 @@ class ClassifierTask(Task):
         reported as corrupted, saying so."""
         try:
             task = super().load(model_dir)
-            task.loaded_mtime = _mtime(task.folder.path / "model.keras")
+            task.loaded_mtime = _mtime(task.folder.path / MODEL)
             return task
         except NlpseqError:
             mismatch = class_count_mismatch(Path(model_dir))
@@ -362,14 +363,22 @@ class ClassifierTask(Task):
     def predict_probabilities(self, texts, chunk=1024):
         """Class probabilities ``[len(texts), classes]`` (NumPy), computed
         by the same graph function as the exported ``serving_default``."""
+        if not len(texts):
+            return np.zeros((0, len(self.class_names)), "float32")
+        return self.graph_outputs("serving_default", texts,
+                                  ("probabilities",), chunk)["probabilities"]
+
+    def graph_outputs(self, name, texts, keys, chunk=1024):
+        """The outputs ``keys`` of the graph function ``name``
+        (:meth:`graph_functions`) over ``texts`` (at least one), ``chunk``
+        texts a call, each joined into one NumPy array."""
         import tensorflow as tf
 
-        serve = self.graph_function("serving_default")
-        parts = [serve(tf.constant(list(texts[i:i + chunk]),
-                                           tf.string))["probabilities"].numpy()
+        function = self.graph_function(name)
+        parts = [function(tf.constant(list(texts[i:i + chunk]), tf.string))
                  for i in range(0, len(texts), chunk)]
-        return np.concatenate(parts) if parts else np.zeros(
-            (0, len(self.class_names)), "float32")
+        return {key: np.concatenate([part[key].numpy() for part in parts])
+                for key in keys}
 
     def predict_lines(self, lines):
         probabilities = self.predict_probabilities(lines)
@@ -479,8 +488,6 @@ class ClassifierTask(Task):
         Raises:
             NlpseqError: a model without an n-gram model.
         """
-        import tensorflow as tf
-
         from nlpseq.cascade import TOLERANCE, choose_threshold, margins
 
         if not self.config.get("ngram_buckets"):
@@ -492,13 +499,9 @@ class ClassifierTask(Task):
         data = inputs.data_argument("cascade", data, self.read_data)
         gold = encode_labels(data.labels, self.class_names,
                              source=data.source)
-        parts = self.graph_function("cascade_parts")
-        full, ngram = [], []
-        for i in range(0, len(data.texts), 512):
-            out = parts(tf.constant(list(data.texts[i:i + 512]), tf.string))
-            full.append(out["full"].numpy())
-            ngram.append(out["ngram"].numpy())
-        full, ngram = np.concatenate(full), np.concatenate(ngram)
+        parts = self.graph_outputs("cascade_parts", data.texts,
+                                   ("full", "ngram"), chunk=512)
+        full, ngram = parts["full"], parts["ngram"]
         alone = np.argmax(self.ngram_probabilities(ngram).numpy(), axis=-1)
         chosen = choose_threshold(margins(ngram), alone == gold,
                                   np.argmax(full, axis=-1) == gold,
@@ -517,8 +520,6 @@ class ClassifierTask(Task):
         """Write the preprocessor (with its cascade, or without) into the
         model folder the task was loaded from, under the folder's lock;
         refused when another model was published there meanwhile."""
-        from nlpseq.folder import MODEL, PREPROCESSOR
-
         if self.folder is None:
             raise NlpseqError("cascade: this model was not loaded from a "
                               "model folder; nothing to save it into")
