@@ -348,3 +348,65 @@ def test_a_cased_word_model_gives_the_tagger_its_case(text, tmp_path):
     words, _ = preprocessor.encoder(np.array([["Lisbon", "lisbon"]],
                                              dtype=object))
     assert words.numpy().tolist() == [[vocabulary.index("Lisbon"), 1]]
+
+
+# -- padding and length groups ---------------------------------------------------
+
+def test_words_keep_their_mask_through_the_joined_features():
+    import keras
+
+    from nlpseq.layers import JoinFeatures
+
+    ids = keras.ops.convert_to_tensor([[3, 4, 0, 0]])
+    words = keras.layers.Embedding(5, 2, mask_zero=True)
+    features = keras.ops.ones((1, 4, 3))
+    x = words(ids)
+    joined = JoinFeatures()([x, features])
+    assert joined.shape == (1, 4, 5)
+    np.testing.assert_array_equal(joined._keras_mask.numpy(),
+                                  [[True, True, False, False]])
+    # (Keras' own concatenation makes every step real: why the layer)
+    keras_mask = keras.layers.Concatenate()([x, features])._keras_mask
+    assert keras_mask.numpy().all()
+
+
+def test_a_sentences_scores_do_not_depend_on_the_batchs_padding(tagger):
+    """The recurrent layers skip padding: a sentence alone and the same
+    sentence padded beside a longer one score alike (the joined character
+    features and char-LM states used to unmask the padding)."""
+    import tensorflow as tf
+
+    tokens = [s.split() for s in SENTENCES]
+    width = max(len(t) for t in tokens)
+    padded = tf.constant([t + [""] * (width - len(t)) for t in tokens])
+    words, chars = tagger.preprocessor.encoder(padded)
+    together = tagger.model([words, chars], training=False).numpy()
+    for row, sentence in enumerate(tokens):
+        alone_words, alone_chars = tagger.preprocessor.encoder(
+            tf.constant([sentence]))
+        alone = tagger.model([alone_words, alone_chars],
+                             training=False).numpy()
+        np.testing.assert_allclose(together[row, :len(sentence)], alone[0],
+                                   rtol=1e-5, atol=1e-5)
+
+
+def test_length_groups_give_the_tags_of_one_call(tagger, monkeypatch):
+    """The graph tags groups of sentences of similar length, each cut to
+    its own longest sentence and word: the tags equal one call's, in the
+    request's order."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(3)
+    words = " ".join(SENTENCES).split()
+    tokens = [list(rng.choice(words, size=n)) for n in (7, 1, 12, 3, 9, 2, 5)]
+    width = max(len(t) for t in tokens)
+    padded = tf.constant([t + [""] * (width - len(t)) for t in tokens])
+    word_ids, char_ids = tagger.preprocessor.encoder(padded)
+    one_call = tagger.decode_ids(word_ids, char_ids).numpy()
+    expected = tagger.scheme_tags(one_call).numpy()
+    monkeypatch.setattr(TaggerTask, "SERVING_GROUP", 2)
+    grouped = tf.function(tagger.tag_tokens)(padded).numpy()
+    for row, sentence in enumerate(tokens):
+        assert grouped[row, :len(sentence)].tolist() == \
+            expected[row, :len(sentence)].tolist()
+        assert not grouped[row, len(sentence):].any()

@@ -11,6 +11,8 @@
 - :class:`CharacterFeatures` — per-word features from its characters
 - :class:`ContextualCharacterEmbeddings` — per-word states of character
   language models over the sentence (Flair's embeddings)
+- :class:`JoinFeatures` — per-word features joined to the words, the
+  words' mask kept
 - :class:`CRF` — linear-chain CRF: forward-algorithm NLL, Viterbi decoding
 - :class:`Attention` — Luong or Bahdanau attention over encoder outputs
 - :class:`RareWordDropout` — rare words read as unknown, in training
@@ -32,6 +34,7 @@ from nlpseq.layers.convert import from_keras, to_keras
 from nlpseq.layers.crf import CRF
 from nlpseq.layers.embedding import TiedEmbedding
 from nlpseq.layers.gru import GRU, GRUCell
+from nlpseq.layers.join import JoinFeatures
 from nlpseq.layers.lstm import LSTM, LSTMCell
 from nlpseq.layers.ngrams import HashedBigrams, NgramLogits
 from nlpseq.layers.pooling import SequencePooling
@@ -48,7 +51,7 @@ __all__ = [
     "ActivationRegularization", "Attention", "Bidirectional", "CRF",
     "CharacterFeatures", "ContextualCharacterEmbeddings", "EmbeddingDropout",
     "GRU", "GRUCell",
-    "HashedBigrams", "LSTM", "LSTMCell", "LockedDropout", "NgramLogits",
+    "HashedBigrams", "JoinFeatures", "LSTM", "LSTMCell", "LockedDropout", "NgramLogits",
     "RNN", "RareWordDropout",
     "RecurrentCell", "SequencePooling", "SimpleRNN", "SimpleRNNCell",
     "TiedEmbedding", "from_keras", "to_keras",

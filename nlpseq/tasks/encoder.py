@@ -94,12 +94,12 @@ class RecurrentEncoder:
 
     def join(self, features, inputs, x, name):
         """``x`` with ``features(inputs)`` concatenated on its last axis
-        (the layer ``name``); ``features`` is kept as :attr:`features`."""
-        import keras
+        (the layer ``name``, which keeps ``x``'s mask); ``features`` is kept
+        as :attr:`features`."""
+        from nlpseq.layers import JoinFeatures
 
         self.features = features
-        joined = features(inputs)
-        return keras.layers.Concatenate(name=name)([x, joined])
+        return JoinFeatures(name=name)([x, features(inputs)])
 
     def stack(self, x, before=None, after=None, options=None):
         """``x`` through ``config["layers"]`` recurrent layers, made here and
