@@ -9,7 +9,8 @@ sentences/s (median of ``--repeats``) and writes ``bench/results/ner.json``.
 The weights do not change the speed, so the model is not trained here.
 
 With ``--models A B ...`` (trained model folders, e.g. the tagger without
-and with ``--char-lm``), it serves each folder's export instead, through
+and with ``--char-lm``, or SavedModel folders exported earlier, served as
+they are), it serves each one's export instead, through
 ``serving_default`` (raw text), in the same run, and prints each one's
 sentences/s and its ratio to the first.
 
@@ -98,18 +99,23 @@ def main(argv=None):
 
 
 def compare(args, data):
-    """``--models``: each model's export through ``serving_default``."""
+    """``--models``: each model's export through ``serving_default``; a
+    SavedModel folder (one with ``saved_model.pb``, e.g. written by an
+    earlier version) is served as it is."""
     import nlpseq
+    from nlpseq.data.conll import read_conll
 
-    tasks = [nlpseq.load(folder) for folder in args.models]
-    sentences = tasks[0].read_data(str(data / "valid.txt"), "valid").tokens
+    sentences = read_conll(str(data / "valid.txt")).tokens
     requests = [tf.constant([" ".join(s) for s in sentences[i:i + args.batch]])
                 for i in range(0, len(sentences), args.batch)]
     rows = {}
     with tempfile.TemporaryDirectory() as folder:
-        for number, (name, task) in enumerate(zip(args.models, tasks)):
-            serve = tf.saved_model.load(str(task.export(
-                Path(folder) / str(number), 1))).signatures["serving_default"]
+        for number, name in enumerate(args.models):
+            path = Path(name)
+            if not (path / "saved_model.pb").is_file():
+                path = nlpseq.load(name).export(Path(folder) / str(number), 1)
+            serve = tf.saved_model.load(str(path)).signatures[
+                "serving_default"]
 
             def run(serve=serve):
                 for request in requests:
