@@ -17,13 +17,16 @@ things:
 
 The encoder's settings (``cell``, ``units``, ``embedding_dim``, ``layers``)
 not given are the language model's; given ones that differ are refused, as
-are a character-level model, and a model that is not a language model.
+are a character-level or backward model (except for a language model
+that continues it), and a model that is not a language model.
 Everything else (the classifier's head, the bigram bag, the tagger's
 character features and CRF) starts fresh, and the log says which is which.
 
 A language model started from another one takes all its weights and its
-settings of the vocabulary and tokenization: it continues training (on the
-target task's texts, say: ULMFiT's language-model fine-tuning).
+settings of the vocabulary and tokenization, its level and its direction:
+it continues training (on the target task's texts, say: ULMFiT's
+language-model fine-tuning, or a character model adapted to a tagger's
+domain).
 
 Data flow: :class:`Source` reads the folder's ``config.json`` and checks it
 (:meth:`Source.adopt`, before TensorFlow starts), :meth:`Source.load` loads
@@ -72,11 +75,6 @@ class Source:
                 "word-level next-word (language) model")
         self.app = app
         self.config = dict(entries.get("config", {}))
-        if self.config.get("level", "word") != "word":
-            raise NlpseqError(
-                f"{shown}: a character-level language model; --init-from "
-                "takes a word-level one (its words are the new model's "
-                "vocabulary)")
         self.task = None
 
     @property
@@ -97,6 +95,11 @@ class Source:
         given = getattr(config, "given", {})
         names = list(ENCODER)
         continues = task_class.transfer == "all"
+        if self.config.get("level", "word") != "word" and not continues:
+            raise NlpseqError(
+                f"--init-from {self.path}: a character-level language model; "
+                "--init-from takes a word-level one (its words are the new "
+                "model's vocabulary)")
         if self.backward and not continues:
             raise NlpseqError(
                 f"--init-from {self.path}: a backward language model "

@@ -410,3 +410,28 @@ def test_length_groups_give_the_tags_of_one_call(tagger, monkeypatch):
         assert grouped[row, :len(sentence)].tolist() == \
             expected[row, :len(sentence)].tolist()
         assert not grouped[row, len(sentence):].any()
+
+
+# -- a character model adapted to other text ------------------------------------
+
+def test_a_character_model_continues_another_in_its_direction(char_lms,
+                                                              text):
+    """``next-word --init-from`` a character model: the new model reads
+    characters in the source's direction with its vocabulary, and starts
+    from all its weights (adapting a model to a tagger's domain)."""
+    from test_transfer import built
+
+    task, source, copied = built("next-word", char_lms[1], text)
+    assert task.config["level"] == "char"
+    assert task.config["direction"] == "backward"
+    assert task.preprocessor.encoder.vocabulary == \
+        source.preprocessor.encoder.vocabulary
+    assert len(copied) >= 2
+    for mine, theirs in zip(task.model.weights, source.model.weights):
+        np.testing.assert_array_equal(mine.numpy(), theirs.numpy())
+    # (a classifier or a tagger still takes word-level models only)
+    with pytest.raises(NlpseqError, match="a character-level language "
+                       "model; --init-from takes a word-level one"):
+        nlpseq.train("ner", model_dir=text.parent / "refused",
+                     init_from=str(char_lms[0]), **TAGGER)
+    assert not (text.parent / "refused").exists()
