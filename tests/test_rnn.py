@@ -49,6 +49,7 @@ def test_rnn_of_cell_matches_reference(name, go_backwards,
     # cell says; both ways for every cell)
     cell = CELL_LAYERS[name][1](U)
     cell.project_per_step = project_per_step
+    cell.PROJECT_PER_STEP_FROM_BATCH = 1  # (a batch of 2 projects per step)
     layer = nl.RNN(cell, return_sequences=True, return_state=True,
                    go_backwards=go_backwards,
                    zero_output_for_mask=zero_output_for_mask)
@@ -65,6 +66,41 @@ def test_rnn_of_cell_matches_reference(name, go_backwards,
         flipped = mask[:, ::-1] if go_backwards else mask
         np.testing.assert_array_equal(sequences[~flipped], 0.0)
 
+
+
+def test_gru_projects_per_step_from_its_batch_threshold(monkeypatch):
+    """In inference the GRU projects each step's input inside the loop
+    from ``PROJECT_PER_STEP_FROM_BATCH`` rows on and before the loop below
+    it; a batch known only when the graph runs chooses then. Every way
+    gives the reference's outputs."""
+    layer = nl.GRU(U, return_sequences=True)
+    layer.build((None, None, F))
+    H.randomize_weights(layer, seed=4)
+    cell = layer.cell
+    monkeypatch.setattr(cell, "PROJECT_PER_STEP_FROM_BATCH", 3)
+    ranks = []
+    project = cell.project_inputs
+
+    def recorded(inputs):
+        ranks.append(len(inputs.shape))  # 2: one step; 3: every step
+        return project(inputs)
+
+    monkeypatch.setattr(cell, "project_inputs", recorded)
+    rng = np.random.default_rng(7)
+    for batch, rank in ((2, 3), (3, 2), (5, 2)):
+        x = rng.normal(size=(batch, T, F)).astype("float32")
+        mask = np.arange(T)[None] < rng.integers(1, T + 1, (batch, 1))
+        ranks.clear()
+        out = layer(x, mask=mask)
+        assert set(ranks) == {rank}
+        H.assert_close(out, H.reference_rnn(
+            H.reference_cell(layer), x, mask=mask, return_sequences=True))
+        unknown = tf.function(lambda x, m: layer(x, mask=m),
+                              input_signature=[
+                                  tf.TensorSpec((None, None, F)),
+                                  tf.TensorSpec((None, None), tf.bool)])
+        H.assert_close(unknown(x, mask), H.reference_rnn(
+            H.reference_cell(layer), x, mask=mask, return_sequences=True))
 
 def test_rnn_basics():
     H.check_layer(

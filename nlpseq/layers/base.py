@@ -215,9 +215,13 @@ class RecurrentCell(keras.layers.Layer):
     #: all steps before it. The product per step is independent of the
     #: recurrence, so TensorFlow runs it on a core that the step's chain of
     #: small operations leaves idle; whether that beats one large product
-    #: depends on the cell (``bench/cells.py`` decides). Training always
-    #: projects before the loop (the hand-written backward needs it).
+    #: depends on the cell (``bench/cells.py`` decides), and on the batch:
+    #: it does so from ``PROJECT_PER_STEP_FROM_BATCH`` rows on (a smaller
+    #: batch's step time is its number of operations, which the product
+    #: per step adds to). Training always projects before the loop (the
+    #: hand-written backward needs it).
     project_per_step = False
+    PROJECT_PER_STEP_FROM_BATCH = 32
     #: time steps per iteration of the loop (see ``rnn._over_steps``)
     steps_per_iteration = 1
     #: the size from which a cell with gates computes one recurrent product

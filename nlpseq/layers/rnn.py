@@ -771,30 +771,45 @@ class RNN(keras.layers.Layer):
                     ops.ones_like(states[0]), cell.recurrent_dropout,
                     seed=cell.seed_generator)
 
-        # One matrix product for every step: [time, batch, gates * units];
-        # or, for the cells that run faster so in inference, one per step
-        # inside the loop (``RecurrentCell.project_per_step``).
-        per_step = cell.project_per_step and not training
-        projected = ops.transpose(sequences, (1, 0, 2))
-        if not per_step:
-            projected = cell.project_inputs(projected)
-        if self.go_backwards:
-            projected = ops.flip(projected, axis=0)
-            if mask is not None:
-                mask = ops.flip(mask, axis=0)
+        if self.go_backwards and mask is not None:
+            mask = ops.flip(mask, axis=0)
 
-        # Training takes the hand-written BPTT; inference needs no gradient
-        # and runs the lean loop (still differentiable by TensorFlow).
-        last_output, outputs, final_states = time_loop(
-            cell, projected, states, mask=mask, recurrent_mask=recurrent_mask,
-            weight_mask=weight_mask, return_sequences=self.return_sequences,
-            zero_output_for_mask=self.zero_output_for_mask,
-            manual_gradient=bool(training), project=per_step,
-            unroll=self.unroll)
+        def run(per_step):
+            # One matrix product for every step: [time, batch, gates *
+            # units]; or, with ``per_step``, one per step inside the loop.
+            projected = ops.transpose(sequences, (1, 0, 2))
+            if not per_step:
+                projected = cell.project_inputs(projected)
+            if self.go_backwards:
+                projected = ops.flip(projected, axis=0)
+            # Training takes the hand-written BPTT; inference needs no
+            # gradient and runs the lean loop (still differentiable by
+            # TensorFlow).
+            last_output, outputs, final_states = time_loop(
+                cell, projected, states, mask=mask,
+                recurrent_mask=recurrent_mask, weight_mask=weight_mask,
+                return_sequences=self.return_sequences,
+                zero_output_for_mask=self.zero_output_for_mask,
+                manual_gradient=bool(training), project=per_step,
+                unroll=self.unroll)
+            output = (ops.transpose(outputs, (1, 0, 2))
+                      if self.return_sequences else last_output)
+            return output, list(final_states)
 
-        output = (ops.transpose(outputs, (1, 0, 2)) if self.return_sequences
-                  else last_output)
-        return output, final_states
+        # The cells that run faster so in inference project each step's
+        # input inside the loop from a batch of
+        # ``PROJECT_PER_STEP_FROM_BATCH`` rows on (``project_per_step``);
+        # a smaller batch's step time is its number of operations, and it
+        # takes the one product before the loop. (A batch known only when
+        # the graph runs chooses then.)
+        if not (cell.project_per_step and not training):
+            return run(False)
+        least = cell.PROJECT_PER_STEP_FROM_BATCH
+        batch = sequences.shape[0]
+        if batch is not None or least <= 1:
+            return run(batch is None or batch >= least)
+        return tf.cond(tf.shape(sequences)[0] >= least,
+                       lambda: run(True), lambda: run(False))
 
     def _run_keras_cell(self, sequences, initial_state, mask, training):
         """Any other cell: the same loop over ``cell(x_t, states)``,
