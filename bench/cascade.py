@@ -12,8 +12,14 @@ same texts, from the signature's labels, and the share of texts the n-gram
 model decided alone is read from the model. Writes
 ``bench/results/cascade.json``.
 
+With ``--exports A B ...`` (SavedModel folders, e.g. one exported by an
+earlier version and one by this one), it serves those instead, as they
+are, in alternating rounds, and prints each one's reviews/s, its ratio to
+the first and whether its labels equal the first's.
+
     nlpseq sentiment cascade --model-dir saved_models/imdb_transfer
     python bench/cascade.py saved_models/imdb_transfer
+    python bench/cascade.py --exports old_export/1 new_export/1
 """
 
 import argparse
@@ -46,6 +52,43 @@ def serve_all(signature, texts, batch):
     return labels
 
 
+def timed_rounds(signatures, texts, batch, repeats):
+    """``{name: reviews/s}`` over the median of ``repeats`` alternating
+    rounds, after a warm-up round that also gives each one's labels."""
+    labels = {name: serve_all(signature, texts, batch)
+              for name, signature in signatures.items()}
+    times = {name: [] for name in signatures}
+    for _ in range(repeats):
+        for name, signature in signatures.items():
+            start = time.perf_counter()
+            serve_all(signature, texts, batch)
+            times[name].append(time.perf_counter() - start)
+    return {name: round(len(texts) / statistics.median(times[name]), 1)
+            for name in signatures}, labels
+
+
+def compare(args):
+    """``--exports``: SavedModel folders served as they are."""
+    import pandas as pd
+
+    texts = pd.read_csv(args.data)["text"].astype(str).tolist()[
+        :args.reviews]
+    signatures = {name: tf.saved_model.load(name).signatures[
+        "serving_default"] for name in args.exports}
+    speeds, labels = timed_rounds(signatures, texts, args.batch,
+                                  args.repeats)
+    first = args.exports[0]
+    print(f"{len(texts):,} texts of {args.data}, {args.batch} a call, "
+          f"median of {args.repeats} alternating rounds")
+    print(f"{'SavedModel':<44}{'reviews/s':>10}{'ratio':>8}  labels")
+    for name in args.exports:
+        same = "same" if labels[name] == labels[first] else "differ"
+        print(f"{name:<44}{speeds[name]:>10.0f}"
+              f"{speeds[name] / speeds[first]:>8.2f}  {same}")
+    write_result("cascade", args, reviews_per_s=speeds)
+    return 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model_dir", nargs="?", help="a sentiment or topic "
@@ -54,9 +97,13 @@ def main(argv=None):
     parser.add_argument("--reviews", type=int, default=2000)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--exports", nargs="+", metavar="SAVEDMODEL",
+                        help="SavedModel folders to compare as they are")
     parser.add_argument("--output", default=str(
         Path(__file__).parent / "results" / "cascade.json"))
     args = parser.parse_args(argv)
+    if args.exports:
+        return compare(args)
     if args.model_dir is None or not Path(args.model_dir).is_dir():
         print("skipped: give a classifier's model folder with a cascade "
               "(nlpseq sentiment cascade --model-dir DIR)")
@@ -81,19 +128,11 @@ def main(argv=None):
             signatures[name] = tf.saved_model.load(str(path)).signatures[
                 "serving_default"]
         task.set_cascade(cascade)
-        rows, times = {}, {name: [] for name in signatures}
-        for name, signature in signatures.items():
-            labels = serve_all(signature, texts, args.batch)  # (warm-up)
-            rows[name] = {"accuracy": round(float(np.mean(
-                [p == g for p, g in zip(labels, gold)])), 4)}
-        for _ in range(args.repeats):
-            for name, signature in signatures.items():
-                start = time.perf_counter()
-                serve_all(signature, texts, args.batch)
-                times[name].append(time.perf_counter() - start)
-    for name in rows:
-        rows[name]["reviews_per_s"] = round(
-            len(texts) / statistics.median(times[name]), 1)
+        speeds, labels = timed_rounds(signatures, texts, args.batch,
+                                      args.repeats)
+    rows = {name: {"accuracy": round(float(np.mean(
+        [p == g for p, g in zip(labels[name], gold)])), 4),
+        "reviews_per_s": speeds[name]} for name in signatures}
     ratio = round(rows["cascade"]["reviews_per_s"]
                   / rows["whole model"]["reviews_per_s"], 2)
     print(f"{args.model_dir}: {len(texts):,} texts of {args.data}, "
