@@ -79,6 +79,19 @@ def ban(scores, banned_ids):
     return tf.where(banned, tf.constant(NEG_INF, scores.dtype), scores)
 
 
+def _limits(max_steps):
+    """``(the loop's bound, reached(count) -> [batch] bool or False)``: a
+    scalar ``max_steps`` bounds the loop alone; a ``[batch]`` one also ends
+    each row once it has ``count`` tokens at its limit."""
+    import tensorflow as tf
+
+    max_steps = tf.convert_to_tensor(max_steps, tf.int32)
+    if max_steps.shape.rank != 1:
+        return max_steps, lambda count: False
+    return (tf.reduce_max(max_steps),
+            lambda count: tf.convert_to_tensor(count) >= max_steps)
+
+
 def greedy_search(step, start_tokens, states, max_steps, context=(),
                   end_id=None, pad_id=0, first=None):
     """The most likely token at each step.
@@ -87,7 +100,10 @@ def greedy_search(step, start_tokens, states, max_steps, context=(),
         step: the step function (module docstring).
         start_tokens: ``[batch]`` int32, the first tokens fed to ``step``.
         states: the initial states (list of ``[batch, ...]``).
-        max_steps: at most this many tokens (at least 1; scalar).
+        max_steps: at most this many tokens (at least 1): a scalar, or
+            ``[batch]``, each row's own limit (a row that reaches it is
+            done, without the end token; so a row's result does not depend
+            on the other rows of its batch).
         context: tensors passed to every ``step`` call.
         end_id: the end token (``None``: none, run ``max_steps`` steps).
         pad_id: the token after the end (fed back to ``step``).
@@ -104,18 +120,19 @@ def greedy_search(step, start_tokens, states, max_steps, context=(),
     log_probs, states, extra = _first_step(step, start_tokens, states,
                                            context, first)
     batch = tf.shape(log_probs)[0]
+    max_steps, reached = _limits(max_steps)
 
-    def select(log_probs, done, score):
+    def select(log_probs, done, score, count):
         token = tf.argmax(log_probs, axis=-1, output_type=tf.int32)
         picked = tf.gather(log_probs, token, batch_dims=1)
         token = tf.where(done, pad_id, token)
         score = score + tf.where(done, tf.zeros_like(picked), picked)
         if end_id is not None:
             done = done | tf.equal(token, end_id)
-        return token, done, score
+        return token, done | reached(count), score
 
     token, done, score = select(log_probs, tf.zeros([batch], tf.bool),
-                                tf.zeros([batch], log_probs.dtype))
+                                tf.zeros([batch], log_probs.dtype), 1)
     ids = tf.TensorArray(tf.int32, size=0, dynamic_size=True,
                          element_shape=tf.TensorShape([None])).write(0, token)
     collect = extra is not None
@@ -126,7 +143,7 @@ def greedy_search(step, start_tokens, states, max_steps, context=(),
 
     def body(t, token, states, done, score, ids, extras):
         log_probs, states, extra = step(token, states, *context)
-        token, done, score = select(log_probs, done, score)
+        token, done, score = select(log_probs, done, score, t + 1)
         ids = ids.write(t, token)
         if collect:
             extras = extras.write(t, extra)
@@ -166,7 +183,9 @@ def beam_search(step, start_tokens, states, width, max_steps, context=(),
         states: the initial states (list of ``[batch, ...]``).
         width: hypotheses kept (scalar; at most the number of tokens that
             ``step`` does not rule out).
-        max_steps: at most this many tokens (at least 1; scalar).
+        max_steps: at most this many tokens (at least 1): a scalar, or
+            ``[batch]``, each row's own limit (its hypotheses are done once
+            they have that many tokens).
         context: tensors passed to every ``step`` call (repeated per beam).
         end_id: the end token (``None``: run ``max_steps`` steps).
         pad_id: the token after the end.
@@ -205,8 +224,10 @@ def beam_search(step, start_tokens, states, width, max_steps, context=(),
         return tf.pow((5.0 + tf.cast(length, log_probs.dtype)) / 6.0,
                       tf.cast(length_penalty, log_probs.dtype))
 
-    def advance(log_probs, history, scores, lengths, done, states):
-        """Keep the ``width`` best extensions."""
+    max_steps, reached = _limits(max_steps)
+
+    def advance(log_probs, history, scores, lengths, done, states, count):
+        """Keep the ``width`` best extensions (``count`` tokens each)."""
         log_probs = tf.reshape(log_probs, [batch, width, vocabulary])
         if end_id is not None:
             # a finished hypothesis continues with padding, at no cost
@@ -226,19 +247,22 @@ def beam_search(step, start_tokens, states, width, max_steps, context=(),
         done = tf.gather(done, parent, batch_dims=1)
         if end_id is not None:
             done = done | tf.equal(token, end_id)
+        ended = reached(count)
+        if ended is not False:
+            done = done | ended[:, None]
         rows = tf.reshape(parent + tf.range(batch)[:, None] * width, [-1])
         states = [tf.gather(s, rows) for s in states]
         return extended, scores, lengths, done, states
 
     history, scores, lengths, done, states = advance(
         log_probs, None, scores, tf.zeros([batch, width], tf.int32),
-        tf.zeros([batch, width], tf.bool), states)
+        tf.zeros([batch, width], tf.bool), states, 1)
 
     def body(t, history, scores, lengths, done, states):
         log_probs, states, _ = step(tf.reshape(history[:, :, -1], [-1]),
                                     states, *context)
         return (t + 1, *advance(log_probs, history, scores, lengths, done,
-                                states))
+                                states, t + 1))
 
     _, history, scores, lengths, done, _ = tf.while_loop(
         lambda t, history, scores, lengths, done, states: (

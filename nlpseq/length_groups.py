@@ -18,14 +18,18 @@ def in_groups(forward, inputs, lengths, tail, dtype=tf.float32,
     """``forward(*inputs)`` run group by group, rows sorted by length.
 
     Args:
-        forward: maps the inputs' rows of one group, each input cut on axis
-            1 to the group's longest row, to one output row per input row.
-        inputs: tensors ``[batch, time, ...]``, right-padded along ``time``.
+        forward: maps the inputs' rows of one group, each input of rank 2
+            or more cut on axis 1 to the group's longest row (rank-1 inputs,
+            such as raw texts, are not cut), to one output row per input
+            row: a tensor, or a tuple of them.
+        inputs: tensors ``[batch, ...]``; those of rank 2 or more
+            ``[batch, time, ...]``, right-padded along ``time``.
         lengths: ``[batch]`` int32, each row's length along ``time``.
         tail: the shape of one row's output in the whole request's terms
             (ints or scalar tensors): ``[output_size]`` for one vector per
-            row, ``[time]`` for one value per step with ``per_step``.
-        dtype: the outputs' dtype.
+            row, ``[time]`` for one value per step with ``per_step``, ``[]``
+            for one value per row; a list of them for a tuple of outputs.
+        dtype: the outputs' dtype (a list for a tuple of outputs).
         order_by: ``[batch]``, what the rows are sorted by (default
             ``lengths``), e.g. the characters a row holds when those set
             its cost.
@@ -34,38 +38,52 @@ def in_groups(forward, inputs, lengths, tail, dtype=tf.float32,
             output is padded with zeros back to ``tail[0]`` steps.
 
     Returns:
-        ``[batch, *tail]``, row ``i`` for input row ``i``.
+        ``[batch, *tail]`` (or a tuple of them), row ``i`` for input row
+        ``i``.
     """
+    several = isinstance(dtype, (list, tuple))
+    tails, dtypes = (tail, dtype) if several else ([tail], [dtype])
     inputs = [tf.convert_to_tensor(x) for x in inputs]
     lengths = tf.convert_to_tensor(lengths, tf.int32)
     order = tf.argsort(lengths if order_by is None else order_by,
                        stable=True)
     batch = tf.shape(lengths)[0]
     groups = (batch + group - 1) // group
-    static_tail = [tf.get_static_value(size) for size in tail]
-    outputs = tf.TensorArray(dtype, size=groups, infer_shape=False,
-                             element_shape=tf.TensorShape([None,
-                                                           *static_tail]))
+    arrays = [tf.TensorArray(kind, size=groups, infer_shape=False,
+                             element_shape=tf.TensorShape([None, *[
+                                 tf.get_static_value(size) for size in shape]]))
+              for shape, kind in zip(tails, dtypes)]
 
-    def body(index, outputs):
+    def body(index, arrays):
         rows = order[index * group:(index + 1) * group]
         # at least one step, as for a request of empty texts
         longest = tf.maximum(tf.reduce_max(tf.gather(lengths, rows)), 1)
-        output = tf.cast(forward(*[tf.gather(x, rows)[:, :longest]
-                                   for x in inputs]), dtype)
-        if per_step:
-            padding = [[0, 0]] * len(output.shape)
-            padding[1] = [0, tail[0] - tf.shape(output)[1]]
-            output = tf.pad(output, padding)
-        return index + 1, outputs.write(index, output)
+        parts = [tf.gather(x, rows) for x in inputs]
+        outputs = forward(*[x[:, :longest] if len(x.shape) > 1 else x
+                            for x in parts])
+        if not several:
+            outputs = [outputs]
+        written = []
+        for array, output, shape, kind in zip(arrays, outputs, tails,
+                                              dtypes):
+            output = tf.cast(output, kind)
+            if per_step:
+                padding = [[0, 0]] * len(output.shape)
+                padding[1] = [0, shape[0] - tf.shape(output)[1]]
+                output = tf.pad(output, padding)
+            written.append(array.write(index, output))
+        return index + 1, written
 
-    _, outputs = tf.while_loop(lambda index, _: index < groups, body,
-                               (tf.constant(0), outputs))
-    shape = tf.stack([batch, *tail])
-    return tf.cond(batch > 0,
-                   lambda: tf.scatter_nd(order[:, None], outputs.concat(),
-                                         shape),
-                   lambda: tf.zeros(shape, dtype))
+    _, arrays = tf.while_loop(lambda index, _: index < groups, body,
+                              (tf.constant(0), arrays))
+    # row i of the request is row where(order == i) of the groups' rows
+    back = tf.argsort(order, stable=True)
+    results = [tf.cond(batch > 0,
+                       lambda array=array: tf.gather(array.concat(), back),
+                       lambda shape=shape, kind=kind: tf.zeros(
+                           tf.stack([0, *shape]), kind))
+               for array, shape, kind in zip(arrays, tails, dtypes)]
+    return tuple(results) if several else results[0]
 
 
 def by_length(forward, ids, output_size, group=32):

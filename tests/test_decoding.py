@@ -150,3 +150,35 @@ def test_sample_greedy_top_k_banned_and_seeded():
     c = run(decoding.sample, step, start, states, 6, 2.0, 0, 12,
             banned_ids=(0, 1))
     assert (a.numpy() != c.numpy()).any()
+
+
+@pytest.mark.parametrize("search", ["greedy", "beam"])
+def test_each_row_stops_at_its_own_limit(search):
+    """``max_steps`` per row: each row's result equals the row decoded
+    alone with its own limit as a scalar (tokens after it are padding,
+    and the other rows' limits change nothing)."""
+    step, _ = markov(seed=4)
+    starts = [0, 1, 2, 4]
+    limits = [2, 5, 1, 4]
+
+    def decode(start, limit):
+        states = [tf.zeros([len(start), 1])]
+        start = tf.constant(start, tf.int32)
+        if search == "greedy":
+            ids, scores, _ = run(decoding.greedy_search, step, start, states,
+                                 limit, end_id=END)
+        else:
+            ids, scores = run(decoding.beam_search, step, start, states, 3,
+                              limit, end_id=END, n_best=2)
+        return ids.numpy(), scores.numpy()
+
+    ids, scores = decode(starts, tf.constant(limits))
+    steps = ids.shape[-1]
+    for row, (start, limit) in enumerate(zip(starts, limits)):
+        alone_ids, alone_scores = decode([start], limit)
+        width = alone_ids.shape[-1]
+        np.testing.assert_array_equal(ids[row, ..., :width], alone_ids[0])
+        assert not ids[row, ..., width:].any()
+        np.testing.assert_allclose(scores[row], alone_scores[0], rtol=1e-6)
+        assert width <= limit
+    assert steps <= max(limits)

@@ -208,6 +208,33 @@ def test_padding_in_the_source_never_changes_a_translation(sample_model):
         np.testing.assert_allclose(b[0], a[0], atol=1e-5)
 
 
+
+@pytest.mark.parametrize("beam_width, n_best", [(1, 1), (3, 2)])
+def test_length_groups_translate_as_each_sentence_alone(
+        sample_model, monkeypatch, beam_width, n_best):
+    """The graph decodes groups of sentences of similar length, in the
+    request's order, and each sentence's translation and score are those
+    of the sentence alone (its length limit is its own), empty texts
+    included."""
+    _, task = sample_model
+    lines = ["Vier große Arbeiter spielen Fußball vor einem Gebäude.", "",
+             "Strand", "Ein Hund läuft.", "Hund Hund Hund Hund Hund Hund",
+             "Drei Frauen trinken Kaffee.", "Ein Mann liest ein Buch."]
+    monkeypatch.setattr(type(task), "SERVING_GROUP", 2)
+    translate = tf.function(task.translate)
+    texts, scores = translate(tf.constant(lines), tf.constant(beam_width),
+                              tf.constant(0.6), tf.constant(n_best))
+    assert texts.shape == (len(lines), n_best)
+    for row, line in enumerate(lines):
+        alone_texts, alone_scores = translate(
+            tf.constant([line]), tf.constant(beam_width), tf.constant(0.6),
+            tf.constant(n_best))
+        assert texts[row].numpy().tolist() == \
+            alone_texts[0].numpy().tolist()
+        np.testing.assert_allclose(scores[row], alone_scores[0], rtol=1e-4,
+                                   atol=1e-6)
+    assert texts[1].numpy().tolist() == [b""] * n_best
+
 def test_n_best_are_ranked_and_distinct(sample_model):
     _, task = sample_model
     translations, scores = task.translate_lines(

@@ -210,6 +210,8 @@ class Seq2SeqTask(Task):
     """
 
     family = "seq2seq"
+    #: Sentences per length group in the graph (:meth:`translate`).
+    SERVING_GROUP = 16
     commands = ("ensemble",)
     demo_panel = "translation"
     settings = SETTINGS
@@ -451,11 +453,12 @@ class Seq2SeqTask(Task):
 
     @staticmethod
     def max_steps(mask):
-        """The longest translation of a batch: twice its longest source, and
-        ten words more."""
+        """Each row's longest translation ``[batch]``: twice its source, and
+        ten words more (its own: a translation does not depend on the
+        other sentences of its batch)."""
         import tensorflow as tf
 
-        return 2 * tf.shape(mask)[1] + 10
+        return 2 * tf.reduce_sum(tf.cast(mask, tf.int32), axis=1) + 10
 
     def greedy(self, text):
         """Graph function: ``(ids [batch, steps], scores [batch], attention
@@ -521,24 +524,39 @@ class Seq2SeqTask(Task):
         return tf.strings.strip(text)
 
     def translate(self, text, beam_width, length_penalty, n_best):
-        """Graph function: ``(translations [batch, n_best], scores)``."""
+        """Graph function: ``(translations [batch, n_best], scores)``; the
+        sentences decoded in groups of :attr:`SERVING_GROUP` of similar
+        source length, each group's loop ending with its own longest
+        translation (:func:`nlpseq.length_groups.in_groups`)."""
         import tensorflow as tf
 
+        from nlpseq.length_groups import in_groups
         from nlpseq.text import blank
 
-        def by_beam():
-            return self.beam_search(text, beam_width, length_penalty, n_best)
+        def decode(text):
+            def by_beam():
+                return self.beam_search(text, beam_width, length_penalty,
+                                        n_best)
 
-        def by_greedy():
-            ids, score, _ = self.greedy(text)
-            return ids[:, None, :], score[:, None]
+            def by_greedy():
+                ids, score, _ = self.greedy(text)
+                return ids[:, None, :], score[:, None]
 
-        ids, scores = tf.cond(tf.equal(beam_width, 1), by_greedy, by_beam)
-        # An empty or whitespace-only input has the empty result, as in
-        # predict (empty_record): no translation, a score of 0.
-        empty = blank(text)[:, None]
-        return (tf.where(empty, "", self.detokenize(ids)),
-                tf.where(empty, tf.zeros_like(scores), scores))
+            ids, scores = tf.cond(tf.equal(beam_width, 1), by_greedy,
+                                  by_beam)
+            # An empty or whitespace-only input has the empty result, as
+            # in predict (empty_record): no translation, a score of 0.
+            empty = blank(text)[:, None]
+            return (tf.where(empty, "", self.detokenize(ids)),
+                    tf.where(empty, tf.zeros_like(scores), scores))
+
+        text = tf.convert_to_tensor(text, tf.string)
+        lengths = tf.cast(self.source_encoder.token_ids(text).row_lengths(),
+                          tf.int32)
+        width = tf.where(tf.equal(beam_width, 1), 1, n_best)
+        return in_groups(decode, [text], lengths, [[width], [width]],
+                         dtype=[tf.string, tf.float32],
+                         group=self.SERVING_GROUP)
 
     def graph_functions(self):
         import tensorflow as tf
