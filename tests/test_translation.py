@@ -220,7 +220,8 @@ def test_length_groups_translate_as_each_sentence_alone(
     lines = ["Vier große Arbeiter spielen Fußball vor einem Gebäude.", "",
              "Strand", "Ein Hund läuft.", "Hund Hund Hund Hund Hund Hund",
              "Drei Frauen trinken Kaffee.", "Ein Mann liest ein Buch."]
-    monkeypatch.setattr(type(task), "SERVING_GROUP", 2)
+    # (groups of 2 sentences at beam 3, of 6 greedy)
+    monkeypatch.setattr(type(task), "SERVING_HYPOTHESES", 6)
     translate = tf.function(task.translate)
     texts, scores = translate(tf.constant(lines), tf.constant(beam_width),
                               tf.constant(0.6), tf.constant(n_best))

@@ -210,8 +210,11 @@ class Seq2SeqTask(Task):
     """
 
     family = "seq2seq"
-    #: Sentences per length group in the graph (:meth:`translate`).
-    SERVING_GROUP = 16
+    #: Hypotheses per length group in the graph (:meth:`translate`): a
+    #: group holds this many over the beam width sentences (all of a
+    #: request's, up to this many, for greedy decoding, whose steps cost
+    #: little per row).
+    SERVING_HYPOTHESES = 80
     commands = ("ensemble",)
     demo_panel = "translation"
     settings = SETTINGS
@@ -525,9 +528,10 @@ class Seq2SeqTask(Task):
 
     def translate(self, text, beam_width, length_penalty, n_best):
         """Graph function: ``(translations [batch, n_best], scores)``; the
-        sentences decoded in groups of :attr:`SERVING_GROUP` of similar
-        source length, each group's loop ending with its own longest
-        translation (:func:`nlpseq.length_groups.in_groups`)."""
+        sentences decoded in groups of similar source length
+        (:attr:`SERVING_HYPOTHESES` hypotheses each), each group's loop
+        ending with its own longest translation
+        (:func:`nlpseq.length_groups.in_groups`)."""
         import tensorflow as tf
 
         from nlpseq.length_groups import in_groups
@@ -554,9 +558,9 @@ class Seq2SeqTask(Task):
         lengths = tf.cast(self.source_encoder.token_ids(text).row_lengths(),
                           tf.int32)
         width = tf.where(tf.equal(beam_width, 1), 1, n_best)
+        group = tf.maximum(self.SERVING_HYPOTHESES // beam_width, 1)
         return in_groups(decode, [text], lengths, [[width], [width]],
-                         dtype=[tf.string, tf.float32],
-                         group=self.SERVING_GROUP)
+                         dtype=[tf.string, tf.float32], group=group)
 
     def graph_functions(self):
         import tensorflow as tf
