@@ -236,6 +236,15 @@ def test_length_groups_translate_as_each_sentence_alone(
                                    atol=1e-6)
     assert texts[1].numpy().tolist() == [b""] * n_best
 
+
+def test_a_beam_width_below_one_is_named_in_the_graph(sample_model):
+    _, task = sample_model
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match="beam_width must be at least 1"):
+        tf.function(task.translate)(
+            tf.constant(["Ein Hund läuft."]), tf.constant(0),
+            tf.constant(0.6), tf.constant(1))
+
 def test_n_best_are_ranked_and_distinct(sample_model):
     _, task = sample_model
     translations, scores = task.translate_lines(

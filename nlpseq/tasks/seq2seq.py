@@ -558,7 +558,9 @@ class Seq2SeqTask(Task):
         lengths = tf.cast(self.source_encoder.token_ids(text).row_lengths(),
                           tf.int32)
         width = tf.where(tf.equal(beam_width, 1), 1, n_best)
-        group = tf.maximum(self.SERVING_HYPOTHESES // beam_width, 1)
+        # (a width below 1 reaches beam_search's check, which names it)
+        group = tf.maximum(
+            self.SERVING_HYPOTHESES // tf.maximum(beam_width, 1), 1)
         return in_groups(decode, [text], lengths, [[width], [width]],
                          dtype=[tf.string, tf.float32], group=group)
 
