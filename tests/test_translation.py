@@ -235,6 +235,11 @@ def test_length_groups_translate_as_each_sentence_alone(
         np.testing.assert_allclose(scores[row], alone_scores[0], rtol=1e-4,
                                    atol=1e-6)
     assert texts[1].numpy().tolist() == [b""] * n_best
+    # (a request of no sentences: no rows)
+    texts, scores = translate(tf.constant([], tf.string),
+                              tf.constant(beam_width), tf.constant(0.6),
+                              tf.constant(n_best))
+    assert texts.shape[0] == 0 and scores.shape[0] == 0
 
 
 def test_a_beam_width_below_one_is_named_in_the_graph(sample_model):
