@@ -80,16 +80,15 @@ def ban(scores, banned_ids):
 
 
 def _limits(max_steps):
-    """``(the loop's bound, reached(count) -> [batch] bool or False)``: a
-    scalar ``max_steps`` bounds the loop alone; a ``[batch]`` one also ends
-    each row once it has ``count`` tokens at its limit."""
+    """``(the loop's bound, reached(count) -> [batch] bool)``: whether each
+    row has its limit's ``count`` tokens; a scalar ``max_steps`` is every
+    row's limit (and the loop's bound alone ends them)."""
     import tensorflow as tf
 
     max_steps = tf.convert_to_tensor(max_steps, tf.int32)
-    if max_steps.shape.rank != 1:
-        return max_steps, lambda count: False
-    return (tf.reduce_max(max_steps),
-            lambda count: tf.convert_to_tensor(count) >= max_steps)
+    bound = (tf.reduce_max(max_steps) if max_steps.shape.rank == 1
+             else max_steps)
+    return bound, lambda count: tf.convert_to_tensor(count) >= max_steps
 
 
 def greedy_search(step, start_tokens, states, max_steps, context=(),
@@ -247,9 +246,7 @@ def beam_search(step, start_tokens, states, width, max_steps, context=(),
         done = tf.gather(done, parent, batch_dims=1)
         if end_id is not None:
             done = done | tf.equal(token, end_id)
-        ended = reached(count)
-        if ended is not False:
-            done = done | ended[:, None]
+        done = done | tf.reshape(reached(count), [-1, 1])
         rows = tf.reshape(parent + tf.range(batch)[:, None] * width, [-1])
         states = [tf.gather(s, rows) for s in states]
         return extended, scores, lengths, done, states
