@@ -38,6 +38,16 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / ".." / "shared" / "datasets" / "conll2003"
 
 
+def sentences_per_second(serve, key, requests, count, repeats):
+    """``serve``'s sentences/s over ``requests``, each given as ``key``
+    (median of ``repeats`` passes)."""
+    def run():
+        for request in requests:
+            serve(**{key: request})["tags"].numpy()
+
+    return items_per_second(count, run, repeats)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(DATA))
@@ -82,11 +92,8 @@ def main(argv=None):
         for name, serve, requests, key in (
                 ("tokens", by_tokens, token_requests, "tokens"),
                 ("text", by_text, text_requests, "text")):
-            def run(serve=serve, requests=requests, key=key):
-                for request in requests:
-                    serve(**{key: request})["tags"].numpy()
-
-            rows[name] = items_per_second(len(sentences), run, args.repeats)
+            rows[name] = sentences_per_second(serve, key, requests,
+                                              len(sentences), args.repeats)
 
     print(f"NER SavedModel ({config['char_features']} characters, "
           f"BiLSTM {config['units']}, CRF): {len(sentences)} validation "
@@ -116,12 +123,8 @@ def compare(args, data):
                 path = nlpseq.load(name).export(Path(folder) / str(number), 1)
             serve = tf.saved_model.load(str(path)).signatures[
                 "serving_default"]
-
-            def run(serve=serve):
-                for request in requests:
-                    serve(text=request)["tags"].numpy()
-
-            rows[name] = items_per_second(len(sentences), run, args.repeats)
+            rows[name] = sentences_per_second(serve, "text", requests,
+                                              len(sentences), args.repeats)
     first = rows[args.models[0]]
     print(f"NER SavedModels, serving_default: {len(sentences)} validation "
           f"sentences in requests of {args.batch}; median of {args.repeats}")
