@@ -448,22 +448,21 @@ class TaggerTask(Task):
         tokens = tf.convert_to_tensor(tokens, tf.string)
         # (at least one column)
         word_ids, char_ids = self.preprocessor.encoder(tokens)
-        has_chars = tf.cast(char_ids > 0, tf.int32)
+        # each word's characters [batch, time]
+        word_lengths = tf.reduce_sum(tf.cast(char_ids > 0, tf.int32), axis=2)
 
-        def decode_group(word_ids, char_ids):
+        def decode_group(word_ids, char_ids, word_lengths):
             # the characters cut to the group's longest word
-            longest = tf.reduce_max(tf.reduce_sum(
-                tf.cast(char_ids > 0, tf.int32), axis=2))
-            return self.decode_ids(word_ids,
-                                   char_ids[:, :, :tf.maximum(longest, 1)])
+            longest = tf.maximum(tf.reduce_max(word_lengths), 1)
+            return self.decode_ids(word_ids, char_ids[:, :, :longest])
 
         # Sentences of similar length together, ordered by their characters
         # (what the character models' loops run over): less work on padding.
         ids = in_groups(
-            decode_group, [word_ids, char_ids],
+            decode_group, [word_ids, char_ids, word_lengths],
             tf.reduce_sum(tf.cast(word_ids > 0, tf.int32), axis=1),
             [tf.shape(word_ids)[1]], dtype=tf.int32, per_step=True,
-            order_by=tf.reduce_sum(has_chars, axis=[1, 2]),
+            order_by=tf.reduce_sum(word_lengths, axis=1),
             group=self.SERVING_GROUP)[:, :tf.shape(tokens)[1]]
         return tf.where(tokens == "", tf.constant(""),
                         self.scheme_tags(ids))
