@@ -183,6 +183,22 @@ def segment_word(word, pieces, longest=None):
     return out
 
 
+def refuse_onnx(config, format):
+    """Refuse ``export --format onnx`` of a model of ``subwords`` (the ONNX
+    export's tokenizers read whole words).
+
+    Raises:
+        NlpseqError: the one-line reason.
+    """
+    from nlpseq.errors import NlpseqError
+
+    if format == "onnx" and config.get("subwords"):
+        raise NlpseqError(
+            "--format onnx: a model of --subwords cannot be exported as "
+            "ONNX (its tokenizers read whole words); export a "
+            "SavedModel, which segments the words itself")
+
+
 def join_pieces(text):
     """In the graph: sentences of space-separated pieces (``[...]``
     strings) with each continuing piece joined to the one before it
@@ -322,4 +338,4 @@ class SubwordEncoder(TextEncoder):
 
 __all__ = ["CONTINUATION", "MAX_WORD_CHARS", "SubwordEncoder",
            "initial_pieces", "join_pieces", "learn_pieces",
-           "learn_vocabulary", "segment_word"]
+           "learn_vocabulary", "refuse_onnx", "segment_word"]

@@ -17,8 +17,9 @@ things:
 
 The encoder's settings (``cell``, ``units``, ``embedding_dim``, ``layers``)
 not given are the language model's; given ones that differ are refused, as
-are a character-level or backward model (except for a language model
-that continues it), and a model that is not a language model.
+are a character-level, backward or word-piece (``--subwords``) model
+(except for a language model that continues it), and a model that is not
+a language model.
 Everything else (the classifier's head, the bigram bag, the tagger's
 character features and CRF) starts fresh, and the log says which is which.
 
@@ -48,7 +49,7 @@ ENCODER = ("cell", "units", "embedding_dim")
 #: The settings a model that continues its source (a family whose
 #: ``transfer`` is ``"all"``: the language model) shares with it.
 CONTINUED = ("layers", "level", "direction", "tie_embeddings", "lowercase",
-             "split_punctuation", "strip_html")
+             "split_punctuation", "strip_html", "subwords")
 
 
 def _flag(name):
@@ -100,6 +101,11 @@ class Source:
                 f"--init-from {self.path}: a character-level language model; "
                 "--init-from takes a word-level one (its words are the new "
                 "model's vocabulary)")
+        if self.config.get("subwords") and not continues:
+            raise NlpseqError(
+                f"--init-from {self.path}: a language model of word pieces "
+                f"(--subwords {self.config['subwords']}); --init-from takes "
+                "one of whole words")
         if self.backward and not continues:
             raise NlpseqError(
                 f"--init-from {self.path}: a backward language model "

@@ -363,3 +363,207 @@ def test_the_packaged_multi30k_subwords_config():
     assert pieces["subwords"] == 6000 and words["subwords"] == 0
     differ = {k for k in words if words[k] != pieces[k]}
     assert differ == {"subwords", "max_length", "vocab_size", "min_count"}
+
+
+# -- a subword language model ------------------------------------------------------
+
+PIECE_VOCABULARY = [PADDING, UNKNOWN, "<eos>", "a", "b", "ab", "##a", "##b",
+                    "##ba"]
+
+
+def tiny_language_model(**settings):
+    """An untrained next-word model over :data:`PIECE_VOCABULARY`."""
+    import keras
+    from nlpseq.apps.next_word import NextWord
+
+    config = NextWord.effective_config(dict(
+        subwords=100, units=5, embedding_dim=5, dropout=0.0, layers=1,
+        **settings))
+    task = NextWord(config, NextWord.preprocessor_class(
+        config, PIECE_VOCABULARY))
+    keras.utils.set_random_seed(2)
+    task.model = task.build_model()
+    return task
+
+
+def brute_force_next_words(task, prompt, pieces=4):
+    """{word: P(next word)} over every spelling of up to ``pieces`` pieces,
+    from the training model's logits in NumPy: P(the pieces) x P(a piece
+    that starts a word after them), summed over the spellings of a word."""
+    import itertools
+
+    import numpy as np
+
+    vocabulary = task.encoder.vocabulary
+    starting = [i for i, w in enumerate(vocabulary)
+                if i > 1 and not w.startswith(CONTINUATION)]
+    continuing = [i for i, w in enumerate(vocabulary)
+                  if w.startswith(CONTINUATION)]
+    context = [task.end_of_line_id] + \
+        task.encoder.token_ids([prompt]).to_list()[0]
+
+    spellings = [[first, *rest] for count in range(1, pieces + 1)
+                 for first in starting
+                 for rest in itertools.product(continuing, repeat=count - 1)]
+    # every spelling after the context, in one batch (the model reads
+    # forwards: the padding after a row changes none of its logits)
+    rows = np.zeros((len(spellings), len(context) + pieces), "int32")
+    for row, spelling in enumerate(spellings):
+        rows[row, :len(context) + len(spelling)] = context + spelling
+    logits = task.model(rows, training=False).numpy()
+    logits[..., :2] = -np.inf
+    log_probs = logits - np.logaddexp.reduce(logits, axis=-1, keepdims=True)
+    words = {}
+    for row, spelling in enumerate(spellings):
+        at = len(context) - 1
+        score = sum(log_probs[row, at + i, piece]
+                    for i, piece in enumerate(spelling))
+        score += np.logaddexp.reduce(
+            log_probs[row, at + len(spelling), starting])
+        word = join_pieces(tf.constant(" ".join(
+            vocabulary[i] for i in spelling))).numpy().decode()
+        words[word] = words.get(word, 0.0) + float(np.exp(score))
+    return words
+
+
+def test_next_words_are_those_of_a_search_over_every_spelling():
+    from nlpseq.tasks.language_model import WORD_PIECES
+
+    task = tiny_language_model()
+    prompts = ["a b", "", "ab ba"]
+    # a beam as wide as the spellings: the search is exhaustive
+    words, probabilities = task.next_words(tf.constant(prompts), 6,
+                                           width=200)
+    for row, prompt in enumerate(prompts):
+        expected = brute_force_next_words(task, prompt, WORD_PIECES)
+        best = sorted(expected, key=lambda w: -expected[w])[:6]
+        assert [w.decode() for w in words[row].numpy()] == best
+        assert probabilities[row].numpy() == pytest.approx(
+            [expected[w] for w in best], rel=1e-4)
+        # "aba" is spelled "ab ##a" and "a ##ba": both counted
+        assert "aba" in expected
+    # the default beam keeps fewer spellings: each word's probability is
+    # at most its total, and the list is in order
+    words, probabilities = task.next_tokens(tf.constant(prompts), 4)
+    for row, prompt in enumerate(prompts):
+        expected = brute_force_next_words(task, prompt, WORD_PIECES)
+        found = [w.decode() for w in words[row].numpy()]
+        assert len(set(found)) == 4 and all(w in expected for w in found)
+        values = probabilities[row].numpy()
+        assert list(values) == sorted(values, reverse=True)
+        assert all(p <= expected[w] * (1 + 1e-4)
+                   for w, p in zip(found, values))
+
+
+def test_pieces_generated_are_joined_into_words():
+    task = tiny_language_model()
+    text, tokens = task.generate("a b", length=12, strategy="sample", seed=3)
+    assert any(t.startswith(CONTINUATION) for t in tokens)
+    expected = " ".join(tokens).replace(" " + CONTINUATION, "")
+    expected = expected.replace(" <eos> ", "\n").replace("<eos> ", "\n")
+    expected = expected.replace(" <eos>", "\n").replace("<eos>", "\n")
+    assert text == expected
+    assert CONTINUATION not in text
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--subwords", "50"], "Error: --subwords: subwords must be 0 (whole "
+     "words) or >= 100 (the pieces of a vocabulary), got 50"),
+    (["--subwords", "200", "--level", "char"], "Error: --subwords: word "
+     "pieces are for --level word; a character model's tokens are "
+     "characters already"),
+])
+def test_language_model_refuses_bad_subwords(tmp_path, flags, message):
+    result = run("next-word", "train", "--model-dir", tmp_path / "m", *flags)
+    assert result.exit_code != 0
+    assert [line for line in result.output.splitlines()
+            if line.startswith("Error:")] == [message]
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.fixture(scope="module")
+def subword_language_model(tmp_path_factory):
+    """A next-word model of 150 pieces, one epoch on the built-in sample."""
+    folder = tmp_path_factory.mktemp("subword-lm") / "model"
+    result = run("next-word", "train", "--model-dir", folder, "--subwords",
+                 "150", "--epochs", "1", "--units", "8", "--embedding-dim",
+                 "8", "--layers", "1")
+    assert result.exit_code == 0, result.output
+    assert "Subword vocabulary: 147 pieces" in result.output
+    assert "per word (" in result.output
+    from nlpseq.apps.next_word import NextWord
+
+    return folder, NextWord.load(folder)
+
+
+def test_subword_language_model_perplexity_is_per_word_too(
+        subword_language_model):
+    import math
+
+    from nlpseq.apps.next_word import NextWord
+
+    folder, task = subword_language_model
+    assert isinstance(task.encoder, SubwordEncoder)
+    assert task.encoder.vocabulary_size == 150
+    corpus = task.read_data(str(NextWord.default_valid), "valid")
+    metrics = task.evaluate_data(corpus)
+    # the words as a word-level model of the same settings counts them
+    # (lower-cased, split on whitespace, each line's end one more)
+    words = sum(len(line.lower().split()) + 1 for line in corpus.lines
+                if line.split())
+    assert metrics["words"] == words > 0
+    assert metrics["tokens"] > words  # (some words are several pieces)
+    total = metrics["loss"] * metrics["tokens"]
+    assert metrics["word_perplexity"] == pytest.approx(
+        math.exp(total / words), rel=1e-4)
+    assert metrics["perplexity"] == pytest.approx(
+        math.exp(metrics["loss"]), rel=1e-4)
+
+
+def test_subword_language_model_is_not_a_transfer_source(
+        subword_language_model, tmp_path):
+    folder, _ = subword_language_model
+    result = run("sentiment", "train", "--model-dir", tmp_path / "s",
+                 "--init-from", folder)
+    assert result.exit_code != 0
+    assert result.output.splitlines()[-1] == (
+        f"Error: --init-from {folder}: a language model of word pieces "
+        "(--subwords 150); --init-from takes one of whole words")
+    result = run("next-word", "export", "--model-dir", folder, "--format",
+                 "onnx", "--output", tmp_path / "onnx")
+    assert result.exit_code != 0
+    assert "a model of --subwords cannot be exported as ONNX" in result.output
+    assert not (tmp_path / "onnx").exists()
+    # a language model continues it, with its pieces
+    result = run("next-word", "train", "--model-dir", tmp_path / "lm",
+                 "--init-from", folder, "--epochs", "1")
+    assert result.exit_code == 0, result.output
+    from nlpseq.apps.next_word import NextWord
+
+    assert NextWord.load(tmp_path / "lm").encoder.vocabulary == \
+        NextWord.load(folder).encoder.vocabulary
+
+
+@pytest.mark.slow
+def test_exported_subword_language_model_serves_the_python_output(
+        subword_language_model, tmp_path):
+    folder, task = subword_language_model
+    path = task.export(tmp_path / "export", 1)
+    served = tf.saved_model.load(str(path))
+    prompts = ["the film was", "", "an unheardofword"]
+    outputs = served.signatures["serving_default"](text=tf.constant(prompts))
+    words, probabilities = task.next_tokens(tf.constant(prompts), 10)
+    assert outputs["tokens"].numpy().tolist() == words.numpy().tolist()
+    assert outputs["probabilities"].numpy() == pytest.approx(
+        probabilities.numpy(), abs=1e-6)
+    greedy = served.signatures["generate_greedy"](text=tf.constant(prompts))
+    for row, prompt in enumerate(prompts):
+        text, tokens = task.generate(prompt)
+        assert greedy["text"].numpy()[row].decode() == text
+    result = subprocess.run(
+        [sys.executable, "-c", CORE_OPS, str(path / "saved_model.pb")],
+        capture_output=True, text=True, check=True)
+    found = json.loads(result.stdout.splitlines()[-1])
+    assert found["unknown"] == []
+    assert {"UnicodeDecodeWithOffsets", "LookupTableFindV2"} <= \
+        set(found["ops"])

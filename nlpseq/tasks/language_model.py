@@ -39,7 +39,10 @@ from nlpseq.log import LOG
 from nlpseq.tasks.base import Task
 from nlpseq.tasks.preprocessor import Preprocessor
 from nlpseq.tasks.settings import (
+    MIN_SUBWORDS,
+    check_subwords,
     encoder_settings,
+    subwords_setting,
     transfer_settings,
     vocabulary_settings,
     without,
@@ -57,6 +60,11 @@ GENERATE_LENGTH = 20
 #: Sequences kept by beam search by default (``generate --strategy beam``,
 #: the exported ``generate_beam`` signature).
 GENERATE_BEAM_WIDTH = 4
+#: With ``subwords``: the most pieces of a word that next-word prediction
+#: finds (a start piece and up to three continuing ones), and the piece
+#: sequences it keeps at each of those steps (at least the ``k`` asked for).
+WORD_PIECES = 4
+WORD_SEARCH_WIDTH = 16
 #: Ids never predicted or generated: padding, and the unknown-token entry.
 SPECIAL_IDS = (0, 1)
 #: Embeddings start uniform in [-x, x]. Tied to the output layer, small
@@ -107,6 +115,11 @@ SETTINGS = (
     Setting("sequence_length", int, 35, "tokens per training window "
             "(steps of backpropagation through time)", minimum=1),
     *vocabulary_settings(vocab_size=20000, min_count=1),
+    subwords_setting("word level: a vocabulary of N word pieces learned "
+                     "from the training text instead of whole words (no "
+                     "word is unknown whose characters were seen; "
+                     f"--vocab-size and --min-count unused; 0: whole words, "
+                     f"else at least {MIN_SUBWORDS})"),
     Setting("lowercase", bool, None, "lower-case the text (default: yes "
             "for words, no for characters)"),
     Setting("split_punctuation", bool, False, "make each punctuation "
@@ -162,17 +175,26 @@ class LanguageModelPreprocessor(Preprocessor):
     Attributes:
         level: ``word`` or ``char``.
         encoder: the :class:`~nlpseq.text.TextEncoder` (id 0 pads, 1 is the
-            unknown token; the end-of-line token is in the vocabulary).
+            unknown token; the end-of-line token is in the vocabulary); with
+            ``subwords``, a :class:`~nlpseq.subwords.SubwordEncoder`, whose
+            tokens are word pieces.
     """
 
-    def __init__(self, config, vocabulary, level=None):
+    def __init__(self, config, vocabulary, level=None, pieces=True):
         from nlpseq.tasks.encoder import text_encoder
 
         super().__init__(config)
         self.level = level or config.get("level", "word")
         words = self.level == "word"
         lowercase = config.get("lowercase")
-        self.encoder = text_encoder(
+        make = text_encoder
+        if words and pieces and config.get("subwords"):
+            from nlpseq.subwords import SubwordEncoder
+
+            def make(vocabulary, **options):
+                return SubwordEncoder(vocabulary, name="text_encoder",
+                                      **options)
+        self.encoder = make(
             vocabulary, max_length=None,
             lowercase=words if lowercase is None else lowercase,
             strip_html=words and bool(config.get("strip_html")),
@@ -201,7 +223,18 @@ class LanguageModelPreprocessor(Preprocessor):
     def fit(cls, data, config):
         from nlpseq.text import build_vocabulary
 
-        tokenizer = cls(config, ["", "[UNK]"])
+        # (the words, whole: what a vocabulary of pieces is learned from)
+        tokenizer = cls(config, ["", "[UNK]"], pieces=False)
+        if config.get("subwords") and tokenizer.level == "word":
+            from nlpseq.subwords import learn_vocabulary
+
+            end = tokenizer.end_of_line
+            vocabulary = learn_vocabulary(
+                tokenizer.token_rows(data.lines), config["subwords"],
+                reserved=(end,))
+            LOG.info("Subword vocabulary: %s pieces",
+                     f"{len(vocabulary) - 3:,}")
+            return cls(config, vocabulary)
         vocabulary = build_vocabulary(
             tokenizer.token_rows(data.lines), max_size=config["vocab_size"],
             min_count=config["min_count"])
@@ -268,11 +301,28 @@ class LanguageModelTask(Task):
         self._step_model = None
         self._copies = []
 
+    @classmethod
+    def effective_config(cls, flags=None, config_file=None):
+        """The base's, and ``subwords`` 0 or at least
+        :data:`~nlpseq.tasks.settings.MIN_SUBWORDS`, at the word level."""
+        config = check_subwords(super().effective_config(flags, config_file))
+        if config["subwords"] and config["level"] != "word":
+            where = config.given.get("subwords", "--subwords")
+            raise NlpseqError(
+                f"{where}: word pieces are for --level word; a "
+                "character model's tokens are characters already")
+        return config
+
     # -- data ------------------------------------------------------------------
 
     @property
     def encoder(self):
         return self.preprocessor.encoder
+
+    @property
+    def subwords(self):
+        """Whether the tokens are word pieces (``--subwords``)."""
+        return bool(self.config.get("subwords")) and self.level == "word"
 
     @property
     def level(self):
@@ -543,12 +593,84 @@ class LanguageModelTask(Task):
         their probabilities."""
         import tensorflow as tf
 
+        if self.subwords:
+            return self.next_words(text, k)
         logits, _ = self.prompt_logits(text)
         probabilities = tf.nn.softmax(self.allowed(logits))
         top = tf.math.top_k(probabilities, k=tf.minimum(
             k, self.encoder.vocabulary_size - len(SPECIAL_IDS)))
         words = tf.gather(tf.constant(self.encoder.vocabulary), top.indices)
         return words, top.values
+
+    def next_words(self, text, k, width=WORD_SEARCH_WIDTH):
+        """Graph function (``subwords``): the ``k`` most likely next words
+        of each text, and their probabilities.
+
+        A word is a start piece followed by continuing (``##``) pieces, and
+        it ends where the next piece starts a word (or is the end of the
+        line): P(word) = P(its pieces) x P(a start piece next), summed over
+        the piece sequences that spell it. Beam search finds the words: the
+        ``max(k, width)`` most likely start pieces, each extended by the
+        most likely continuing pieces (as many sequences kept at each
+        step), up to :data:`WORD_PIECES` pieces; every sequence counts as a
+        word at each step."""
+        import tensorflow as tf
+
+        from nlpseq.subwords import CONTINUATION, join_pieces
+
+        vocabulary = self.encoder.vocabulary
+        continuing = tf.constant([i not in SPECIAL_IDS and w.startswith(
+            CONTINUATION) for i, w in enumerate(vocabulary)])
+        starting = tf.constant([i not in SPECIAL_IDS and not w.startswith(
+            CONTINUATION) for i, w in enumerate(vocabulary)])
+        never = tf.constant(-math.inf)
+        logits, states = self.prompt_logits(text)
+        batch, size = tf.shape(logits)[0], tf.shape(logits)[1]
+        width = tf.maximum(k, width)
+        scores, pieces = tf.math.top_k(tf.where(
+            starting, tf.nn.log_softmax(self.allowed(logits)), never),
+            tf.minimum(width, tf.reduce_sum(tf.cast(starting, tf.int32))))
+        pieces = pieces[:, :, None]
+        states = [tf.repeat(s, tf.shape(pieces)[1], axis=0) for s in states]
+        found_scores, found_pieces = [], []
+        for count in range(1, WORD_PIECES + 1):
+            kept = tf.shape(pieces)[1]
+            log_probs, states, _ = self.step_log_probs(
+                tf.reshape(pieces[:, :, -1], [-1]), states)
+            log_probs = tf.reshape(log_probs, [batch, kept, size])
+            found_scores.append(scores + tf.reduce_logsumexp(
+                tf.where(starting, log_probs, never), axis=-1))
+            found_pieces.append(tf.pad(
+                pieces, [[0, 0], [0, 0], [0, WORD_PIECES - count]]))
+            if count == WORD_PIECES:
+                break
+            longer = tf.reshape(scores[:, :, None] + tf.where(
+                continuing, log_probs, never), [batch, -1])
+            scores, index = tf.math.top_k(longer, tf.minimum(
+                width, tf.shape(longer)[1]))
+            beams = index // size
+            pieces = tf.concat([tf.gather(pieces, beams, batch_dims=1),
+                                (index % size)[:, :, None]], axis=-1)
+            states = [tf.reshape(tf.gather(tf.reshape(
+                s, [batch, kept, -1]), beams, batch_dims=1),
+                [-1, tf.shape(s)[-1]]) for s in states]
+        scores = tf.concat(found_scores, axis=1)
+        order = tf.math.top_k(scores, tf.shape(scores)[1])
+        pieces = tf.gather(tf.concat(found_pieces, axis=1), order.indices,
+                           batch_dims=1)
+        words = tf.strings.strip(join_pieces(tf.strings.reduce_join(
+            tf.gather(tf.constant(vocabulary), pieces), axis=-1,
+            separator=" ")))
+        # each word once, with the probability of all its spellings
+        same = tf.equal(words[:, :, None], words[:, None, :])
+        probabilities = tf.reduce_sum(tf.where(
+            same, tf.exp(order.values)[:, None, :], 0.0), axis=-1)
+        position = tf.range(tf.shape(words)[1])
+        earlier = tf.reduce_any(
+            same & (position[None, :] < position[:, None])[None], axis=-1)
+        top = tf.math.top_k(tf.where(earlier, -1.0, probabilities),
+                            tf.minimum(k, tf.shape(words)[1]))
+        return tf.gather(words, top.indices, batch_dims=1), top.values
 
     def generate_ids(self, text, length, strategy, temperature, top_k,
                      beam_width, seed):
@@ -607,6 +729,10 @@ class LanguageModelTask(Task):
         if self.level == "char":
             return tf.strings.reduce_join(tokens, axis=-1)
         text = tf.strings.reduce_join(tokens, axis=-1, separator=" ")
+        if self.subwords:
+            from nlpseq.subwords import join_pieces
+
+            text = join_pieces(text)  # (pieces into words)
         return tf.strings.regex_replace(text, r" ?<eos> ?", "\n")
 
     def graph_functions(self):
@@ -746,7 +872,23 @@ class LanguageModelTask(Task):
         }
         if self.level == "char":
             metrics["bits_per_character"] = round(mean / math.log(2), 6)
+        if self.subwords:
+            # per word (the end of each line counted as one), comparable
+            # with a word-level model's perplexity on the same text
+            words = self.word_count(data)
+            metrics["words"] = words
+            metrics["word_perplexity"] = round(math.exp(loss / words), 4)
         return metrics
+
+    def word_count(self, corpus, chunk=4096):
+        """The words of ``corpus`` as a word-level model counts its tokens:
+        each line's words, and its end, for the lines that have words."""
+        lines, count = corpus.lines, 0
+        for start in range(0, len(lines), chunk):
+            lengths = self.encoder.words(
+                lines[start:start + chunk]).row_lengths().numpy()
+            count += int(lengths.sum() + (lengths > 0).sum())
+        return count
 
     def format_metrics(self, metrics):
         unit = "character" if self.level == "char" else "token"
@@ -759,6 +901,13 @@ class LanguageModelTask(Task):
         if "bits_per_character" in metrics:
             lines.append(f"bits per char:    "
                          f"{metrics['bits_per_character']:.4f}")
+        if "word_perplexity" in metrics:
+            lines[0] = (f"pieces:           {metrics['tokens']:,} "
+                        f"({metrics['unknown_tokens']:,} unknown), "
+                        f"{metrics['words']:,} words")
+            lines[1] = lines[1].replace("per token", "per piece")
+            lines[2] = (f"perplexity:       {metrics['perplexity']:.2f} per "
+                        f"piece, {metrics['word_perplexity']:.2f} per word")
         lines += [f"top-1 accuracy:   {metrics['top1_accuracy']:.4f}",
                   f"top-5 accuracy:   {metrics['top5_accuracy']:.4f}"]
         return "\n".join(lines)
@@ -767,12 +916,23 @@ class LanguageModelTask(Task):
         if self.level == "char":
             return (f"validation loss {metrics['loss']:.4f} nats per "
                     f"character, {metrics['bits_per_character']:.3f} bits")
+        if "word_perplexity" in metrics:
+            return (f"validation perplexity {metrics['word_perplexity']:.2f}"
+                    f" per word ({metrics['perplexity']:.2f} per piece)")
         return f"validation perplexity {metrics['perplexity']:.2f}"
 
     # -- serving ---------------------------------------------------------------
 
     def serving_layers(self):
         return [self.encoder, self.step_model()]
+
+    def export(self, output=None, version=None, format="savedmodel",
+               **limits):
+        """The base's; a model of ``subwords`` is a SavedModel only."""
+        from nlpseq.subwords import refuse_onnx
+
+        refuse_onnx(self.config, format)
+        return super().export(output, version, format, **limits)
 
     def report_sections(self, data, described, metrics, history):
         from nlpseq.report import language_model_sections

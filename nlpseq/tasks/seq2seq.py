@@ -42,12 +42,15 @@ from nlpseq.errors import NlpseqError
 from nlpseq.log import LOG
 from nlpseq.tasks.base import Task
 from nlpseq.tasks.preprocessor import Preprocessor
-from nlpseq.tasks.settings import encoder_settings, vocabulary_settings
+from nlpseq.tasks.settings import (
+    MIN_SUBWORDS,
+    check_subwords,
+    encoder_settings,
+    subwords_setting,
+    vocabulary_settings,
+)
 
 START, END = "<s>", "</s>"
-#: The smallest ``subwords`` but 0 (whole words): a vocabulary of pieces
-#: (:mod:`nlpseq.subwords`) starts from its text's characters.
-MIN_SUBWORDS = 100
 #: Ids of the target vocabulary: padding, unknown, start, end.
 PAD_ID, UNK_ID, START_ID, END_ID = 0, 1, 2, 3
 ATTENTION = ("luong", "bahdanau", "none")
@@ -90,10 +93,10 @@ SETTINGS = (
     *vocabulary_settings(vocab_size=10000, minimum_size=5),
     Setting("max_length", int, 50, "words (pieces with --subwords) per "
             "sentence; longer ones are cut (with a warning)", minimum=1),
-    Setting("subwords", int, 0, "size of each side's vocabulary of word "
-            "pieces learned from the training text (0: whole words, with "
-            f"--vocab-size and --min-count; else at least {MIN_SUBWORDS})",
-            minimum=0),
+    subwords_setting("size of each side's vocabulary of word pieces "
+                     "learned from the training text (0: whole words, with "
+                     "--vocab-size and --min-count; else at least "
+                     f"{MIN_SUBWORDS})"),
 )
 
 PREDICT_SETTINGS = (
@@ -244,14 +247,7 @@ class Seq2SeqTask(Task):
     def effective_config(cls, flags=None, config_file=None):
         """The base's, and ``subwords`` 0 or at least
         :data:`MIN_SUBWORDS`."""
-        config = super().effective_config(flags, config_file)
-        if 0 < config["subwords"] < MIN_SUBWORDS:
-            where = config.given.get("subwords", "--subwords")
-            raise NlpseqError(
-                f"{where}: subwords must be 0 (whole words) or >= "
-                f"{MIN_SUBWORDS} (the pieces of a vocabulary), got "
-                f"{config['subwords']}")
-        return config
+        return check_subwords(super().effective_config(flags, config_file))
 
     @property
     def unit(self):
@@ -794,11 +790,9 @@ class Seq2SeqTask(Task):
                **limits):
         """The base's; a model of ``subwords`` is a SavedModel only (the
         ONNX export's tokenizers read whole words)."""
-        if format == "onnx" and self.config.get("subwords"):
-            raise NlpseqError(
-                "--format onnx: a model of --subwords cannot be exported as "
-                "ONNX (its tokenizers read whole words); export a "
-                "SavedModel, which segments the words itself")
+        from nlpseq.subwords import refuse_onnx
+
+        refuse_onnx(self.config, format)
         return super().export(output, version, format, **limits)
 
     def report_sections(self, data, described, metrics, history):

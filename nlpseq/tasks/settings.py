@@ -142,6 +142,35 @@ def vocabulary_settings(vocab_size=20000, min_count=1, minimum_size=3):
     )
 
 
+#: The smallest ``subwords`` but 0 (whole words): a vocabulary of pieces
+#: (:mod:`nlpseq.subwords`) starts from its text's characters.
+MIN_SUBWORDS = 100
+
+
+def subwords_setting(help):
+    """``--subwords N``: read and write word pieces, a vocabulary of N
+    learned from the training text (:mod:`nlpseq.subwords`); 0 (the
+    default) is whole words. Checked by :func:`check_subwords`."""
+    return Setting("subwords", int, 0, help, minimum=0)
+
+
+def check_subwords(config):
+    """``config`` with ``subwords`` 0 or at least :data:`MIN_SUBWORDS`.
+
+    Raises:
+        NlpseqError: a size between the two, naming where it was given.
+    """
+    from nlpseq.errors import NlpseqError
+
+    if 0 < config["subwords"] < MIN_SUBWORDS:
+        where = config.given.get("subwords", "--subwords")
+        raise NlpseqError(
+            f"{where}: subwords must be 0 (whole words) or >= "
+            f"{MIN_SUBWORDS} (the pieces of a vocabulary), got "
+            f"{config['subwords']}")
+    return config
+
+
 def monitor_setting(default, metrics):
     """``--monitor``: what picks the kept epoch and stops early, the
     validation loss or one of the family's validation ``metrics`` (names
