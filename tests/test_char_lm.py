@@ -435,3 +435,29 @@ def test_a_character_model_continues_another_in_its_direction(char_lms,
         nlpseq.train("ner", model_dir=text.parent / "refused",
                      init_from=str(char_lms[0]), **TAGGER)
     assert not (text.parent / "refused").exists()
+
+
+@pytest.mark.slow
+def test_an_interrupted_run_with_char_lms_resumes_to_the_same_model(
+        char_lms, tmp_path, interrupted_after_first_epoch):
+    """The character models are copied in once, when the run starts: a run
+    killed after its first epoch and resumed reaches the uninterrupted
+    run's weights, those of the fine-tuned character models included (a
+    resume that copied them in again would undo their first epoch)."""
+    common = dict(TAGGER, epochs=2, char_lm=list(char_lms),
+                  fine_tune_char_lm=True)
+    straight = nlpseq.train("ner", model_dir=tmp_path / "straight", **common)
+    folder = tmp_path / "resumed"
+    with interrupted_after_first_epoch():
+        with pytest.raises(NlpseqError, match="interrupted"):
+            nlpseq.train("ner", model_dir=folder, **common)
+    resumed = nlpseq.train("ner", model_dir=folder, resume=True)
+    for a, b in zip(straight.model.weights, resumed.model.weights):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5,
+                                   atol=1e-6, err_msg=a.path)
+    # (the fine-tuned forward character model did train)
+    start = nlpseq.load(char_lms[0]).backbone.recurrent_layers[0]
+    kernel, = [w for w in resumed.model.weights
+               if w.path == "char_lm/char_lm_1_lstm_1/cell/recurrent_kernel"]
+    assert not np.allclose(kernel.numpy(),
+                           start.cell.recurrent_kernel.numpy(), atol=1e-4)
