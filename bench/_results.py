@@ -28,6 +28,16 @@ def items_per_second(count, run, repeats):
     return round(count / statistics.median(times), 1)
 
 
+def served_signature(name, folder, signature="serving_default"):
+    """A signature of ``name``: a SavedModel folder (one with
+    ``saved_model.pb``, e.g. written by an earlier version) as it is, or a
+    trained model folder's export, written under ``folder``."""
+    path = Path(name)
+    if not (path / "saved_model.pb").is_file():
+        path = nlpseq.load(name).export(Path(folder), 1)
+    return tf.saved_model.load(str(path)).signatures[signature]
+
+
 def write_result(name, args, **figures):
     """Write ``args.output`` (JSON) and say so."""
     result = {

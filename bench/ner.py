@@ -30,7 +30,11 @@ configure_environment()  # the settings nlpseq's commands run with
 
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from _results import items_per_second, write_result  # noqa: E402
+from _results import (  # noqa: E402
+    items_per_second,
+    served_signature,
+    write_result,
+)
 
 from nlpseq.registry import APPS  # noqa: E402
 
@@ -109,7 +113,6 @@ def compare(args, data):
     """``--models``: each model's export through ``serving_default``; a
     SavedModel folder (one with ``saved_model.pb``, e.g. written by an
     earlier version) is served as it is."""
-    import nlpseq
     from nlpseq.data.conll import read_conll
 
     sentences = read_conll(str(data / "valid.txt")).tokens
@@ -118,11 +121,7 @@ def compare(args, data):
     rows = {}
     with tempfile.TemporaryDirectory() as folder:
         for number, name in enumerate(args.models):
-            path = Path(name)
-            if not (path / "saved_model.pb").is_file():
-                path = nlpseq.load(name).export(Path(folder) / str(number), 1)
-            serve = tf.saved_model.load(str(path)).signatures[
-                "serving_default"]
+            serve = served_signature(name, Path(folder) / str(number))
             rows[name] = sentences_per_second(serve, "text", requests,
                                               len(sentences), args.repeats)
     first = rows[args.models[0]]

@@ -12,13 +12,23 @@ and with ``keras.layers.LSTM``. It measures
 prints the training ratio nlpseq / reference (above 1.0: nlpseq is faster)
 and writes ``bench/results/next_word.json``.
 
+With ``--models A B ...`` (trained model folders, e.g. a word model and a
+subword one, or SavedModel folders exported earlier, served as they are),
+it serves each one's export instead: ``serving_default`` (the 10 most
+likely next words) for the first ``--prompts`` lines of ``--text`` (each
+cut to its first 12 words), ``--batch`` prompts a request, in the same
+run, and prints each one's prompts/s and its ratio to the first.
+
     python bench/next_word.py
     python bench/next_word.py --train-batches 40 --repeats 2
+    python bench/next_word.py --models saved_models/imdb_lm saved_models/imdb_lm_sw \
+        --text ../shared/datasets/imdb/unsup.txt.gz
 """
 
 import argparse
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -29,7 +39,11 @@ configure_environment()  # the settings nlpseq's commands run with
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from _results import write_result  # noqa: E402
+from _results import (  # noqa: E402
+    items_per_second,
+    served_signature,
+    write_result,
+)
 
 from nlpseq.registry import APPS  # noqa: E402
 
@@ -43,9 +57,18 @@ def main(argv=None):
     parser.add_argument("--train-batches", type=int, default=60)
     parser.add_argument("--generate-length", type=int, default=50)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--models", nargs="+", metavar="MODEL_DIR",
+                        help="trained next-word model folders to compare")
+    parser.add_argument("--text", help="with --models: the text whose "
+                        "lines are the prompts (default: ptb.valid.txt)")
+    parser.add_argument("--prompts", type=int, default=1024)
+    parser.add_argument("--batch", type=int, default=32,
+                        help="with --models: prompts per request")
     parser.add_argument("--output", default=str(
         Path(__file__).parent / "results" / "next_word.json"))
     args = parser.parse_args(argv)
+    if args.models:
+        return compare(args)
     data = Path(args.data)
     if not (data / "ptb.valid.txt").is_file():
         print(f"skipped: the Penn Treebank data is not in {data}")
@@ -122,6 +145,35 @@ def main(argv=None):
         print(f"generate {label:<17}{value:>10.0f} tokens/s")
     write_result("next_word", args, rows=rows, train_ratio=ratio,
                  generation=generation)
+    return 0
+
+
+def compare(args):
+    """``--models``: each model's ``serving_default`` on the same prompts."""
+    from nlpseq.data.corpus import read_corpus
+
+    text = args.text or str(Path(args.data) / "ptb.valid.txt")
+    lines = [line for line in read_corpus(text).lines if line.split()]
+    prompts = [" ".join(line.split()[:12]) for line in lines[:args.prompts]]
+    requests = [tf.constant(prompts[i:i + args.batch])
+                for i in range(0, len(prompts), args.batch)]
+    rows = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for number, name in enumerate(args.models):
+            serve = served_signature(name, Path(folder) / str(number))
+
+            def run():
+                for request in requests:
+                    serve(text=request)["tokens"].numpy()
+
+            rows[name] = items_per_second(len(prompts), run, args.repeats)
+    first = rows[args.models[0]]
+    print(f"next-word SavedModels, serving_default: {len(prompts)} prompts "
+          f"of {text} in requests of {args.batch}; median of {args.repeats}")
+    print(f"{'model':<40}{'prompts/s':>12}{'ratio':>8}")
+    for name, value in rows.items():
+        print(f"{name:<40}{value:>12.0f}{value / first:>8.2f}")
+    write_result("next_word", args, prompts_per_s=rows)
     return 0
 
 
