@@ -737,6 +737,10 @@ def language_model_sections(task, data, described, metrics, history):
             ("tokens", metrics.get("tokens"))]
     if "bits_per_character" in metrics:
         rows.append(("bits per character", metrics["bits_per_character"]))
+    if "word_perplexity" in metrics:  # (word pieces: the above per piece)
+        rows[0] = ("perplexity per piece", metrics["perplexity"])
+        rows += [("perplexity per word", metrics["word_perplexity"]),
+                 ("words", metrics["words"])]
     sections.append(("top-k", "Top-k accuracy", cards(rows) + note(
         f"Next-token accuracy on {described}: the right token is the most "
         "likely one (top-1) or among the five most likely (top-5).")))
