@@ -727,7 +727,8 @@ def language_model_sections(task, data, described, metrics, history):
         sections.append(("perplexity", "Perplexity per epoch",
                          figure_html(figure, "perplexity per epoch")
                          + note("exp of the per-token loss of the training "
-                                "windows (history.csv).")
+                                "windows (history.csv); per piece for a "
+                                "model of word pieces.")
                          + table_html(frame)))
     if not metrics or "top5_accuracy" not in metrics:
         metrics = task.evaluate_data(data)
@@ -737,13 +738,16 @@ def language_model_sections(task, data, described, metrics, history):
             ("tokens", metrics.get("tokens"))]
     if "bits_per_character" in metrics:
         rows.append(("bits per character", metrics["bits_per_character"]))
+    token = "token"
     if "word_perplexity" in metrics:  # (word pieces: the above per piece)
+        token = "piece"
         rows[0] = ("perplexity per piece", metrics["perplexity"])
+        rows[3] = ("pieces", metrics["tokens"])
         rows += [("perplexity per word", metrics["word_perplexity"]),
                  ("words", metrics["words"])]
     sections.append(("top-k", "Top-k accuracy", cards(rows) + note(
-        f"Next-token accuracy on {described}: the right token is the most "
-        "likely one (top-1) or among the five most likely (top-5).")))
+        f"Next-{token} accuracy on {described}: the right {token} is the "
+        "most likely one (top-1) or among the five most likely (top-5).")))
     generations = []
     for prompt in _prompts(task, data):
         for strategy, options in STRATEGIES:

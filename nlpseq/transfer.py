@@ -113,7 +113,8 @@ class Source:
         if continues:
             names += CONTINUED
         source = dict(self.config, lowercase=self.lowercase,
-                      direction=self.config.get("direction", "forward"))
+                      direction=self.config.get("direction", "forward"),
+                      subwords=self.config.get("subwords", 0))
         differ = []
         for name in names:
             if name in given and config[name] != source.get(name):

@@ -389,7 +389,8 @@ def tiny_language_model(**settings):
 def brute_force_next_words(task, prompt, pieces=4):
     """{word: P(next word)} over every spelling of up to ``pieces`` pieces,
     from the training model's logits in NumPy: P(the pieces) x P(a piece
-    that starts a word after them), summed over the spellings of a word."""
+    that starts a word after them), summed over the spellings of a word;
+    the end of the line is one piece alone, of probability P(<eos>)."""
     import itertools
 
     import numpy as np
@@ -402,9 +403,11 @@ def brute_force_next_words(task, prompt, pieces=4):
     context = [task.end_of_line_id] + \
         task.encoder.token_ids([prompt]).to_list()[0]
 
+    end = task.end_of_line_id
     spellings = [[first, *rest] for count in range(1, pieces + 1)
                  for first in starting
-                 for rest in itertools.product(continuing, repeat=count - 1)]
+                 for rest in itertools.product(continuing, repeat=count - 1)
+                 if first != end or not rest]
     # every spelling after the context, in one batch (the model reads
     # forwards: the padding after a row changes none of its logits)
     rows = np.zeros((len(spellings), len(context) + pieces), "int32")
@@ -418,8 +421,9 @@ def brute_force_next_words(task, prompt, pieces=4):
         at = len(context) - 1
         score = sum(log_probs[row, at + i, piece]
                     for i, piece in enumerate(spelling))
-        score += np.logaddexp.reduce(
-            log_probs[row, at + len(spelling), starting])
+        if spelling != [end]:
+            score += np.logaddexp.reduce(
+                log_probs[row, at + len(spelling), starting])
         word = join_pieces(tf.constant(" ".join(
             vocabulary[i] for i in spelling))).numpy().decode()
         words[word] = words.get(word, 0.0) + float(np.exp(score))
@@ -442,6 +446,18 @@ def test_next_words_are_those_of_a_search_over_every_spelling():
             [expected[w] for w in best], rel=1e-4)
         # "aba" is spelled "ab ##a" and "a ##ba": both counted
         assert "aba" in expected
+        assert "<eos>" in expected and "<eosa" not in expected
+    # more words asked for than there are: the rest are empty, of
+    # probability 0 (none of the sequences a beam search leaves at -inf)
+    words, probabilities = task.next_words(tf.constant(prompts), 200,
+                                           width=200)
+    for row, prompt in enumerate(prompts):
+        expected = brute_force_next_words(task, prompt, WORD_PIECES)
+        found = [w.decode() for w in words[row].numpy()]
+        count = len(expected)
+        assert sorted(found[:count]) == sorted(expected)
+        assert found[count:] == [""] * (200 - count)
+        assert (probabilities[row].numpy()[count:] == 0).all()
     # the default beam keeps fewer spellings: each word's probability is
     # at most its total, and the list is in order
     words, probabilities = task.next_tokens(tf.constant(prompts), 4)
@@ -459,6 +475,13 @@ def test_pieces_generated_are_joined_into_words():
     task = tiny_language_model()
     text, tokens = task.generate("a b", length=12, strategy="sample", seed=3)
     assert any(t.startswith(CONTINUATION) for t in tokens)
+    # the prompt's words are whole: the first piece starts a word, whatever
+    # the strategy
+    for strategy in ("greedy", "sample", "beam"):
+        for seed in range(4):
+            _, first = task.generate("a b", length=1, strategy=strategy,
+                                     seed=seed, beam_width=3)
+            assert not first[0].startswith(CONTINUATION)
     expected = " ".join(tokens).replace(" " + CONTINUATION, "")
     expected = expected.replace(" <eos> ", "\n").replace("<eos> ", "\n")
     expected = expected.replace(" <eos>", "\n").replace("<eos>", "\n")
@@ -472,6 +495,9 @@ def test_pieces_generated_are_joined_into_words():
     (["--subwords", "200", "--level", "char"], "Error: --subwords: word "
      "pieces are for --level word; a character model's tokens are "
      "characters already"),
+    (["--subwords", "200", "--direction", "backward"], "Error: --subwords: "
+     "word pieces are for a forward model; a backward one would read each "
+     "word's pieces from its end"),
 ])
 def test_language_model_refuses_bad_subwords(tmp_path, flags, message):
     result = run("next-word", "train", "--model-dir", tmp_path / "m", *flags)
@@ -567,3 +593,9 @@ def test_exported_subword_language_model_serves_the_python_output(
     assert found["unknown"] == []
     assert {"UnicodeDecodeWithOffsets", "LookupTableFindV2"} <= \
         set(found["ops"])
+
+
+def test_a_subword_models_unknown_words_are_the_words_no_pieces_spell():
+    task = tiny_language_model()
+    assert task.unknown_tokens(["a zzz ba", "", "abba"]) == [
+        (["a", "zzz", "ba"], ["zzz"]), ([], []), (["abba"], [])]

@@ -40,7 +40,7 @@ class EnsembleDecoding(EnsembleMembers):
     #: The settings that must be equal in every member, besides the
     #: vocabularies.
     same_settings = ("max_length", "lowercase", "source_lang",
-                     "target_lang", "reverse")
+                     "target_lang", "reverse", "subwords")
 
     def decoder_inputs(self, text):
         """Every member's context and states, one after the other; the
@@ -81,7 +81,7 @@ class EnsembleLanguageModel(EnsembleMembers):
     geometric mean)."""
 
     same_settings = ("level", "direction", "lowercase", "split_punctuation",
-                     "strip_html")
+                     "strip_html", "subwords")
 
     def step_model(self):
         """Every member's step model, built (eagerly: they copy their
@@ -150,7 +150,8 @@ def check_members(members):
                 raise NlpseqError(f"{where} have different {side}"
                                   "vocabularies; an ensemble needs the "
                                   "same (train them on the same data with "
-                                  "the same --vocab-size and --min-count)")
+                                  "the same --vocab-size and --min-count, "
+                                  "or --subwords)")
         for name in MIXINS[family].same_settings:
             if member.config.get(name) != first.config.get(name):
                 raise NlpseqError(

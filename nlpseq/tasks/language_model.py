@@ -65,6 +65,8 @@ GENERATE_BEAM_WIDTH = 4
 #: sequences it keeps at each of those steps (at least the ``k`` asked for).
 WORD_PIECES = 4
 WORD_SEARCH_WIDTH = 16
+#: With ``subwords``: the texts next-word prediction searches at once.
+NEXT_WORD_GROUP = 64
 #: Ids never predicted or generated: padding, and the unknown-token entry.
 SPECIAL_IDS = (0, 1)
 #: Embeddings start uniform in [-x, x]. Tied to the output layer, small
@@ -306,11 +308,15 @@ class LanguageModelTask(Task):
         """The base's, and ``subwords`` 0 or at least
         :data:`~nlpseq.tasks.settings.MIN_SUBWORDS`, at the word level."""
         config = check_subwords(super().effective_config(flags, config_file))
+        where = config.given.get("subwords", "--subwords")
         if config["subwords"] and config["level"] != "word":
-            where = config.given.get("subwords", "--subwords")
             raise NlpseqError(
                 f"{where}: word pieces are for --level word; a "
                 "character model's tokens are characters already")
+        if config["subwords"] and config["direction"] == "backward":
+            raise NlpseqError(
+                f"{where}: word pieces are for a forward model; a backward "
+                "one would read each word's pieces from its end")
         return config
 
     # -- data ------------------------------------------------------------------
@@ -609,11 +615,30 @@ class LanguageModelTask(Task):
         A word is a start piece followed by continuing (``##``) pieces, and
         it ends where the next piece starts a word (or is the end of the
         line): P(word) = P(its pieces) x P(a start piece next), summed over
-        the piece sequences that spell it. Beam search finds the words: the
-        ``max(k, width)`` most likely start pieces, each extended by the
-        most likely continuing pieces (as many sequences kept at each
+        the piece sequences that spell it; the end of the line is a word of
+        its own, of probability P(``<eos>``). Beam search finds the words:
+        the ``max(k, width)`` most likely start pieces, each extended by
+        the most likely continuing pieces (as many sequences kept at each
         step), up to :data:`WORD_PIECES` pieces; every sequence counts as a
-        word at each step."""
+        word at each step. Where fewer than ``k`` words are found, the
+        rest are empty strings of probability 0. The texts are read in
+        groups of :data:`NEXT_WORD_GROUP` of similar length (the search's
+        memory is a group's rows x the beam x the vocabulary)."""
+        import tensorflow as tf
+
+        from nlpseq.length_groups import in_groups
+
+        text = tf.convert_to_tensor(text, tf.string)
+        lengths = tf.cast(self.encoder.token_ids(text).row_lengths(),
+                          tf.int32)
+        k = tf.convert_to_tensor(k, tf.int32)
+        return in_groups(lambda rows: self._next_words(rows, k, width),
+                         [text], lengths, [[k], [k]],
+                         dtype=[tf.string, tf.float32],
+                         group=NEXT_WORD_GROUP)
+
+    def _next_words(self, text, k, width):
+        """:meth:`next_words` of one group of texts."""
         import tensorflow as tf
 
         from nlpseq.subwords import CONTINUATION, join_pieces
@@ -630,6 +655,7 @@ class LanguageModelTask(Task):
         scores, pieces = tf.math.top_k(tf.where(
             starting, tf.nn.log_softmax(self.allowed(logits)), never),
             tf.minimum(width, tf.reduce_sum(tf.cast(starting, tf.int32))))
+        line_end = tf.equal(pieces, self.end_of_line_id)  # (a word alone)
         pieces = pieces[:, :, None]
         states = [tf.repeat(s, tf.shape(pieces)[1], axis=0) for s in states]
         found_scores, found_pieces = [], []
@@ -638,19 +664,22 @@ class LanguageModelTask(Task):
             log_probs, states, _ = self.step_log_probs(
                 tf.reshape(pieces[:, :, -1], [-1]), states)
             log_probs = tf.reshape(log_probs, [batch, kept, size])
-            found_scores.append(scores + tf.reduce_logsumexp(
-                tf.where(starting, log_probs, never), axis=-1))
+            ends = tf.reduce_logsumexp(tf.where(starting, log_probs, never),
+                                       axis=-1)
+            found_scores.append(scores + tf.where(line_end, 0.0, ends))
             found_pieces.append(tf.pad(
                 pieces, [[0, 0], [0, 0], [0, WORD_PIECES - count]]))
             if count == WORD_PIECES:
                 break
-            longer = tf.reshape(scores[:, :, None] + tf.where(
-                continuing, log_probs, never), [batch, -1])
+            longer = tf.reshape(tf.where(
+                line_end[:, :, None], never, scores[:, :, None] + tf.where(
+                    continuing, log_probs, never)), [batch, -1])
             scores, index = tf.math.top_k(longer, tf.minimum(
                 width, tf.shape(longer)[1]))
             beams = index // size
             pieces = tf.concat([tf.gather(pieces, beams, batch_dims=1),
                                 (index % size)[:, :, None]], axis=-1)
+            line_end = tf.zeros(tf.shape(scores), tf.bool)
             states = [tf.reshape(tf.gather(tf.reshape(
                 s, [batch, kept, -1]), beams, batch_dims=1),
                 [-1, tf.shape(s)[-1]]) for s in states]
@@ -661,16 +690,27 @@ class LanguageModelTask(Task):
         words = tf.strings.strip(join_pieces(tf.strings.reduce_join(
             tf.gather(tf.constant(vocabulary), pieces), axis=-1,
             separator=" ")))
-        # each word once, with the probability of all its spellings
-        same = tf.equal(words[:, :, None], words[:, None, :])
+        # each word once, with the probability of all its spellings; a
+        # sequence of probability 0 (a beam with nothing left) is none
+        found = order.values > -math.inf
+        same = tf.equal(words[:, :, None], words[:, None, :]) & \
+            found[:, :, None] & found[:, None, :]
         probabilities = tf.reduce_sum(tf.where(
             same, tf.exp(order.values)[:, None, :], 0.0), axis=-1)
         position = tf.range(tf.shape(words)[1])
         earlier = tf.reduce_any(
             same & (position[None, :] < position[:, None])[None], axis=-1)
-        top = tf.math.top_k(tf.where(earlier, -1.0, probabilities),
-                            tf.minimum(k, tf.shape(words)[1]))
-        return tf.gather(words, top.indices, batch_dims=1), top.values
+        probabilities = tf.where(earlier | ~found, -1.0, probabilities)
+        # (at least k columns: the empty words of probability -1 fill in)
+        pad = tf.maximum(k - tf.shape(words)[1], 0)
+        words = tf.pad(words, [[0, 0], [0, pad]])
+        probabilities = tf.pad(probabilities, [[0, 0], [0, pad]],
+                               constant_values=-1.0)
+        top = tf.math.top_k(probabilities, k)
+        none = top.values < 0
+        return (tf.where(none, "", tf.gather(words, top.indices,
+                                             batch_dims=1)),
+                tf.where(none, 0.0, top.values))
 
     def generate_ids(self, text, length, strategy, temperature, top_k,
                      beam_width, seed):
@@ -703,6 +743,13 @@ class LanguageModelTask(Task):
         with tf.control_dependencies(checks):
             logits, states = self.prompt_logits(text)
             length = tf.identity(length)  # (the loops wait for the checks)
+        if self.subwords:
+            # the prompt's words are whole: the first piece starts a word
+            from nlpseq.decoding import ban
+            from nlpseq.subwords import CONTINUATION
+
+            logits = ban(logits, [i for i, w in enumerate(
+                self.encoder.vocabulary) if w.startswith(CONTINUATION)])
 
         def by_beam():
             width = tf.minimum(beam_width, self.encoder.vocabulary_size
@@ -756,7 +803,19 @@ class LanguageModelTask(Task):
     # -- prediction and generation -------------------------------------------
 
     def unknown_tokens(self, lines):
-        """For each line, its tokens and those the vocabulary lacks."""
+        """For each line, its tokens and those the vocabulary lacks (with
+        ``subwords``: its words, and those no pieces spell)."""
+        import tensorflow as tf
+
+        if self.subwords:
+            words = self.encoder.words(lines)
+            pieces = self.encoder.segment(words.flat_values)
+            first = tf.gather(pieces.flat_values, pieces.row_starts())
+            unknown = (pieces.row_lengths() == 1) & (first == 1)
+            unknown = words.with_flat_values(unknown).to_list()
+            return [([w.decode("utf-8") for w in row],
+                     [w.decode("utf-8") for w, u in zip(row, flags) if u])
+                    for row, flags in zip(words.to_list(), unknown)]
         tokens = self.encoder.tokenize(lines).to_list()
         ids = self.encoder.token_ids(lines).to_list()
         return [(row, [t.decode("utf-8") for t, i in zip(row, row_ids)
