@@ -61,10 +61,12 @@ GENERATE_LENGTH = 20
 #: the exported ``generate_beam`` signature).
 GENERATE_BEAM_WIDTH = 4
 #: With ``subwords``: the most pieces of a word that next-word prediction
-#: finds (a start piece and up to three continuing ones), and the piece
+#: finds (a start piece and up to two continuing ones), and the piece
 #: sequences it keeps at each of those steps (at least the ``k`` asked for).
-WORD_PIECES = 4
-WORD_SEARCH_WIDTH = 16
+#: Each step runs the model on that many sequences per text
+#: (docs/apps/next-word.md measures the cost and what a wider search finds).
+WORD_PIECES = 3
+WORD_SEARCH_WIDTH = 10
 #: With ``subwords``: the texts next-word prediction searches at once.
 NEXT_WORD_GROUP = 64
 #: Ids never predicted or generated: padding, and the unknown-token entry.
