@@ -38,6 +38,26 @@ def served_signature(name, folder, signature="serving_default"):
     return tf.saved_model.load(str(path)).signatures[signature]
 
 
+def compare_models(names, rate, unit, title):
+    """``{name: rate(serve)}`` for each model of ``names`` (see
+    :func:`served_signature`), its ``serving_default`` timed by ``rate``
+    (items per second); prints ``title`` and a table of each one's rate in
+    ``unit`` and its ratio to the first."""
+    import tempfile
+
+    rows = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for number, name in enumerate(names):
+            rows[name] = rate(served_signature(name, Path(folder) /
+                                               str(number)))
+    first = rows[names[0]]
+    print(title)
+    print(f"{'model':<40}{unit:>12}{'ratio':>8}")
+    for name, value in rows.items():
+        print(f"{name:<40}{value:>12.0f}{value / first:>8.2f}")
+    return rows
+
+
 def write_result(name, args, **figures):
     """Write ``args.output`` (JSON) and say so."""
     result = {

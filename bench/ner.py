@@ -31,8 +31,8 @@ configure_environment()  # the settings nlpseq's commands run with
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from _results import (  # noqa: E402
+    compare_models,
     items_per_second,
-    served_signature,
     write_result,
 )
 
@@ -118,18 +118,12 @@ def compare(args, data):
     sentences = read_conll(str(data / "valid.txt")).tokens
     requests = [tf.constant([" ".join(s) for s in sentences[i:i + args.batch]])
                 for i in range(0, len(sentences), args.batch)]
-    rows = {}
-    with tempfile.TemporaryDirectory() as folder:
-        for number, name in enumerate(args.models):
-            serve = served_signature(name, Path(folder) / str(number))
-            rows[name] = sentences_per_second(serve, "text", requests,
-                                              len(sentences), args.repeats)
-    first = rows[args.models[0]]
-    print(f"NER SavedModels, serving_default: {len(sentences)} validation "
-          f"sentences in requests of {args.batch}; median of {args.repeats}")
-    print(f"{'model':<40}{'sentences/s':>12}{'ratio':>8}")
-    for name, value in rows.items():
-        print(f"{name:<40}{value:>12.0f}{value / first:>8.2f}")
+    rows = compare_models(
+        args.models, lambda serve: sentences_per_second(
+            serve, "text", requests, len(sentences), args.repeats),
+        "sentences/s",
+        f"NER SavedModels, serving_default: {len(sentences)} validation "
+        f"sentences in requests of {args.batch}; median of {args.repeats}")
     write_result("ner", args, sentences_per_s=rows)
     return 0
 

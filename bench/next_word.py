@@ -28,7 +28,6 @@ run, and prints each one's prompts/s and its ratio to the first.
 import argparse
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -40,8 +39,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from _results import (  # noqa: E402
+    compare_models,
     items_per_second,
-    served_signature,
     write_result,
 )
 
@@ -157,22 +156,17 @@ def compare(args):
     prompts = [" ".join(line.split()[:12]) for line in lines[:args.prompts]]
     requests = [tf.constant(prompts[i:i + args.batch])
                 for i in range(0, len(prompts), args.batch)]
-    rows = {}
-    with tempfile.TemporaryDirectory() as folder:
-        for number, name in enumerate(args.models):
-            serve = served_signature(name, Path(folder) / str(number))
+    def rate(serve):
+        def run():
+            for request in requests:
+                serve(text=request)["tokens"].numpy()
 
-            def run():
-                for request in requests:
-                    serve(text=request)["tokens"].numpy()
+        return items_per_second(len(prompts), run, args.repeats)
 
-            rows[name] = items_per_second(len(prompts), run, args.repeats)
-    first = rows[args.models[0]]
-    print(f"next-word SavedModels, serving_default: {len(prompts)} prompts "
-          f"of {text} in requests of {args.batch}; median of {args.repeats}")
-    print(f"{'model':<40}{'prompts/s':>12}{'ratio':>8}")
-    for name, value in rows.items():
-        print(f"{name:<40}{value:>12.0f}{value / first:>8.2f}")
+    rows = compare_models(
+        args.models, rate, "prompts/s",
+        f"next-word SavedModels, serving_default: {len(prompts)} prompts "
+        f"of {text} in requests of {args.batch}; median of {args.repeats}")
     write_result("next_word", args, prompts_per_s=rows)
     return 0
 
