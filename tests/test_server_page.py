@@ -265,7 +265,9 @@ def test_classifier_panel_shows_the_label_and_a_bar_per_class(
     assert not request.find_element(By.CSS_SELECTOR,
                                     ".request-curl").is_displayed()
     summary.click()
-    assert summary.text == "Hide request"
+    # (the page relabels the summary on the details' toggle event, which
+    # the browser fires after the click returns)
+    assert wait_for(page, lambda _: summary.text == "Hide request")
     assert request.find_element(By.CSS_SELECTOR,
                                 ".request-curl").is_displayed()
     assert shown_request(section)[0] == {"signature_name": "serving_default",
