@@ -6,8 +6,11 @@ things:
 
 - its **vocabulary and tokenization** (lower-casing, punctuation split,
   HTML stripping): the new model reads text exactly as the language model
-  did;
-- its **embedding** (``embedding``: the new model's word embedding);
+  did; a classifier takes its vocabulary, a tagger keeps its own (the
+  training data's words) and reads them as the language model does;
+- its **embedding** (``embedding``: the new model's word embedding; a
+  vocabulary of other words takes the vectors of the words the language
+  model knows, and the others start fresh);
 - its **recurrent layers** (``<cell>_1``, ``<cell>_2``...): the new model's
   first ``--layers`` of them. A bidirectional layer takes them as its
   forward direction; its backward direction starts fresh. A first layer that
@@ -166,7 +169,11 @@ class Source:
             The names of the layers that took weights.
         """
         target, origin = task.backbone, self.task.backbone
-        pairs = [(target.embedding, target.embedding.name, origin.embedding)]
+        words = _vocabulary(task.preprocessor)
+        known = _vocabulary(self.task.preprocessor)
+        by_word = words is not None and words != known
+        pairs = [] if by_word else [
+            (target.embedding, target.embedding.name, origin.embedding)]
         for index, (layer, wrapped) in enumerate(
                 target.directions()[:task.config["layers"]]):
             label = (f"{target.recurrent_layers[index].name} (its forward "
@@ -177,21 +184,62 @@ class Source:
             pairs.append((task.output_layer, task.output_layer.name,
                           self.task.output_layer))
         notes = []
+        if by_word:
+            found = _copy_rows_by_word(origin.embedding, known,
+                                       target.embedding, words)
+            notes.append(target.embedding.name)
         for layer, label, source in pairs:
             partial = _copy_weights(source, layer)
             notes.append(label + (" (its inputs from the embedding; the "
                                   "others start fresh)" if partial else ""))
-        copied = {id(v) for layer, _, _ in pairs for v in layer.weights}
+        copied = {id(v) for layer in [target.embedding] + [
+            layer for layer, _, _ in pairs] for v in layer.weights}
         fresh = [layer.name for layer in task.model.layers
                  if any(id(v) not in copied
                         for v in layer.trainable_weights)]
         shape = target.embedding.weights[0].shape
-        LOG.info("Started from %s: %s (%s × %s)%s", self.path,
-                 target.embedding.name, f"{shape[0]:,}", shape[1],
+        rows = (f": the {found:,} words the language model knows; the "
+                f"{shape[0] - 2 - found:,} others start fresh"
+                if by_word else "")
+        LOG.info("Started from %s: %s (%s × %s%s)%s", self.path,
+                 target.embedding.name, f"{shape[0]:,}", shape[1], rows,
                  "".join(", " + note for note in notes[1:]))
         if fresh:
             LOG.info("Starting fresh: %s", ", ".join(fresh))
-        return [layer.name for layer, _, _ in pairs]
+        return [target.embedding.name] * by_word + [
+            layer.name for layer, _, _ in pairs]
+
+
+def _vocabulary(preprocessor):
+    """A preprocessor's words by id (``None`` where it has none)."""
+    encoder = getattr(preprocessor, "encoder", None)
+    words = getattr(encoder, "words", None) or getattr(
+        encoder, "vocabulary", None)
+    return None if words is None else list(words)
+
+
+def _copy_rows_by_word(source, source_words, target, target_words):
+    """Each of ``target_words`` (after the padding and unknown entries)
+    that ``source_words`` holds takes its row of the ``source`` embedding
+    in the ``target`` one; the other rows keep their initial values.
+    Returns how many were copied."""
+    import numpy as np
+
+    index = {word: row for row, word in enumerate(source_words)
+             if row >= 2}
+    table = np.asarray(source.weights[0].numpy())
+    rows = np.array(target.weights[0].numpy())
+    if rows.shape[1] != table.shape[1]:
+        raise NlpseqError(
+            f"--init-from: weight {target.weights[0].path} has shape "
+            f"{tuple(rows.shape)}, the language model's {table.shape}")
+    pairs = [(row, index[word]) for row, word in enumerate(target_words)
+             if row >= 2 and word in index]
+    if pairs:
+        mine, theirs = map(list, zip(*pairs))
+        rows[mine] = table[theirs]
+        target.weights[0].assign(rows)
+    return len(pairs)
 
 
 def _copy_weights(source, target):

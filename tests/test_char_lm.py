@@ -347,7 +347,9 @@ def test_a_cased_word_model_gives_the_tagger_its_case(text, tmp_path):
         source.preprocessor, data, config)
     words, _ = preprocessor.encoder(np.array([["Lisbon", "lisbon"]],
                                              dtype=object))
-    assert words.numpy().tolist() == [[vocabulary.index("Lisbon"), 1]]
+    # (the tagger's own words, looked up with the model's case)
+    assert words.numpy().tolist() == [
+        [preprocessor.encoder.words.index("Lisbon"), 1]]
 
 
 # -- padding and length groups ---------------------------------------------------

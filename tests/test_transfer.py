@@ -163,20 +163,21 @@ def test_tagger_takes_the_embedding_rows_of_its_first_layer(
     source = lm.model.get_layer("lstm_1").weights[0].numpy()
     assert kernel.shape[0] > source.shape[0]  # (+ character features)
     np.testing.assert_array_equal(kernel[:source.shape[0]], source)
-    np.testing.assert_array_equal(
-        task.model.get_layer("word_embedding").weights[0].numpy(),
-        lm.model.get_layer("embedding").weights[0].numpy())
     # without character features the whole encoder gives the LM's outputs
+    # for the same words
     task, lm, _ = built("ner", language_model, data, layers=2,
                         bidirectional=False, char_features="none")
+    words = task.preprocessor.encoder.words
+    known = list(lm.preprocessor.encoder.vocabulary)
     ids = ids_for(task)
+    lm_ids = np.vectorize(lambda i: known.index(words[i]))(ids)
     chars = np.zeros((3, 9, 1), "int32")
     import keras
 
     encoder = keras.Model(task.model.inputs,
                           task.model.get_layer("lstm_2").output)
     np.testing.assert_allclose(encoder([ids, chars], training=False),
-                               outputs_of(lm.model, "lstm_2", ids),
+                               outputs_of(lm.model, "lstm_2", lm_ids),
                                rtol=1e-6, atol=1e-6)
 
 
@@ -561,6 +562,42 @@ def test_grouped_adam_holds_no_model_weight(language_model, labelled):
                for v in wrapper.backward_layer.trainable_variables)
     assert {id(v) for v in groups[1]} == {
         id(v) for v in wrapper.forward_layer.trainable_variables}
+
+
+def test_transferred_tagger_keeps_its_own_words(language_model, tmp_path):
+    """The tagger's vocabulary is the training data's words; each that
+    the language model knows starts from its vector, the others fresh,
+    and the words seen once are the rare ones (--rare-word-dropout)."""
+    data = tmp_path / "tags.conll"
+    data.write_text("w1 B-X\nzz O\nw7 O\n\nzz O\nw4 B-Y\nqq O\nw1 O\n\n")
+    task, lm, copied = built("ner", language_model, data,
+                             bidirectional=False)
+    assert copied[0] == "word_embedding"
+    words = task.preprocessor.encoder.words
+    known = list(lm.preprocessor.encoder.vocabulary)
+    assert "zz" not in known and "qq" not in known
+    # most frequent first, ties by the word; the words seen once last
+    assert words == ["", "[UNK]", "w1", "zz", "qq", "w4", "w7"]
+    assert task.preprocessor.first_rare_id == 4
+    table = task.model.get_layer("word_embedding").weights[0].numpy()
+    theirs = lm.model.get_layer("embedding").weights[0].numpy()
+    for word in ("w1", "w4", "w7"):
+        np.testing.assert_array_equal(table[words.index(word)],
+                                      theirs[known.index(word)])
+    # the words the language model lacks keep their initial values (not
+    # another word's vector)
+    for word in ("zz", "qq"):
+        row = table[words.index(word)]
+        assert not any(np.array_equal(row, r) for r in theirs)
+    # the tagger's own schedule by default, not ULMFiT's recipe
+    Trainer(task).compile()
+    assert Trainer(task).lr_schedule() == "step"
+    assert Trainer(task).layer_groups() is None
+    assert Trainer(task).recipe(10) is None
+    # --vocab-size caps the vocabulary
+    task, _, _ = built("ner", language_model, data, bidirectional=False,
+                       vocab_size=4)
+    assert task.preprocessor.encoder.words == ["", "[UNK]", "w1", "zz"]
 
 
 def test_transferred_tagger_keeps_digits(language_model, tmp_path):

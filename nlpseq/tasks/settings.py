@@ -73,38 +73,42 @@ COMMON_SETTINGS = (
 )
 
 
-def transfer_settings(groups=True):
+def transfer_settings(groups=True, recipe=True):
     """``--init-from`` and the fine-tuning recipe's settings
     (:mod:`nlpseq.transfer`, :mod:`nlpseq.schedules`); ``groups``: with
     discriminative learning rates and gradual unfreezing (a model whose
-    head starts fresh)."""
-    recipe = (
-        Setting("discriminative_lr", float, 2.6, "with --init-from: each "
-                "layer group below the head (the recurrent layers from the "
-                "top, then the embedding) learns X times slower than the "
-                "group above (1: one rate for all)", minimum=1.0),
-        Setting("unfreeze_every", float, 1.0, "with --init-from: gradual "
-                "unfreezing: the layers that start fresh train alone for X "
-                "epochs, then the next layer group down joins them, and so "
-                "on (0: everything trains from the start)", minimum=0.0),
+    head starts fresh); ``recipe``: ULMFiT's recipe is the default with
+    ``--init-from`` (else the family's own schedule, one rate for all
+    layers, everything training from the start, unless asked)."""
+    parts = (
+        Setting("discriminative_lr", float, 2.6 if recipe else 1.0,
+                "with --init-from: each layer group below the head (the "
+                "recurrent layers from the top, then the embedding) learns "
+                "X times slower than the group above (1: one rate for all)",
+                minimum=1.0),
+        Setting("unfreeze_every", float, 1.0 if recipe else 0.0,
+                "with --init-from: gradual unfreezing: the layers that "
+                "start fresh train alone for X epochs, then the next layer "
+                "group down joins them, and so on (0: everything trains "
+                "from the start)", minimum=0.0),
     ) if groups else ()
     return (
         Setting("init_from", str, None, "start from the trained next-word "
                 "model in MODEL_DIR: its vocabulary and tokenization, its "
                 "embedding and its recurrent layers"),
-        Setting("lr_schedule", str, "auto", "how the learning rate moves: "
-                "step (times --lr-decay each epoch after --lr-decay-after), "
-                "slanted (up over the first --warmup of the steps, then down: "
-                "the slanted triangular schedule), auto (slanted with "
-                "--init-from, else step)", choices=("auto", "step",
-                                                    "slanted")),
+        Setting("lr_schedule", str, "auto" if recipe else "step",
+                "how the learning rate moves: step (times --lr-decay each "
+                "epoch after --lr-decay-after), slanted (up over the first "
+                "--warmup of the steps, then down: the slanted triangular "
+                "schedule), auto (slanted with --init-from, else step)",
+                choices=("auto", "step", "slanted")),
         Setting("warmup", float, 0.1, "with the slanted schedule: the "
                 "fraction of the training steps over which the learning "
                 "rate rises", minimum=0.0, maximum=1.0),
         Setting("lr_ratio", float, 32.0, "with the slanted schedule: how "
                 "many times the peak --learning-rate is above the lowest",
                 minimum=1.0),
-        *recipe,
+        *parts,
     )
 
 

@@ -92,7 +92,9 @@ SETTINGS = (
             minimum=1),
     # (selection by loss stops small noisy sets far under their best F1)
     monitor_setting("f1", ("f1",)),
-    *transfer_settings(),
+    # (ULMFiT's recipe lost 3.4 points of F1 to the tagger's own schedule
+    # on small data: docs/transfer.md)
+    *transfer_settings(recipe=False),
 )
 
 #: The tagger's ``predict`` options.
@@ -131,22 +133,31 @@ class TaggerPreprocessor(Preprocessor):
         self.first_rare_id = int(first_rare_id)
         self.pretrained = pretrained
 
-    @classmethod
-    def fit(cls, data, config):
+    @staticmethod
+    def _training_words(data, config, digits_to_zero=True, max_size=None):
+        """The training data's words as the encoder reads them, most
+        frequent first (at most ``max_size``), and the index among them of
+        the first word seen once (the words seen once are the tail)."""
         from nlpseq.text import build_vocabulary
 
-        tokenizer = token_encoder(["", "[UNK]"], ["", "[UNK]"], config)
+        tokenizer = token_encoder(["", "[UNK]"], ["", "[UNK]"], config,
+                                  digits_to_zero)
         normalized = [tokenizer.normalize(sentence).numpy()
                       for sentence in data.tokens]
         counts = collections.Counter(itertools.chain.from_iterable(
             normalized))
-        words = build_vocabulary(normalized, max_size=config["vocab_size"],
-                                 min_count=config["min_count"])
-        # (most frequent first: the words seen once are the tail)
-        first_rare_id = next(
-            (i for i, w in enumerate(words[2:], start=2)
-             if counts[w.encode()] <= 1),
-            len(words))
+        words = build_vocabulary(normalized, min_count=config["min_count"])
+        words = words[2:][:max_size]
+        first_rare = next((i for i, w in enumerate(words)
+                           if counts[w.encode()] <= 1), len(words))
+        return words, first_rare
+
+    @classmethod
+    def fit(cls, data, config):
+        words, first_rare = cls._training_words(
+            data, config, max_size=max(0, config["vocab_size"] - 2))
+        words = ["", "[UNK]"] + words
+        first_rare_id = 2 + first_rare
         characters, tags = cls._characters_and_tags(data)
         models = cls._char_lms(config)
         preprocessor = cls(config, words, char_lm.characters(
@@ -180,16 +191,23 @@ class TaggerPreprocessor(Preprocessor):
 
     @classmethod
     def from_language_model(cls, source, data, config):
-        """The language model ``source``'s words; characters and tags from
-        ``data``. No word counts as rare (``--rare-word-dropout`` reads
-        none as unknown): the language model's vocabulary is not the
-        training data's. Words are looked up as the language model wrote
-        them: digits are kept (not read as 0)."""
+        """The training data's words, read as the language model
+        ``source`` reads them (its casing; digits kept, not read as 0):
+        the embedding starts each word the language model knows from its
+        vector (:meth:`nlpseq.transfer.Source.copy_into`), and the others
+        fresh. Words seen once are rare, as without ``--init-from``.
+        (Taking the language model's whole vocabulary instead gives the
+        words never seen in training vectors that training does not
+        move, while the vectors of the words it sees do: on small data
+        that lost 2 points of F1; docs/apps/ner.md.)"""
         characters, tags = cls._characters_and_tags(data)
-        words = source.encoder.vocabulary
+        words, first_rare = cls._training_words(
+            data, config, digits_to_zero=False,
+            max_size=max(0, config["vocab_size"] - 2))
         models = cls._char_lms(config)
-        return cls(config, words, char_lm.characters(characters, models),
-                   tags, len(words), digits_to_zero=False, char_lms=models)
+        return cls(config, ["", "[UNK]"] + words,
+                   char_lm.characters(characters, models), tags,
+                   2 + first_rare, digits_to_zero=False, char_lms=models)
 
     def get_config(self):
         state = {"words": self.encoder.words[2:],
