@@ -169,9 +169,10 @@ class Source:
             The names of the layers that took weights.
         """
         target, origin = task.backbone, self.task.backbone
-        words = _vocabulary(task.preprocessor)
-        known = _vocabulary(self.task.preprocessor)
-        by_word = words is not None and words != known
+        # (a family with a vocabulary of its own: the vectors by word)
+        words = getattr(task.preprocessor, "own_words", None)
+        by_word = words is not None
+        known = list(self.task.preprocessor.encoder.vocabulary)
         pairs = [] if by_word else [
             (target.embedding, target.embedding.name, origin.embedding)]
         for index, (layer, wrapped) in enumerate(
@@ -208,14 +209,6 @@ class Source:
             LOG.info("Starting fresh: %s", ", ".join(fresh))
         return [target.embedding.name] * by_word + [
             layer.name for layer, _, _ in pairs]
-
-
-def _vocabulary(preprocessor):
-    """A preprocessor's words by id (``None`` where it has none)."""
-    encoder = getattr(preprocessor, "encoder", None)
-    words = getattr(encoder, "words", None) or getattr(
-        encoder, "vocabulary", None)
-    return None if words is None else list(words)
 
 
 def _copy_rows_by_word(source, source_words, target, target_words):

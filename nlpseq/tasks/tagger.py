@@ -209,6 +209,13 @@ class TaggerPreprocessor(Preprocessor):
                    char_lm.characters(characters, models), tags,
                    2 + first_rare, digits_to_zero=False, char_lms=models)
 
+    @property
+    def own_words(self):
+        """The words by id: ``--init-from`` starts each from the language
+        model's vector for it (:meth:`nlpseq.transfer.Source.copy_into`),
+        the tagger's vocabulary being its own."""
+        return list(self.encoder.words)
+
     def get_config(self):
         state = {"words": self.encoder.words[2:],
                  "characters": self.encoder.characters[2:],
