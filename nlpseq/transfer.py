@@ -172,7 +172,6 @@ class Source:
         # (a family with a vocabulary of its own: the vectors by word)
         words = getattr(task.preprocessor, "own_words", None)
         by_word = words is not None
-        known = list(self.task.preprocessor.encoder.vocabulary)
         pairs = [] if by_word else [
             (target.embedding, target.embedding.name, origin.embedding)]
         for index, (layer, wrapped) in enumerate(
@@ -184,11 +183,15 @@ class Source:
         if task.transfer == "all" and task.output_layer is not None:
             pairs.append((task.output_layer, task.output_layer.name,
                           self.task.output_layer))
-        notes = []
+        notes, rows = [], ""
+        shape = target.embedding.weights[0].shape
         if by_word:
-            found = _copy_rows_by_word(origin.embedding, known,
-                                       target.embedding, words)
+            found = _copy_rows_by_word(
+                origin.embedding, self.task.preprocessor.encoder.vocabulary,
+                target.embedding, words)
             notes.append(target.embedding.name)
+            rows = (f": the {found:,} words the language model knows; the "
+                    f"{shape[0] - 2 - found:,} others start fresh")
         for layer, label, source in pairs:
             partial = _copy_weights(source, layer)
             notes.append(label + (" (its inputs from the embedding; the "
@@ -198,10 +201,6 @@ class Source:
         fresh = [layer.name for layer in task.model.layers
                  if any(id(v) not in copied
                         for v in layer.trainable_weights)]
-        shape = target.embedding.weights[0].shape
-        rows = (f": the {found:,} words the language model knows; the "
-                f"{shape[0] - 2 - found:,} others start fresh"
-                if by_word else "")
         LOG.info("Started from %s: %s (%s × %s%s)%s", self.path,
                  target.embedding.name, f"{shape[0]:,}", shape[1], rows,
                  "".join(", " + note for note in notes[1:]))

@@ -133,11 +133,11 @@ class TaggerPreprocessor(Preprocessor):
         self.first_rare_id = int(first_rare_id)
         self.pretrained = pretrained
 
-    @staticmethod
-    def _training_words(data, config, digits_to_zero=True, max_size=None):
-        """The training data's words as the encoder reads them, most
-        frequent first (at most ``max_size``), and the index among them of
-        the first word seen once (the words seen once are the tail)."""
+    @classmethod
+    def _from_training_data(cls, data, config, digits_to_zero=True):
+        """The training data's words as the encoder reads them (most
+        frequent first: the words seen once are the tail), characters and
+        tags, and the ``--char-lm`` models."""
         from nlpseq.text import build_vocabulary
 
         tokenizer = token_encoder(["", "[UNK]"], ["", "[UNK]"], config,
@@ -146,26 +146,25 @@ class TaggerPreprocessor(Preprocessor):
                       for sentence in data.tokens]
         counts = collections.Counter(itertools.chain.from_iterable(
             normalized))
-        words = build_vocabulary(normalized, min_count=config["min_count"])
-        words = words[2:][:max_size]
-        first_rare = next((i for i, w in enumerate(words)
-                           if counts[w.encode()] <= 1), len(words))
-        return words, first_rare
+        words = build_vocabulary(normalized, max_size=config["vocab_size"],
+                                 min_count=config["min_count"])
+        first_rare_id = next(
+            (i for i, w in enumerate(words[2:], start=2)
+             if counts[w.encode()] <= 1),
+            len(words))
+        characters, tags = cls._characters_and_tags(data)
+        models = cls._char_lms(config)
+        return cls(config, words, char_lm.characters(characters, models),
+                   tags, first_rare_id, digits_to_zero=digits_to_zero,
+                   char_lms=models)
 
     @classmethod
     def fit(cls, data, config):
-        words, first_rare = cls._training_words(
-            data, config, max_size=max(0, config["vocab_size"] - 2))
-        words = ["", "[UNK]"] + words
-        first_rare_id = 2 + first_rare
-        characters, tags = cls._characters_and_tags(data)
-        models = cls._char_lms(config)
-        preprocessor = cls(config, words, char_lm.characters(
-            characters, models), tags, first_rare_id, char_lms=models)
+        preprocessor = cls._from_training_data(data, config)
         if config.get("embeddings"):
             encoder = preprocessor.encoder
             preprocessor.pretrained = read_vectors(
-                config["embeddings"], words,
+                config["embeddings"], encoder.words,
                 lambda w: encoder.normalize(w).numpy().decode("utf-8"))
             # (saved in config.json: the model is rebuilt with it)
             config["embedding_dim"] = preprocessor.pretrained.shape[1]
@@ -200,14 +199,7 @@ class TaggerPreprocessor(Preprocessor):
         words never seen in training vectors that training does not
         move, while the vectors of the words it sees do: on small data
         that lost 2 points of F1; docs/apps/ner.md.)"""
-        characters, tags = cls._characters_and_tags(data)
-        words, first_rare = cls._training_words(
-            data, config, digits_to_zero=False,
-            max_size=max(0, config["vocab_size"] - 2))
-        models = cls._char_lms(config)
-        return cls(config, ["", "[UNK]"] + words,
-                   char_lm.characters(characters, models), tags,
-                   2 + first_rare, digits_to_zero=False, char_lms=models)
+        return cls._from_training_data(data, config, digits_to_zero=False)
 
     @property
     def own_words(self):
