@@ -209,6 +209,25 @@ def test_step_model_equals_the_training_model(settings):
                                rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("tie", [True, False])
+def test_prompt_logits_are_the_training_model_s_at_each_prompt_s_end(tie):
+    # (the output layer runs on each prompt's last position only)
+    task, _ = make(tie_embeddings=tie, layers=2)
+    prompts = ["on sunday i", "", "the"]
+    logits, states = task.prompt_logits(tf.constant(prompts))
+    for row, prompt in enumerate(prompts):
+        ids = [task.end_of_line_id] + \
+            task.encoder.token_ids([prompt]).to_list()[0]
+        expected = task.model(np.array([ids]), training=False).numpy()[0]
+        np.testing.assert_allclose(logits[row], expected[-1], rtol=1e-4,
+                                   atol=1e-5)
+        _, *alone = task.step_model()([tf.constant([ids])]
+                                      + task.zero_states(1))
+        for state, one in zip(states, alone):
+            np.testing.assert_allclose(state[row], one[0], rtol=1e-5,
+                                       atol=1e-6)
+
+
 def test_padding_keeps_the_states():
     task, corpus = make()
     stream = task.stream(corpus)[:9]

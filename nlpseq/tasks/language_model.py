@@ -523,14 +523,19 @@ class LanguageModelTask(Task):
             states_out += new_states
             copies.append((source, layer))
         if self.output_layer is None:
-            logits = embedding(x, reverse=True)
+            def output(hidden):
+                return embedding(hidden, reverse=True)
         else:
             source = self.output_layer
-            dense = type(source).from_config(source.get_config())
-            logits = dense(x)
-            copies.append((source, dense))
-        model = keras.Model([ids] + states_in, [logits] + states_out,
+            output = type(source).from_config(source.get_config())
+            copies.append((source, output))
+        model = keras.Model([ids] + states_in, [output(x)] + states_out,
                             name="next_word_steps")
+        # (the same layers without the output layer: a prompt needs the
+        # logits of its last position only)
+        self._states_model = keras.Model(
+            [ids] + states_in, [x] + states_out, name="next_word_states")
+        self._step_output = output
         self._step_model, self._copies = model, copies
         self._copy_weights()
         return model
@@ -567,10 +572,10 @@ class LanguageModelTask(Task):
                                                 tf.int32))
         ids = tf.concat([start, ids], axis=1)
         lengths = tf.reduce_sum(tf.cast(ids > 0, tf.int32), axis=1)
-        logits, *states = self.step_model()(
-            [ids] + self.zero_states(batch), training=False)
-        last = tf.gather(logits, lengths - 1, batch_dims=1)
-        return last, states
+        states = self.zero_states(batch)
+        hidden, *states = self._states_model([ids] + states, training=False)
+        last = tf.gather(hidden, lengths - 1, batch_dims=1)
+        return self._step_output(last), states
 
     def allowed(self, logits):
         """Logits with padding and unknown entries ruled out."""
