@@ -172,6 +172,30 @@ def test_language_model_steps_are_the_mean_of_the_members(language_models):
                                rtol=1e-5, atol=1e-6)
 
 
+def test_language_model_ensemble_evaluates_the_mean_of_the_members(
+        language_models):
+    # the perplexity is the ensemble's (the normalized mean of the members'
+    # log-probabilities at every token), not the first member's
+    both = ensemble(language_models)
+    data = both.read_data(str(type(both).default_valid), "evaluate")
+    stream = both.stream(data)[:300]
+    data = data.__class__([" ".join(both.encoder.vocabulary[i]
+                                    for i in stream)], "test")
+    stream = both.stream(data)
+    inputs = np.concatenate([[both.end_of_line_id], stream[:-1]])
+    mean = np.mean([tf.nn.log_softmax(member.model(
+        inputs[None], training=False)[0]).numpy()
+        for member in language_models], axis=0)
+    losses = -tf.nn.log_softmax(mean).numpy()[np.arange(len(stream)),
+                                               stream]
+    metrics = both.evaluate_data(data, rows=1, window=64)
+    assert metrics["tokens"] == len(stream)
+    assert metrics["loss"] == pytest.approx(losses.mean(), rel=1e-4)
+    alone = [m.evaluate_data(data, rows=1, window=64)["loss"]
+             for m in language_models]
+    assert all(abs(loss - metrics["loss"]) > 1e-3 for loss in alone)
+
+
 def test_one_language_model_predicts_and_generates_as_itself(
         language_models):
     alone = ensemble(language_models[:1])

@@ -104,14 +104,34 @@ class EnsembleLanguageModel(EnsembleMembers):
         return self._mean(logits), states
 
     def step_logits(self, tokens, states):
+        logits, states = self._each(
+            lambda member, own: member.step_logits(tokens, own)[:2], states)
+        return logits, states, None
+
+    def window_states(self, rows):
+        states, self._sizes = [], []
+        for member in self.members:
+            member_states = member.window_states(rows)
+            states += list(member_states)
+            self._sizes.append(len(member_states))
+        return states
+
+    def window_logits(self, x, states):
+        return self._each(
+            lambda member, own: member.window_logits(x, own), states)
+
+    def _each(self, call, states):
+        """``call(member, its states) -> (logits, states)`` for every
+        member, on its part of ``states``: the mean of the members'
+        log-probabilities, and all their new states."""
         logits, new_states, at = [], [], 0
         for member, size in zip(self.members, self._sizes):
-            member_logits, member_states, _ = member.step_logits(
-                tokens, states[at:at + size])
+            member_logits, member_states = call(member,
+                                                states[at:at + size])
             at += size
             logits.append(member_logits)
             new_states += list(member_states)
-        return self._mean(logits), new_states, None
+        return self._mean(logits), new_states
 
 
 #: The mixin of each family that can be ensembled.

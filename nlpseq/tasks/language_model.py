@@ -899,11 +899,9 @@ class LanguageModelTask(Task):
         padded[0, :len(ids)], padded[1, :len(ids)] = inputs, targets
         x, y = (padded[0].reshape(rows, width), padded[1].reshape(rows, width))
 
-        model = self.step_model()
-
         @tf.function(autograph=False, reduce_retracing=True)
         def window_sums(x, y, states):
-            logits, *states = model([x] + list(states), training=False)
+            logits, states = self.window_logits(x, states)
             weights = tf.cast(y > 0, tf.float32)
             loss = tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits)
             flat_logits = tf.reshape(logits, [-1, tf.shape(logits)[-1]])
@@ -917,7 +915,7 @@ class LanguageModelTask(Task):
                     tf.reduce_sum(top1 * flat_w),
                     tf.reduce_sum(top5 * flat_w), states)
 
-        states = self.zero_states(rows)
+        states = self.window_states(rows)
         loss = top1 = top5 = 0.0
         for start in range(0, width, window):
             sums = window_sums(x[:, start:start + window],
@@ -945,6 +943,17 @@ class LanguageModelTask(Task):
             metrics["words"] = words
             metrics["word_perplexity"] = round(math.exp(loss / words), 4)
         return metrics
+
+    def window_states(self, rows):
+        """The states :meth:`evaluate_data` starts ``rows`` rows from."""
+        return self.zero_states(rows)
+
+    def window_logits(self, x, states):
+        """``(logits [rows, window, vocabulary], states)`` after the ids
+        ``x`` from ``states``: :meth:`evaluate_data`'s step."""
+        logits, *states = self.step_model()([x] + list(states),
+                                            training=False)
+        return logits, states
 
     def word_count(self, corpus, chunk=4096):
         """The words of ``corpus`` as a word-level model counts its tokens:
