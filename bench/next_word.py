@@ -17,7 +17,9 @@ subword one, or SavedModel folders exported earlier, served as they are),
 it serves each one's export instead: ``serving_default`` (the 10 most
 likely next words) for the first ``--prompts`` lines of ``--text`` (each
 cut to its first 12 words), ``--batch`` prompts a request, in the same
-run, and prints each one's prompts/s and its ratio to the first.
+run, and prints each one's prompts/s and its ratio to the first, and for
+how many prompts each lists the first one's next words (with the largest
+difference in their probabilities).
 
     python bench/next_word.py
     python bench/next_word.py --train-batches 40 --repeats 2
@@ -156,18 +158,34 @@ def compare(args):
     prompts = [" ".join(line.split()[:12]) for line in lines[:args.prompts]]
     requests = [tf.constant(prompts[i:i + args.batch])
                 for i in range(0, len(prompts), args.batch)]
+    outputs = []
+
     def rate(serve):
         def run():
             for request in requests:
                 serve(text=request)["tokens"].numpy()
 
-        return items_per_second(len(prompts), run, args.repeats)
+        speed = items_per_second(len(prompts), run, args.repeats)
+        served = [serve(text=request) for request in requests]
+        outputs.append((np.concatenate([s["tokens"].numpy() for s in served]),
+                        np.concatenate([s["probabilities"].numpy()
+                                        for s in served])))
+        return speed
 
     rows = compare_models(
         args.models, rate, "prompts/s",
         f"next-word SavedModels, serving_default: {len(prompts)} prompts "
         f"of {text} in requests of {args.batch}; median of {args.repeats}")
-    write_result("next_word", args, prompts_per_s=rows)
+    agreement = {}
+    words, probabilities = outputs[0]
+    for name, (other_words, other_probabilities) in zip(args.models[1:],
+                                                        outputs[1:]):
+        same = int(np.all(other_words == words, axis=1).sum())
+        largest = float(np.max(np.abs(other_probabilities - probabilities)))
+        agreement[name] = {"same_words": same, "largest_difference": largest}
+        print(f"{name}: the first model's next words for {same} of "
+              f"{len(prompts)} prompts; probabilities within {largest:.2g}")
+    write_result("next_word", args, prompts_per_s=rows, agreement=agreement)
     return 0
 
 
