@@ -517,7 +517,10 @@ def test_a_new_version_is_served_without_restart_and_removing_it_falls_back(
     assert body["outputs"]["label"] == second["label"]
     np.testing.assert_allclose(body["outputs"]["probabilities"],
                                second["probabilities"], atol=1e-6)
-    assert states() == [("2", "AVAILABLE"), ("1", "END")]
+    # (version 1 is UNLOADING until its unloading ends)
+    assert config_server.wait_for(
+        lambda: states() == [("2", "AVAILABLE"), ("1", "END")],
+        timeout=30), states()
     # a label pointing at a version no longer served: not found
     status, body = config_server.predict("sentiment", {"inputs": texts},
                                          "/labels/stable")
