@@ -349,6 +349,34 @@ def test_translation_commands_on_the_sample_model(sample_model, tmp_path):
     assert "BLEU:" in result.output and "nrefs:1|case:mixed" in result.output
 
 
+def test_evaluate_takes_the_beam_and_length_penalty(sample_model, tmp_path):
+    folder, task = sample_model
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text("".join(SAMPLE.read_text(encoding="utf-8")
+                             .splitlines(keepends=True)[:40]),
+                     encoding="utf-8")
+    result = run("translation", "evaluate", "--model-dir", folder, "--data",
+                 pairs, "--beam-width", "1", "--length-penalty", "0",
+                 "--json")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.output)
+    assert (metrics["beam_width"], metrics["length_penalty"]) == (1, 0.0)
+    # a beam of one is greedy decoding
+    assert metrics["bleu"] == metrics["greedy_bleu"]
+    assert metrics["chrf"] == metrics["greedy_chrf"]
+    # the Python API: the same options, for the call only
+    assert task.evaluate(str(pairs), beam_width=1)["bleu"] == \
+        metrics["greedy_bleu"]
+    assert task.options["beam_width"] == 5
+    assert task.evaluate(str(pairs))["beam_width"] == 5
+    with pytest.raises(NlpseqError, match="unknown option 'n_best'"):
+        task.evaluate(str(pairs), n_best=2)
+    result = run("translation", "evaluate", "--model-dir", folder, "--data",
+                 pairs, "--length-penalty", "-1")
+    assert result.exit_code != 0
+    assert result.output.startswith("Error:") and "length" in result.output
+
+
 def test_translation_warnings(sample_model, tmp_path):
     folder, task = sample_model
     limit = task.config["max_length"]

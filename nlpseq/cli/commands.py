@@ -149,12 +149,14 @@ def build_command_group(cls):
                        "validation sample]")
     @click.option("--json", "as_json", is_flag=True,
                   help="print the metrics as JSON")
-    def evaluate(model_dir, data, as_json):
+    def evaluate(model_dir, data, as_json, **options):
         if data is None and cls.default_valid is None:
             raise click.UsageError("give the data to evaluate on: --data")
         data = data_spec(data) or str(cls.default_valid)
+        options = {k: v for k, v in options.items() if v is not None}
+        check_options(cls.predict_settings, options)  # (before loading)
         task = load(cls, model_dir)
-        metrics = task.evaluate(data)
+        metrics = task.evaluate(data, **options)
         click.echo(strict_json(metrics, indent=2) if as_json
                    else task.format_metrics(metrics))
 
@@ -163,6 +165,9 @@ def build_command_group(cls):
         f"{spec_help(cls)}\n\n\b\nExample:\n    nlpseq {name} evaluate "
         f"--model-dir {default_dir} --data "
         f"{cls.data_example.replace('train', 'valid')}")
+    for setting in cls.predict_settings:
+        if setting.name in cls.evaluate_options:
+            evaluate = setting_option(setting)(evaluate)
 
     # predict ---------------------------------------------------------------
     @group.command("predict")

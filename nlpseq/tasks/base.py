@@ -72,6 +72,8 @@ class Task:
     default_valid = None
     #: Options of ``predict`` (:class:`~nlpseq.config.Setting`).
     predict_settings = ()
+    #: The ``predict`` options that ``evaluate`` takes too (names).
+    evaluate_options = ()
     #: ``predict --format`` choices.
     output_formats = FORMATS
     #: Options of ``export``: caps on one request's work (``Setting``).
@@ -157,12 +159,10 @@ class Task:
         raise NotImplementedError
 
     def empty_record(self, text):
-        """*Family hook*: the record of an empty or whitespace-only input
-        ``text``: the family's empty result (no label, no tags, no
-        translation), given without running the model; ``None`` when an
-        empty input has a meaning of its own for the family and is
-        predicted like any other (the language model: the tokens that
-        start a line)."""
+        """*Family hook*: the record of an empty or blank input ``text``,
+        given without running the model (no label, tags, translation);
+        ``None`` where an empty input is predicted like any other (the
+        language model: the tokens that start a line)."""
         return None
 
     def format_record(self, record, output_format="text") -> str:
@@ -244,7 +244,7 @@ class Task:
     @classmethod
     def train(cls, config, model_dir, resume=False, epochs=None,
               verbose=None, overwrite=False):
-        """Train a model and publish it in ``model_dir``
+        """Train a model, publish it in ``model_dir`` and return its task
         (:class:`~nlpseq.tasks.trainer.Trainer` runs it).
 
         With ``resume``, the interrupted run in ``model_dir``'s staging folder
@@ -257,9 +257,6 @@ class Task:
         fresh run would discard, unless ``overwrite``. A fresh run that
         fails removes its staging folder unless it left a checkpoint to
         resume from.
-
-        Returns:
-            The trained task.
         """
         from nlpseq.tasks.trainer import Trainer
 
@@ -267,10 +264,9 @@ class Task:
                              overwrite)
 
     def build_in_precision(self):
-        """:meth:`build_model` under the ``precision`` dtype policy: the
-        layers compute in float16 or bfloat16 and keep float32 weights
-        (the families keep their outputs and losses in float32). Keras'
-        global policy is set for the build only, and restored."""
+        """:meth:`build_model` under the ``precision`` dtype policy (float32
+        weights; outputs and losses float32): Keras' global policy is set
+        for the build only."""
         import keras
 
         previous = keras.config.dtype_policy()
@@ -284,10 +280,9 @@ class Task:
 
     @classmethod
     def load(cls, model_dir):
-        """The task saved in ``model_dir``: ``config.json`` and
-        ``preprocessor.json`` read, the model rebuilt by :meth:`build_model`
-        and ``model.keras``'s weights loaded into it (no code is
-        deserialized).
+        """The task saved in ``model_dir``: its config and preprocessor
+        read, the model rebuilt by :meth:`build_model`, ``model.keras``'s
+        weights loaded into it (no code is deserialized).
 
         Raises:
             NlpseqError: folder missing, of another app, or corrupted.
@@ -383,13 +378,16 @@ class Task:
             record = records.get(index)
             yield record if record is not None else next(predicted)
 
-    def evaluate(self, data):
-        """The metrics of the model on ``data``: a data SPEC (a path,
-        ``tfds:...``) or data as read by :meth:`read_data`."""
+    def evaluate(self, data, **options):
+        """The metrics on ``data`` (a SPEC, or what :meth:`read_data`
+        reads), decoded with ``options`` (:attr:`evaluate_options`)."""
+        inputs.unknown_keywords(f"{self.name} evaluate", options,
+                                self.evaluate_options)
         data = inputs.data_argument("evaluate", data, self.read_data)
         LOG.info("Evaluating on %s", self.describe_data(data),
                  extra={"progress": True})
-        return self.evaluate_data(data)
+        with self.using_options(options):
+            return self.evaluate_data(data)
 
     def report(self, data=None, output=None):
         """Write the HTML report of the model (:mod:`nlpseq.report`): one

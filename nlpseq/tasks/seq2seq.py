@@ -222,6 +222,7 @@ class Seq2SeqTask(Task):
     demo_panel = "translation"
     settings = SETTINGS
     predict_settings = PREDICT_SETTINGS
+    evaluate_options = ("beam_width", "length_penalty")
     export_settings = EXPORT_SETTINGS
     #: The cap the ``translate`` signature enforces: the default, or that of
     #: the export being written (:func:`nlpseq.exporters.export_limits`).
