@@ -21,6 +21,10 @@ from pathlib import Path
 
 from nlpseq.errors import NlpseqError
 
+#: The largest integer a setting takes (TensorFlow reads counts, seeds and
+#: caps as 32-bit integers).
+INT_MAX = 2**31 - 1
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -39,7 +43,8 @@ class Setting:
         help: one line for ``--help``.
         choices: allowed values (for ``str`` settings).
         minimum: smallest allowed value (numbers).
-        maximum: largest allowed value (numbers).
+        maximum: largest allowed value (numbers; an integer is at most
+            :data:`INT_MAX` in any case).
         exclusive_minimum: whether ``minimum`` itself is refused.
         flag: whether the command line offers it (a file can always set it).
         multiple: a list of ``type`` values (``str`` only): a list in a
@@ -95,9 +100,12 @@ class Setting:
                 raise NlpseqError(
                     f"{where}: {self.name} must be {bound} {self.minimum}, "
                     f"got {value!r}")
-        if self.maximum is not None and value > self.maximum:
+        maximum = self.maximum
+        if expected is int and (maximum is None or maximum > INT_MAX):
+            maximum = INT_MAX
+        if maximum is not None and value > maximum:
             raise NlpseqError(
-                f"{where}: {self.name} must be <= {self.maximum}, got {value!r}")
+                f"{where}: {self.name} must be <= {maximum}, got {value!r}")
         return value
 
     def check_list(self, value, where):

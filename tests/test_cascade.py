@@ -20,6 +20,7 @@ from click.testing import CliRunner
 import nlpseq
 from nlpseq.cascade import cascaded, choose_threshold, margins
 from nlpseq.cli import cli
+from nlpseq.errors import NlpseqError
 
 TINY = {"units": 8, "embedding_dim": 8, "batch_size": 16, "epochs": 2,
         "seed": 3, "ngram_buckets": 4096}
@@ -232,6 +233,12 @@ def test_bad_uses_are_one_error_line(trained, tmp_path):
     result = cli_run("sentiment", "cascade", "--model-dir", trained,
                      "--tolerance", -1)
     assert result.exit_code == 2 and "--tolerance" in result.output
+    before = (trained / "preprocessor.json").read_bytes()
+    one_error(cli_run("sentiment", "cascade", "--model-dir", trained,
+                      "--tolerance", "nan"), "tolerance", "got nan")
+    assert (trained / "preprocessor.json").read_bytes() == before
+    with pytest.raises(NlpseqError, match="from 0 to 100, got inf"):
+        nlpseq.load(trained).choose_cascade(None, float("inf"))
     one_error(cli_run("sentiment", "cascade", "--model-dir", trained,
                       "--data", tmp_path / "missing.csv"), "missing.csv")
     # a damaged cascade entry: the folder is reported as corrupted

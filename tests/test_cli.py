@@ -1,7 +1,10 @@
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 import nlpseq
@@ -94,3 +97,16 @@ def test_the_command_list_shows_each_whole_first_sentence():
     assert "..." not in output
     assert ("sentiment Sentiment classification of reviews (a label and its "
             "probability).") in output
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"),
+                    reason="no /dev/full (a device that is always full) here")
+def test_a_full_disk_under_the_output_is_one_error_line():
+    with open("/dev/full", "w") as full:
+        result = subprocess.run(
+            [sys.executable, "-m", "nlpseq", "info"], stdout=full,
+            stderr=subprocess.PIPE, text=True, timeout=600)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == \
+        "Error: writing the output: No space left on device"

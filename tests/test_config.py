@@ -182,6 +182,19 @@ def test_setting_check_directly():
         setting.check(1.5, "here")
 
 
+def test_integers_stop_at_what_tensorflow_reads():
+    # (counts, seeds and caps reach TensorFlow as 32-bit integers)
+    seed = Setting("seed", int, 0, "", minimum=0)
+    assert seed.check(2**31 - 1, "here") == 2**31 - 1
+    with pytest.raises(NlpseqError, match=r"^here: seed must be <= "
+                                          r"2147483647, got 2147483648$"):
+        seed.check(2**31, "here")
+    wide = Setting("count", int, 0, "", maximum=2**40)
+    with pytest.raises(NlpseqError, match="must be <= 2147483647"):
+        wide.check(2**35, "here")
+    assert Setting("units", int, 0, "", maximum=10).check(10, "here") == 10
+
+
 # -- files --------------------------------------------------------------------
 
 

@@ -124,8 +124,8 @@ def test_read_conll_plain_gzip_and_columns(tmp_path):
                      "got 2: 'b O'"),
     ("", "{path}: no sentences (an empty file?)"),
     ("-DOCSTART- -X- O\n\n", "{path}: no sentences (an empty file?)"),
-    ("word\n", "{path}:1: 1 column(s), but the tag column is number 2; "
-               "choose columns with --token-column / --tag-column"),
+    ("word\n", "{path}:1: 1 column(s), but the tag column is number 2 "
+               "(the columns are train's --token-column / --tag-column)"),
 ])
 def test_conll_errors(tmp_path, content, message):
     path = tmp_path / "bad.conll"
@@ -149,7 +149,7 @@ def test_conll_without_a_tag_column_is_an_error(tmp_path, content, line):
     assert str(error.value) == (
         f"{path}:{line}: 1 column(s), and the token and the tag would both "
         "be column 1; tagged data needs a token column and a tag column "
-        "(choose them with --token-column / --tag-column)")
+        "(train's --token-column / --tag-column)")
     # untagged input (prediction) still reads a token per line
     assert read_conll(path, tagged=False).tokens[-1] in (["Anna"], ["Oslo"])
 

@@ -391,10 +391,22 @@ def model_dir(tmp_path_factory):
 
 @pytest.mark.parametrize("args, message", [
     (["--length", "0"], "--length: length must be >= 1, got 0"),
-    (["--temperature", "0"], "--temperature: temperature must be > 0.0, "
+    (["--temperature", "0"], "--temperature: temperature must be >= 0.01, "
                              "got 0.0"),
-    (["--temperature", "-1"], "--temperature: temperature must be > 0.0, "
-                              "got -1.0"),
+    (["--temperature", "-1"], "--temperature: temperature must be >= "
+                              "0.01, got -1.0"),
+    # (a float32 of 0, and an overflow, in the graph)
+    (["--temperature", "1e-45"], "--temperature: temperature must be >= "
+                                 "0.01, got 1e-45"),
+    (["--temperature", "1e39"], "--temperature: temperature must be <= "
+                                "100.0, got 1e+39"),
+    (["--beam-width", "257"], "--beam-width: beam_width must be <= 256, "
+                              "got 257"),
+    # (TensorFlow reads them as 32-bit integers)
+    (["--length", "3000000000"], "--length: length must be <= 2147483647, "
+                                 "got 3000000000"),
+    (["--seed", "99999999999"], "--seed: seed must be <= 2147483647, got "
+                                "99999999999"),
     (["--beam-width", "0"], "--beam-width: beam_width must be >= 1, got 0"),
     (["--top-k", "-2"], "--top-k: top_k must be >= 0, got -2"),
     (["--strategy", "best"], None),

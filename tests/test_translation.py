@@ -371,10 +371,20 @@ def test_evaluate_takes_the_beam_and_length_penalty(sample_model, tmp_path):
     assert task.evaluate(str(pairs))["beam_width"] == 5
     with pytest.raises(NlpseqError, match="unknown option 'n_best'"):
         task.evaluate(str(pairs), n_best=2)
-    result = run("translation", "evaluate", "--model-dir", folder, "--data",
-                 pairs, "--length-penalty", "-1")
-    assert result.exit_code != 0
-    assert result.output.startswith("Error:") and "length" in result.output
+    for option, value, message in (
+            ("--length-penalty", "-1",
+             "length_penalty must be >= 0.0, got -1.0"),
+            # (beyond it a long translation's penalty overflows float32)
+            ("--length-penalty", "100",
+             "length_penalty must be <= 10.0, got 100.0"),
+            ("--beam-width", "3000000000",
+             "beam_width must be <= 256, got 3000000000")):
+        for command in ("evaluate", "predict"):
+            result = run("translation", command, "--model-dir", folder,
+                         "--data" if command == "evaluate" else "--input",
+                         pairs, option, value)
+            assert result.exit_code == 1
+            assert result.output == f"Error: {option}: {message}\n"
 
 
 def test_translation_warnings(sample_model, tmp_path):
@@ -451,6 +461,14 @@ def test_attention_plot(sample_model, tmp_path):
                  "--attention-plot", path, "Ein Hund läuft.")
     assert result.exit_code == 0, result.output
     assert path.read_bytes()[:4] == b"\x89PNG"
+    for bad in (tmp_path / "attention.xyz", tmp_path / "plot", tmp_path):
+        result = run("translation", "predict", "--model-dir", folder,
+                     "--attention-plot", bad, "Ein Hund läuft.")
+        assert result.exit_code == 1
+        assert result.output == (
+            f"Error: --attention-plot {bad}: expected the name of a PNG "
+            "file to write (ending in .png)\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["attention.png"]
 
 
 def test_translator_keeps_label_smoothing(tmp_path):

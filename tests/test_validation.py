@@ -213,7 +213,7 @@ def test_conll_file_without_tags_is_refused(tmp_path):
     assert result.output == (
         f"Error: {path}:1: 1 column(s), and the token and the tag would both "
         "be column 1; tagged data needs a token column and a tag column "
-        "(choose them with --token-column / --tag-column)\n")
+        "(train's --token-column / --tag-column)\n")
     assert nothing_written(tmp_path)
 
 

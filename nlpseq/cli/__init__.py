@@ -8,7 +8,9 @@ that need it, so ``--help`` and ``--version`` answer at once.
 """
 
 import difflib
+import errno
 import logging
+import os
 import platform
 import sys
 
@@ -74,6 +76,16 @@ class AppGroup(click.Group):
             return super().invoke(ctx)
         except NlpseqError as error:
             raise click.ClickException(str(error)) from None
+        except OSError as error:
+            if error.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+                raise
+            # (a full disk under the output or a file being written;
+            # standard output is dropped so that Python's own flush at
+            # exit does not fail again)
+            _drop_stdout()
+            raise click.ClickException(
+                f"{error.filename or 'writing the output'}: "
+                f"{error.strerror}") from None
         finally:
             logger.removeHandler(handler)
             logger.setLevel(level)
@@ -150,6 +162,15 @@ def _register_commands():
 
 
 _register_commands()
+
+
+def _drop_stdout():
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def _stderr_is_terminal():

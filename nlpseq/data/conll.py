@@ -111,14 +111,14 @@ def read_conll(path, token_column=0, tag_column=-1, shown=None,
                 raise NlpseqError(
                     f"{shown}:{number}: {columns} column(s), but the "
                     f"{'tag' if tagged else 'token'} column is number "
-                    f"{needed}; choose columns with --token-column / "
-                    "--tag-column")
+                    f"{needed} (the columns are train's --token-column / "
+                    "--tag-column)")
             if tagged and token_column % columns == tag_column % columns:
                 raise NlpseqError(
                     f"{shown}:{number}: {columns} column(s), and the token "
                     f"and the tag would both be column "
                     f"{token_column % columns + 1}; tagged data needs a "
-                    "token column and a tag column (choose them with "
+                    "token column and a tag column (train's "
                     "--token-column / --tag-column)")
         elif len(fields) != columns:
             raise NlpseqError(

@@ -496,6 +496,10 @@ class ClassifierTask(Task):
                 "alone (trained with --ngram-buckets 0); a cascade needs "
                 "one: train with --ngram-buckets N")
         tolerance = TOLERANCE if tolerance is None else float(tolerance)
+        if not 0.0 <= tolerance <= 100.0:  # (NaN too)
+            raise NlpseqError(f"cascade: tolerance must be a number of "
+                              f"accuracy points from 0 to 100, got "
+                              f"{tolerance!r}")
         data = inputs.data_argument("cascade", data, self.read_data)
         gold = encode_labels(data.labels, self.class_names,
                              source=data.source)

@@ -163,12 +163,13 @@ GENERATE_SETTINGS = (
             "likely one, a random draw, or the most likely sequence",
             choices=STRATEGIES),
     Setting("temperature", float, 1.0, "divide the logits by X before "
-            "sampling (below 1: safer, above 1: more varied)", minimum=0.0,
-            exclusive_minimum=True),
+            "sampling (below 1: safer, above 1: more varied; from 0.01, "
+            "all but greedy, to 100, all but uniform)", minimum=0.01,
+            maximum=100.0),
     Setting("top_k", int, 0, "sample among the N most likely tokens only "
             "(0: all)", minimum=0),
     Setting("beam_width", int, GENERATE_BEAM_WIDTH, "sequences kept by "
-            "beam search", minimum=1),
+            "beam search (at most 256)", minimum=1, maximum=256),
     Setting("seed", int, 0, "random seed of sampling", minimum=0),
 )
 

@@ -33,6 +33,7 @@ only).
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 
@@ -99,12 +100,20 @@ SETTINGS = (
                      f"{MIN_SUBWORDS})"),
 )
 
+#: The widest beam ``predict`` and ``evaluate`` take (a wider one would
+#: only fill the memory), and the largest length penalty (beyond it the
+#: penalty of a long translation overflows float32 and every score is 0).
+MAX_BEAM_WIDTH = 256
+MAX_LENGTH_PENALTY = 10.0
+
 PREDICT_SETTINGS = (
     Setting("beam_width", int, 5, "hypotheses kept by beam search (1: "
-            "greedy)", minimum=1),
+            f"greedy; at most {MAX_BEAM_WIDTH})", minimum=1,
+            maximum=MAX_BEAM_WIDTH),
     Setting("length_penalty", float, 1.0, "alpha of the length penalty "
             "((5 + length) / 6) ** alpha (0: none; higher favours longer "
-            "translations)", minimum=0.0),
+            f"translations; at most {MAX_LENGTH_PENALTY:g})", minimum=0.0,
+            maximum=MAX_LENGTH_PENALTY),
     Setting("n_best", int, 1, "translations per sentence (at most "
             "--beam-width)", minimum=1),
     Setting("attention_plot", str, None, "draw the attention of the "
@@ -668,6 +677,9 @@ class Seq2SeqTask(Task):
     def plot_attention(self, line, path):
         """Draw the attention of ``line``'s greedy translation into the PNG
         file ``path``."""
+        if not str(path).lower().endswith(".png") or Path(path).is_dir():
+            raise NlpseqError(f"--attention-plot {path}: expected the name "
+                              "of a PNG file to write (ending in .png)")
         try:
             import matplotlib
 
@@ -686,7 +698,7 @@ class Seq2SeqTask(Task):
         axes.set_ylabel("translation")
         figure.tight_layout()
         try:
-            figure.savefig(path, dpi=100)
+            figure.savefig(path, dpi=100, format="png")
         except OSError as error:
             raise NlpseqError(f"--attention-plot {path}: {error}") from None
         finally:
