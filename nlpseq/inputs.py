@@ -54,7 +54,8 @@ def texts(call, value):
     """``(list of the texts, whether one text was given)`` for ``call``'s
     ``texts`` argument; every element checked before anything runs."""
     if isinstance(value, str):
-        return [value], True
+        check_text(call, 1, value)
+        return Checked([value]), True
     if isinstance(value, (bytes, bytearray, Mapping)) or \
             not isinstance(value, Iterable):
         raise NlpseqTypeError(f"{call}: texts is {kind(value)}; expected "
@@ -148,9 +149,14 @@ def count(call, name, value, low=1, high=None, optional=False):
 
 def data_argument(call, value, read):
     """``value`` read by ``read(spec, "evaluate")`` when it is a data SPEC
-    (a path, ``sample:NAME``, ``tfds:NAME``); data already read (a list, a
-    frame...) as it is."""
+    (a path, ``sample:NAME``, ``tfds:NAME``); data already read (what the
+    family's ``read_data`` returns) as it is; plain lists and dicts are
+    neither."""
     if value is None or isinstance(value, SPEC_LIKE):
         spec = path_argument(call, "data", value, optional=False)
         return read(spec, call)
+    if isinstance(value, (Mapping, list, tuple, set)):
+        raise NlpseqTypeError(
+            f"{call}: data is {kind(value)}; expected a path (a data SPEC) "
+            "or data read by the task's read_data()")
     return value

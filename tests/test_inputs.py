@@ -38,6 +38,13 @@ def task():
 def test_predict_refuses_what_is_not_text(task, texts, message):
     with pytest.raises(NlpseqTypeError, match=re.escape(message)):
         task.predict(texts)
+
+
+def test_predict_names_itself_for_one_bad_text(task):
+    # (a lone surrogate, as a bad decode leaves, is no UTF-8 text)
+    with pytest.raises(NlpseqError, match=r"^predict: input 1 is not valid "
+                                          r"Unicode text"):
+        task.predict("a\ud800b")
     # (an NlpseqError, and the TypeError Python code expects)
     assert issubclass(NlpseqTypeError, NlpseqError)
     assert issubclass(NlpseqTypeError, TypeError)
@@ -106,6 +113,11 @@ def test_unknown_keywords_are_refused_with_the_known_ones(task):
     (lambda t: t.evaluate(3), "evaluate: data is int; expected a path"),
     (lambda t: t.evaluate(""), "evaluate: data is empty; expected a path"),
     (lambda t: t.evaluate(b"x.csv"), "evaluate: data is bytes"),
+    (lambda t: t.evaluate(["a good film"]),
+     "evaluate: data is list; expected a path (a data SPEC) or data read "
+     "by the task's read_data()"),
+    (lambda t: t.evaluate({"text": ["a"], "label": ["pos"]}),
+     "evaluate: data is a dict; expected a path"),
     (lambda t: t.export(output=3), "export: output is int; expected a path"),
     (lambda t: t.export(output="x", version=0),
      "export: version is 0; expected at least 1"),

@@ -131,6 +131,8 @@ def parse_json(body):
     except json.JSONDecodeError as error:
         raise invalid(f"JSON Parse error: {error.msg} at offset: "
                       f"{error.pos}") from None
+    except RecursionError:
+        raise invalid("JSON Parse error: nested too deeply") from None
     if not isinstance(doc, dict):
         raise invalid(f"JSON Value: {debug_string(doc)} Is not object")
     return doc
@@ -210,11 +212,20 @@ def _leaf(value, dtype):
                        f"{debug_string(value)} to type: {dtype_name(dtype)}")
 
 
+#: The most nested lists a tensor's JSON value may have (NumPy's limit is
+#: 64 dimensions, and a row of ``instances`` gets one more).
+MAX_RANK = 32
+
+
 def _dense_shape(value):
     """The shape a JSON value gives, from its first elements."""
     shape = []
     while isinstance(value, list):
         shape.append(len(value))
+        if len(shape) > MAX_RANK:
+            raise invalid(f"JSON Value: lists nested more than {MAX_RANK} "
+                          "levels deep (a tensor has at most "
+                          f"{MAX_RANK} dimensions here)")
         if not value:
             break
         value = value[0]
