@@ -22,9 +22,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from nlpseq.config import Setting
+
 #: The default accuracy the cascade may give up on the validation data,
 #: in points (0.1 = a tenth of a percentage point).
 TOLERANCE = 0.1
+#: ``cascade``'s tolerance as a setting: a finite number of points, 0 to 100.
+TOLERANCE_SETTING = Setting("tolerance", float, TOLERANCE, "accuracy points "
+                            "the cascade may lose", minimum=0.0,
+                            maximum=100.0)
 
 
 def margins(logits):

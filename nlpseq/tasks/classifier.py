@@ -488,18 +488,20 @@ class ClassifierTask(Task):
         Raises:
             NlpseqError: a model without an n-gram model.
         """
-        from nlpseq.cascade import TOLERANCE, choose_threshold, margins
+        from nlpseq.cascade import (
+            TOLERANCE,
+            TOLERANCE_SETTING,
+            choose_threshold,
+            margins,
+        )
 
         if not self.config.get("ngram_buckets"):
             raise NlpseqError(
                 f"{self.folder or 'the model'}: no n-gram model to decide "
                 "alone (trained with --ngram-buckets 0); a cascade needs "
                 "one: train with --ngram-buckets N")
-        tolerance = TOLERANCE if tolerance is None else float(tolerance)
-        if not 0.0 <= tolerance <= 100.0:  # (NaN too)
-            raise NlpseqError(f"cascade: tolerance must be a number of "
-                              f"accuracy points from 0 to 100, got "
-                              f"{tolerance!r}")
+        tolerance = TOLERANCE if tolerance is None else \
+            TOLERANCE_SETTING.check(tolerance, "cascade")
         data = inputs.data_argument("cascade", data, self.read_data)
         gold = encode_labels(data.labels, self.class_names,
                              source=data.source)

@@ -39,6 +39,7 @@ from nlpseq.log import LOG
 from nlpseq.tasks.base import Task
 from nlpseq.tasks.preprocessor import Preprocessor
 from nlpseq.tasks.settings import (
+    MAX_BEAM_WIDTH,
     MIN_SUBWORDS,
     check_subwords,
     encoder_settings,
@@ -169,7 +170,8 @@ GENERATE_SETTINGS = (
     Setting("top_k", int, 0, "sample among the N most likely tokens only "
             "(0: all)", minimum=0),
     Setting("beam_width", int, GENERATE_BEAM_WIDTH, "sequences kept by "
-            "beam search (at most 256)", minimum=1, maximum=256),
+            f"beam search (at most {MAX_BEAM_WIDTH})", minimum=1,
+            maximum=MAX_BEAM_WIDTH),
     Setting("seed", int, 0, "random seed of sampling", minimum=0),
 )
 

@@ -44,6 +44,7 @@ from nlpseq.log import LOG
 from nlpseq.tasks.base import Task
 from nlpseq.tasks.preprocessor import Preprocessor
 from nlpseq.tasks.settings import (
+    MAX_BEAM_WIDTH,
     MIN_SUBWORDS,
     check_subwords,
     encoder_settings,
@@ -100,10 +101,8 @@ SETTINGS = (
                      f"{MIN_SUBWORDS})"),
 )
 
-#: The widest beam ``predict`` and ``evaluate`` take (a wider one would
-#: only fill the memory), and the largest length penalty (beyond it the
-#: penalty of a long translation overflows float32 and every score is 0).
-MAX_BEAM_WIDTH = 256
+#: The largest length penalty (beyond it the penalty of a long translation
+#: overflows float32 and every score is 0).
 MAX_LENGTH_PENALTY = 10.0
 
 PREDICT_SETTINGS = (

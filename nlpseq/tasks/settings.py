@@ -146,6 +146,11 @@ def vocabulary_settings(vocab_size=20000, min_count=1, minimum_size=3):
     )
 
 
+#: The widest beam that prediction and generation take (the translator's
+#: and the language model's ``beam_width``): a wider one would only fill
+#: the memory.
+MAX_BEAM_WIDTH = 256
+
 #: The smallest ``subwords`` but 0 (whole words): a vocabulary of pieces
 #: (:mod:`nlpseq.subwords`) starts from its text's characters.
 MIN_SUBWORDS = 100
