@@ -15,7 +15,8 @@ model decided alone is read from the model. Writes
 With ``--exports A B ...`` (SavedModel folders, e.g. one exported by an
 earlier version and one by this one), it serves those instead, as they
 are, in alternating rounds, and prints each one's reviews/s, its ratio to
-the first and whether its labels equal the first's.
+the first, whether its labels equal the first's and, where ``--data`` has
+a ``label`` column, its accuracy on the texts.
 
     nlpseq sentiment cascade --model-dir saved_models/imdb_transfer
     python bench/cascade.py saved_models/imdb_transfer
@@ -71,8 +72,10 @@ def compare(args):
     """``--exports``: SavedModel folders served as they are."""
     import pandas as pd
 
-    texts = pd.read_csv(args.data)["text"].astype(str).tolist()[
-        :args.reviews]
+    table = pd.read_csv(args.data)
+    texts = table["text"].astype(str).tolist()[:args.reviews]
+    gold = (table["label"].astype(str).tolist()[:args.reviews]
+            if "label" in table else None)
     signatures = {name: tf.saved_model.load(name).signatures[
         "serving_default"] for name in args.exports}
     speeds, labels = timed_rounds(signatures, texts, args.batch,
@@ -80,12 +83,19 @@ def compare(args):
     first = args.exports[0]
     print(f"{len(texts):,} texts of {args.data}, {args.batch} a call, "
           f"median of {args.repeats} alternating rounds")
-    print(f"{'SavedModel':<44}{'reviews/s':>10}{'ratio':>8}  labels")
+    print(f"{'SavedModel':<44}{'reviews/s':>10}{'ratio':>8}  labels"
+          + ("    accuracy" if gold else ""))
+    accuracy = {}
     for name in args.exports:
         same = "same" if labels[name] == labels[first] else "differ"
-        print(f"{name:<44}{speeds[name]:>10.0f}"
-              f"{speeds[name] / speeds[first]:>8.2f}  {same}")
-    write_result("cascade", args, reviews_per_s=speeds)
+        line = (f"{name:<44}{speeds[name]:>10.0f}"
+                f"{speeds[name] / speeds[first]:>8.2f}  {same:<6}")
+        if gold:
+            accuracy[name] = round(float(np.mean(
+                [p == g for p, g in zip(labels[name], gold)])), 4)
+            line += f"  {100 * accuracy[name]:.2f} %"
+        print(line)
+    write_result("cascade", args, reviews_per_s=speeds, accuracy=accuracy)
     return 0
 
 

@@ -389,7 +389,8 @@ class _KerasFile(io.BytesIO):
 #: What a new model replaces in its folder: the files a training run
 #: writes. Everything else (``export/``, a user's own files) is carried over.
 REPLACED = frozenset({CONFIG, MODEL, "preprocessor.json", "metrics.json",
-                      "history.csv", "checkpoints", "logs", "report.html"})
+                      "history.csv", "checkpoints", "logs", "report.html",
+                      "teacher_targets.npy"})
 
 
 class ModelFolder:

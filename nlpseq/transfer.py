@@ -159,6 +159,12 @@ class Source:
     def preprocessor(self):
         return self.task.preprocessor
 
+    def make_preprocessor(self, preprocessor_class, data, config):
+        """The new model's preprocessor, from the language model's
+        (the family's ``from_language_model``)."""
+        return preprocessor_class.from_language_model(
+            self.task.preprocessor, data, config)
+
     def copy_into(self, task):
         """Copy the embedding and recurrent layers of the language model's
         backbone into ``task.backbone`` (all the weights, for a family that

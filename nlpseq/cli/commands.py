@@ -32,6 +32,7 @@ FAMILY_COMMANDS = Registry("command", {
     "generate": "nlpseq.cli.generate:generate_command",
     "ensemble": "nlpseq.cli.ensemble:ensemble_command",
     "cascade": "nlpseq.cli.cascade:cascade_command",
+    "distill": "nlpseq.cli.distill:distill_command",
 })
 
 
@@ -109,13 +110,7 @@ def build_command_group(cls):
 
     # train ---------------------------------------------------------------
     def train(config_file, model_dir, resume, overwrite, **flags):
-        flags.update(data=data_spec(flags.get("data")),
-                     valid=data_spec(flags.get("valid"), "--valid"))
-        # (Task.train starts TensorFlow once the data is read and checked)
-        config = cls.effective_config(flags, config_path(config_file))
-        cls.train(config, model_dir, resume=resume,
-                  epochs=flags.get("epochs") if resume else None,
-                  overwrite=overwrite)
+        run_training(cls, config_file, model_dir, resume, overwrite, flags)
 
     train.__doc__ = (
         f"Train a {name} model and save it in a model folder.\n\n"
@@ -124,22 +119,7 @@ def build_command_group(cls):
         f"sample. {spec_help(cls)}\n\n\b\nExamples:\n    nlpseq {name} "
         f"train\n    nlpseq {name} train --data {cls.data_example} "
         f"--epochs 5 --model-dir saved_models/my-{name}")
-    for setting in reversed(cls.all_settings()):
-        if setting.flag:
-            train = setting_option(setting)(train)
-    train = click.option("--resume", is_flag=True,
-                         help="continue the interrupted run in --model-dir "
-                              "from its last checkpoint")(train)
-    train = click.option("--overwrite", is_flag=True,
-                         help="replace another app's model in --model-dir, "
-                              "or discard the interrupted run there")(train)
-    train = model_dir_option(cls)(train)
-    packaged = configs(name)
-    train = click.option(
-        "--config", "config_file", type=click.Path(dir_okay=False),
-        help="TOML or YAML file of settings, or the name of a packaged one"
-             + (f" ({', '.join(packaged)})" if packaged else ""))(train)
-    group.command("train")(train)
+    group.command("train")(training_options(cls, train))
 
     # evaluate --------------------------------------------------------------
     @group.command("evaluate")
@@ -266,6 +246,40 @@ def build_command_group(cls):
     for command in cls.commands:
         group.add_command(FAMILY_COMMANDS.get(command)(cls))
     return group
+
+
+def run_training(cls, config_file, model_dir, resume, overwrite, flags):
+    """``nlpseq <app> train`` (and ``distill``): the settings of the
+    flags and ``--config``, then :meth:`Task.train`."""
+    flags.update(data=data_spec(flags.get("data")),
+                 valid=data_spec(flags.get("valid"), "--valid"))
+    # (Task.train starts TensorFlow once the data is read and checked)
+    config = cls.effective_config(flags, config_path(config_file))
+    return cls.train(config, model_dir, resume=resume,
+                     epochs=flags.get("epochs") if resume else None,
+                     overwrite=overwrite)
+
+
+def training_options(cls, function):
+    """``function`` with the options of a training command: a flag per
+    setting, ``--resume``, ``--overwrite``, ``--model-dir``, ``--config``."""
+    for setting in reversed(cls.all_settings()):
+        if setting.flag:
+            function = setting_option(setting)(function)
+    function = click.option("--resume", is_flag=True,
+                            help="continue the interrupted run in "
+                                 "--model-dir from its last "
+                                 "checkpoint")(function)
+    function = click.option("--overwrite", is_flag=True,
+                            help="replace another app's model in "
+                                 "--model-dir, or discard the interrupted "
+                                 "run there")(function)
+    function = model_dir_option(cls)(function)
+    packaged = configs(cls.name)
+    return click.option(
+        "--config", "config_file", type=click.Path(dir_okay=False),
+        help="TOML or YAML file of settings, or the name of a packaged one"
+             + (f" ({', '.join(packaged)})" if packaged else ""))(function)
 
 
 def write_records(records, output_format, format_text, out=None):

@@ -81,6 +81,13 @@ SETTINGS = (
     Setting("recurrent_dropout", float, 0.0, "dropout on the recurrent "
             "state", minimum=0.0, maximum=0.95),
     *transfer_settings(),
+    # (nlpseq <app> distill offers them; :mod:`nlpseq.distillation`)
+    Setting("teacher", str, None, "learn from the trained model in "
+            "MODEL_DIR: its probabilities as targets, its vocabulary, "
+            "n-gram model and settings (nlpseq <app> distill)", flag=False),
+    Setting("unlabelled", str, None, "with --teacher: also learn the "
+            "teacher's probabilities of these texts (a corpus SPEC: one "
+            "text a line, or a table's text column)", flag=False),
 )
 
 
@@ -192,7 +199,7 @@ class ClassifierTask(Task):
     #: ``classification`` is TensorFlow Serving's Classify method (the
     #: exporter writes it into ``saved_model.pb``).
     signature_methods = {"classification": "tensorflow/serving/classify"}
-    commands = ("cascade",)
+    commands = ("cascade", "distill")
 
     # -- data ------------------------------------------------------------------
 
@@ -264,8 +271,18 @@ class ClassifierTask(Task):
 
     def encode(self, data):
         y = encode_labels(data.labels, self.class_names, source=data.source)
+        if self.distilled_classes:
+            # (the labels as the probabilities a teacher's targets are)
+            y = np.eye(len(self.class_names), dtype="float32")[y]
         dtype = "float32" if self.preprocessor.binary else "int32"
         return self.encode_texts(data.texts), y.astype(dtype)
+
+    @property
+    def distilled_classes(self):
+        """Whether the targets are class probabilities ``[n, classes]``:
+        a student (``--teacher``) of more than two classes."""
+        return bool(self.config.get("teacher")) and \
+            not self.preprocessor.binary
 
     # -- model -----------------------------------------------------------------
 
@@ -331,8 +348,9 @@ class ClassifierTask(Task):
 
     def prepare_model(self, x, y):
         """Fit the n-gram model (``--ngram-buckets``) on the training
-        texts' token ids ``x`` and labels ``y``."""
-        if not self.config["ngram_buckets"]:
+        texts' token ids ``x`` and labels ``y`` (a student's is its
+        teacher's, copied: ``--teacher``)."""
+        if not self.config["ngram_buckets"] or self.config.get("teacher"):
             return
         from nlpseq.ngram_model import fit_ngram_logits
 
@@ -344,6 +362,12 @@ class ClassifierTask(Task):
 
     def compile_arguments(self):
         binary = self.preprocessor.binary
+        if self.config.get("teacher"):
+            # (soft targets: the cross-entropy against the teacher's
+            # probabilities; the accuracy of the most probable classes)
+            return {"loss": ("binary_crossentropy" if binary
+                             else "categorical_crossentropy"),
+                    "metrics": [agreement]}
         return {
             "loss": ("binary_crossentropy" if binary
                      else "sparse_categorical_crossentropy"),
@@ -596,6 +620,18 @@ class ClassifierTask(Task):
             tf.TensorSpec((None,), tf.string, name="text")]),
             "classification": (classify, [
                 tf.TensorSpec((None,), tf.string, name="inputs")])}
+
+
+def agreement(targets, outputs):
+    """How often the outputs' most probable class is the targets' (soft
+    or hard targets: probabilities, or the second class's for two)."""
+    from keras import ops
+
+    if outputs.shape[-1] == 1:
+        targets = ops.reshape(targets, ops.shape(outputs))
+        return ops.cast(ops.equal(targets > 0.5, outputs > 0.5), "float32")
+    return ops.cast(ops.equal(ops.argmax(targets, -1),
+                              ops.argmax(outputs, -1)), "float32")
 
 
 def _mtime(path):

@@ -46,6 +46,11 @@ class Trainer:
     def __init__(self, task):
         self.task = task
         self.config = task.config
+        #: The ``--init-from`` or ``--teacher`` source of a fresh run.
+        self.source = None
+        #: ``--unlabelled``'s texts (a student's; read by
+        #: :meth:`training_data`).
+        self.unlabelled = []
 
     # -- the run -------------------------------------------------------------
 
@@ -91,6 +96,11 @@ class Trainer:
         if resume:
             staging = folder.start(resume=True)  # (changes nothing on disk)
             config, state = cls.resumed(task_class, staging, epochs, config)
+        elif config.get("teacher"):
+            from nlpseq.distillation import Teacher
+
+            source = Teacher(config["teacher"])
+            config = source.adopt(config, task_class)
         elif config.get("init_from"):
             from nlpseq.transfer import Source
 
@@ -98,6 +108,7 @@ class Trainer:
             config = source.adopt(config, task_class)
         trainer = cls(task_class(config))
         train, valid = trainer.training_data()
+        trainer.source = source
         return trainer, state, source, train, valid
 
     @classmethod
@@ -157,6 +168,10 @@ class Trainer:
                  config["data"] or "the built-in sample")
         LOG.info("Validation data: %s from %s", task.describe_data(valid),
                  shown or "a held-out part of the training data")
+        if config.get("unlabelled"):
+            from nlpseq.distillation import read_unlabelled
+
+            self.unlabelled = read_unlabelled(config)
         return train, valid
 
     def set_preprocessor(self, staging, resume, source, train):
@@ -171,8 +186,7 @@ class Trainer:
             return
         task.preprocessor = (
             preprocessor_class.fit(train, config) if source is None
-            else preprocessor_class.from_language_model(
-                source.preprocessor, train, config))
+            else source.make_preprocessor(preprocessor_class, train, config))
         task.preprocessor.save(staging / PREPROCESSOR)
         write_json_atomic(staging / CONFIG, folder_config(
             task.name, type(task), config))
@@ -407,13 +421,29 @@ class Trainer:
 
     # -- fitting and publishing ----------------------------------------------
 
-    def batches(self, train, valid, first_epoch):
+    def training_arrays(self, train, staging):
+        """``(x, y)``: the encoded training data; a student's targets are
+        its teacher's probabilities, of the ``--unlabelled`` texts too
+        (:func:`~nlpseq.distillation.soft_targets`)."""
+        task = self.task
+        x, y = task.encode(train)
+        if not self.config.get("teacher"):
+            return x, y
+        from nlpseq.distillation import TARGETS, Teacher, soft_targets
+        from nlpseq.tasks import load
+
+        teacher = self.source or Teacher(self.config["teacher"])
+        texts = list(train.texts) + list(self.unlabelled)
+        return (x + task.encode_texts(self.unlabelled),
+                soft_targets(teacher, texts, staging / TARGETS, load))
+
+    def batches(self, train, valid, first_epoch, staging):
         """``(x_train, y_train, train_batches, valid_batches)``: the encoded
         data in length-bucketed, padded batches."""
         from nlpseq.training import padded_batches
 
         config, task = self.config, self.task
-        x_train, y_train = task.encode(train)
+        x_train, y_train = self.training_arrays(train, staging)
         x_valid, y_valid = task.encode(valid)
         pad_targets = not hasattr(y_train, "shape")
         batch_size = config["batch_size"]
@@ -457,7 +487,7 @@ class Trainer:
                                                         config["keep"]))
             return state.get("training_seconds", 0.0)
         x_train, y_train, train_batches, valid_batches = self.batches(
-            train, valid, first_epoch)
+            train, valid, first_epoch, staging)
         if state is None:
             task.prepare_model(x_train, y_train)
         monitor, mode = self.monitor(state)
