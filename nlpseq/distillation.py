@@ -53,7 +53,7 @@ OWN = ("epochs", "batch_size", "learning_rate", "lr_decay", "lr_decay_after",
        "weight_average", "average_last", "clip_norm", "patience", "keep",
        "seed", "distribute", "devices", "precision", "jit_compile", "monitor",
        "init_from", "lr_schedule", "warmup", "lr_ratio", "discriminative_lr",
-       "unfreeze_every", "teacher", "unlabelled", "valid_split")
+       "unfreeze_every", "teacher", "unlabelled")
 #: The file of the teacher's probabilities in the run's (and then the
 #: model's) folder; :data:`nlpseq.folder.REPLACED` names it too.
 TARGETS = "teacher_targets.npy"
