@@ -22,8 +22,9 @@ What the student takes from the teacher:
   forward direction). The log says which parts start fresh;
 - the **targets**: the teacher's probabilities of every training text
   (its own preprocessing, whole model, cascade off), computed once and
-  kept in the run's folder (``teacher_targets.npy``, published with the
-  model), so a resumed run does not load the teacher again. The loss is
+  kept in the run's folder (``teacher_targets.npz``, published with the
+  model, with a fingerprint of the texts they are of), so a resumed run
+  does not need the teacher again. The loss is
   the cross-entropy against them (for two classes, the binary one against
   the teacher's probability of the second class).
 
@@ -51,12 +52,12 @@ SHARED = ("vocab_size", "min_count", "lowercase", "ngram_buckets",
 #: teacher (its own defaults, or what is given).
 OWN = ("epochs", "batch_size", "learning_rate", "lr_decay", "lr_decay_after",
        "weight_average", "average_last", "clip_norm", "patience", "keep",
-       "seed", "distribute", "devices", "precision", "jit_compile", "monitor",
+       "distribute", "devices", "precision", "jit_compile", "monitor",
        "init_from", "lr_schedule", "warmup", "lr_ratio", "discriminative_lr",
        "unfreeze_every", "teacher", "unlabelled")
 #: The file of the teacher's probabilities in the run's (and then the
 #: model's) folder; :data:`nlpseq.folder.REPLACED` names it too.
-TARGETS = "teacher_targets.npy"
+TARGETS = "teacher_targets.npz"
 
 
 def _flag(name):
@@ -111,7 +112,34 @@ class Teacher:
                 config[name] = value
         if "valid" not in given and "valid_split" in given:
             config["valid"] = None  # (the split asked for, not the teacher's)
+        for name in ("data", "valid"):
+            spec = config.get(name)
+            if name not in given and spec and not spec.startswith(
+                    ("tfds:", "sample:")) and not os.path.exists(spec):
+                raise NlpseqError(
+                    f"{self.shown}: the teacher's {_flag(name)} {spec} is "
+                    f"not found (the student trains on the teacher's data "
+                    f"unless given); give {_flag(name)}")
+        if config.get("valid") is None and config.get("data") == \
+                self.config.get("data") and any(
+                    config.get(name) != self.config.get(name)
+                    for name in ("seed", "valid_split")):
+            LOG.warning(
+                "%s: the validation texts held out of the teacher's data "
+                "are not the teacher's (another --seed or --valid-split): "
+                "the teacher trained on some of them, so the student's "
+                "validation figures are optimistic; give --valid", self.shown)
+        # (a resumed run finds it from any working folder)
+        config["teacher"] = str(self.path.resolve())
         return config
+
+    def check_folder(self, folder):
+        """Refuse to train the student into the teacher's own folder."""
+        if Path(folder).resolve() == self.path.resolve():
+            raise NlpseqError(
+                f"{self.shown}: --model-dir is the teacher's own folder; "
+                "the student would replace its teacher; give another "
+                "--model-dir")
 
     def load(self, load):
         """Load the teacher with ``load`` (:func:`nlpseq.tasks.load`; the
@@ -232,28 +260,46 @@ def _probabilities(task, texts, chunk=4096):
     return np.concatenate(parts) if parts else np.zeros((0, 2), "float32")
 
 
+def fingerprint(texts):
+    """A SHA-256 of ``texts`` in order: which texts the kept targets are
+    of."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for text in texts:
+        digest.update(text.encode("utf-8", "surrogatepass"))
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
 def soft_targets(teacher, texts, path, load=None):
     """The teacher's probabilities of ``texts`` (``[n]``, the second
     class's, for two classes; else ``[n, classes]``), kept in ``path``.
 
-    A file there from an earlier start of the same run, with one row per
-    text, is read instead; otherwise ``teacher`` (a :class:`Teacher`;
-    loaded with ``load`` if it is not yet) computes them, and they are
-    written atomically.
+    A file there from an earlier start of the same run, of the same texts
+    in the same order (:func:`fingerprint`), is read instead, and the
+    teacher is not needed; otherwise ``teacher`` (a :class:`Teacher`, or a
+    function that makes one; loaded with ``load`` if it is not yet)
+    computes them, and they are written atomically.
     """
     import numpy as np
 
-    path = Path(path)
+    path, digest = Path(path), fingerprint(texts)
     if path.is_file():
         try:
-            kept = np.load(path, allow_pickle=False)
-        except (OSError, ValueError):
-            kept = None
-        if kept is not None and len(kept) == len(texts) and \
-                np.isfinite(kept).all():
+            with np.load(path, allow_pickle=False) as kept:
+                targets, of = kept["targets"], str(kept["texts"])
+        except (OSError, ValueError, KeyError):
+            targets, of = None, None
+        if of == digest and len(targets) == len(texts) and \
+                np.isfinite(targets).all():
             LOG.info("The teacher's probabilities of %s texts, from %s",
                      f"{len(texts):,}", path)
-            return kept
+            return targets
+        LOG.warning("%s is not of these texts; the teacher computes "
+                    "them again", path)
+    if callable(teacher):
+        teacher = teacher()
     if teacher.task is None:
         teacher.load(load)
     probabilities = _probabilities(teacher.task, list(texts))
@@ -265,11 +311,12 @@ def soft_targets(teacher, texts, path, load=None):
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
     with open(partial, "wb") as handle:
-        np.save(handle, targets, allow_pickle=False)
+        np.savez(handle, targets=targets, texts=np.asarray(digest))
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(partial, path)
     return targets
 
 
-__all__ = ["Teacher", "read_unlabelled", "soft_targets", "SHARED", "TARGETS"]
+__all__ = ["Teacher", "fingerprint", "read_unlabelled", "soft_targets",
+           "SHARED", "TARGETS"]

@@ -390,7 +390,7 @@ class _KerasFile(io.BytesIO):
 #: writes. Everything else (``export/``, a user's own files) is carried over.
 REPLACED = frozenset({CONFIG, MODEL, "preprocessor.json", "metrics.json",
                       "history.csv", "checkpoints", "logs", "report.html",
-                      "teacher_targets.npy"})
+                      "teacher_targets.npz"})
 
 
 class ModelFolder:

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 import nlpseq
 from nlpseq.cli import cli
-from nlpseq.distillation import TARGETS, Teacher
+from nlpseq.distillation import TARGETS, Teacher, fingerprint
 from nlpseq.errors import NlpseqError
 from nlpseq.tasks.classifier import agreement
 
@@ -52,7 +52,9 @@ def test_the_targets_are_the_teachers_probabilities(teacher, student):
         str(Sentiment.default_data), "train")
     texts = list(train.texts) + [t for t in UNLABELLED if t.strip()]
     expected = taught.predict_probabilities(texts)[:, 1]
-    kept = np.load(teacher / "student" / TARGETS)
+    with np.load(teacher / "student" / TARGETS) as stored:
+        kept, of = stored["targets"], str(stored["texts"])
+    assert of == fingerprint(texts)
     assert kept.shape == (len(texts),)
     np.testing.assert_allclose(kept, expected, rtol=1e-5, atol=1e-6)
     # soft targets, not the labels
@@ -69,7 +71,7 @@ def test_the_student_reads_text_as_its_teacher(teacher, student):
     assert settings["bidirectional"] is False
     assert settings["units"] == TEACHER["units"]
     assert settings["ngram_buckets"] == TEACHER["ngram_buckets"]
-    assert settings["teacher"] == str(teacher / "teacher")
+    assert settings["teacher"] == str((teacher / "teacher").resolve())
     # the n-gram model is the teacher's, not refitted
     for mine, theirs in zip(student.ngram_logits.weights,
                             taught.ngram_logits.weights):
@@ -162,12 +164,42 @@ def test_a_resumed_distillation_reaches_the_uninterrupted_weights(
         raise AssertionError("the resumed run loaded the teacher again")
 
     monkeypatch.setattr(Teacher, "load", no_teacher)
-    resumed = nlpseq.train("sentiment", model_dir=folder, resume=True)
+    # the teacher's folder is not even needed: its targets are kept
+    moved = teacher / "teacher-moved"
+    (teacher / "teacher").rename(moved)
+    try:
+        resumed = nlpseq.train("sentiment", model_dir=folder, resume=True)
+    finally:
+        moved.rename(teacher / "teacher")
     for a, b in zip(whole.model.weights, resumed.model.weights):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5,
                                    atol=1e-6)
-    np.testing.assert_array_equal(np.load(folder / TARGETS),
-                                  np.load(teacher / "whole" / TARGETS))
+    with np.load(folder / TARGETS) as one, \
+            np.load(teacher / "whole" / TARGETS) as other:
+        np.testing.assert_array_equal(one["targets"], other["targets"])
+
+
+def test_kept_targets_of_other_texts_are_computed_again(teacher, tmp_path):
+    from nlpseq.distillation import soft_targets
+    from nlpseq.tasks import load
+
+    path = tmp_path / TARGETS
+    source = Teacher(teacher / "teacher").load(load)
+    first = soft_targets(source, ["good", "bad"], path)
+    calls = []
+
+    def made():
+        calls.append(1)
+        return source
+
+    # the same texts: read back, the teacher not asked for
+    np.testing.assert_array_equal(
+        soft_targets(made, ["good", "bad"], path), first)
+    assert not calls
+    # as many texts, other ones: computed again
+    other = soft_targets(made, ["bad", "good"], path)
+    assert calls
+    np.testing.assert_allclose(other, first[::-1], rtol=1e-6)
 
 
 def test_a_student_of_more_classes_learns_probabilities(tmp_path):
@@ -176,7 +208,8 @@ def test_a_student_of_more_classes_learns_probabilities(tmp_path):
     student = nlpseq.train("topic", model_dir=tmp_path / "student",
                            teacher=str(tmp_path / "teacher"), units=4,
                            epochs=1)
-    targets = np.load(tmp_path / "student" / TARGETS)
+    with np.load(tmp_path / "student" / TARGETS) as stored:
+        targets = stored["targets"]
     assert targets.ndim == 2 and targets.shape[1] == len(student.class_names)
     np.testing.assert_allclose(targets.sum(axis=1), 1.0, rtol=1e-5)
     assert student.compile_arguments()["loss"] == "categorical_crossentropy"
@@ -214,6 +247,8 @@ def test_bad_input_is_one_error_line_and_writes_nothing(teacher, tmp_path):
           "--model-dir", str(out)], "choose one"),
         (["sentiment", "distill", "--teacher", model, "--unlabelled",
           str(empty), "--model-dir", str(out)], "--unlabelled: "),
+        (["sentiment", "distill", "--teacher", model, "--model-dir", model],
+         "the teacher's own folder"),
     ]
     for args, expected in cases:
         assert expected in _error(args), args
@@ -223,6 +258,30 @@ def test_bad_input_is_one_error_line_and_writes_nothing(teacher, tmp_path):
         nlpseq.train("sentiment", model_dir=out,
                      unlabelled=str(teacher / "unlabelled.txt"))
     assert not out.exists()
+
+
+def test_the_teachers_data_is_the_students_unless_given(teacher,
+                                                         tmp_path):
+    data = tmp_path / "reviews.csv"
+    data.write_text("text,label\n" + "".join(
+        f"{'good fun' if i % 2 else 'dull mess'} {i},"
+        f"{'pos' if i % 2 else 'neg'}\n" for i in range(40)), "utf-8")
+    nlpseq.train("sentiment", model_dir=tmp_path / "own", data=str(data),
+                 valid_split=0.25, seed=7, units=4, embedding_dim=4,
+                 epochs=1)
+    student = nlpseq.train("sentiment", model_dir=tmp_path / "student",
+                           teacher=str(tmp_path / "own"), epochs=1)
+    # the same data, the same held-out texts (the teacher's seed)
+    assert student.config["data"] == str(data)
+    assert student.config["seed"] == 7
+    assert student.metrics["count"] == 10
+    # the teacher's data gone: said so, with the option to give
+    data.rename(tmp_path / "elsewhere.csv")
+    with pytest.raises(NlpseqError, match="the teacher's --data .* give "
+                       "--data"):
+        nlpseq.train("sentiment", model_dir=tmp_path / "again",
+                     teacher=str(tmp_path / "own"))
+    assert not (tmp_path / "again").exists()
 
 
 def test_a_class_the_teacher_does_not_know_is_refused(teacher, tmp_path):

@@ -100,6 +100,7 @@ class Trainer:
             from nlpseq.distillation import Teacher
 
             source = Teacher(config["teacher"])
+            source.check_folder(folder.path)
             config = source.adopt(config, task_class)
         elif config.get("init_from"):
             from nlpseq.transfer import Source
@@ -432,7 +433,8 @@ class Trainer:
         from nlpseq.distillation import TARGETS, Teacher, soft_targets
         from nlpseq.tasks import load
 
-        teacher = self.source or Teacher(self.config["teacher"])
+        # (a resumed run needs the teacher only without its kept targets)
+        teacher = self.source or (lambda: Teacher(self.config["teacher"]))
         texts = list(train.texts) + list(self.unlabelled)
         return (x + task.encode_texts(self.unlabelled),
                 soft_targets(teacher, texts, staging / TARGETS, load))
