@@ -64,11 +64,11 @@ def setting_option(setting):
                         else metavar, help=setting.help + default)
 
 
-def model_dir_option(cls):
-    """``--model-dir``, defaulting to ``saved_models/<app>``."""
+def model_dir_option(cls, suffix=""):
+    """``--model-dir``, defaulting to ``saved_models/<app><suffix>``."""
     return click.option(
         "--model-dir", type=click.Path(file_okay=False),
-        default=f"saved_models/{cls.name}", show_default=True,
+        default=f"saved_models/{cls.name}{suffix}", show_default=True,
         help="the model folder")
 
 
@@ -260,9 +260,10 @@ def run_training(cls, config_file, model_dir, resume, overwrite, flags):
                      overwrite=overwrite)
 
 
-def training_options(cls, function):
+def training_options(cls, function, suffix=""):
     """``function`` with the options of a training command: a flag per
-    setting, ``--resume``, ``--overwrite``, ``--model-dir``, ``--config``."""
+    setting, ``--resume``, ``--overwrite``, ``--model-dir`` (default
+    ``saved_models/<app><suffix>``), ``--config``."""
     for setting in reversed(cls.all_settings()):
         if setting.flag:
             function = setting_option(setting)(function)
@@ -274,7 +275,7 @@ def training_options(cls, function):
                             help="replace another app's model in "
                                  "--model-dir, or discard the interrupted "
                                  "run there")(function)
-    function = model_dir_option(cls)(function)
+    function = model_dir_option(cls, suffix)(function)
     packaged = configs(cls.name)
     return click.option(
         "--config", "config_file", type=click.Path(dir_okay=False),

@@ -34,11 +34,12 @@ def distill_command(cls):
         "The other options are train's. See docs/apps/sentiment.md.\n\n"
         "\b\nExamples:\n"
         f"    nlpseq {name} distill --teacher saved_models/{name} "
-        f"--no-bidirectional --model-dir saved_models/{name}-small\n"
+        "--no-bidirectional\n"
         f"    nlpseq {name} distill --teacher saved_models/{name} "
         f"--unlabelled unlabelled.txt --units 128 --model-dir "
         f"saved_models/{name}-small")
-    distill = training_options(cls, distill)
+    # (not the folder a teacher is trained into by default)
+    distill = training_options(cls, distill, suffix="-student")
     distill = click.option(
         "--unlabelled", metavar="SPEC", help="also learn the teacher's "
         "probabilities of these texts: a text file (one text a line, plain "
