@@ -74,7 +74,8 @@ def test_train_and_evaluate_by_name_from_another_directory(elsewhere):
 
 def test_the_command_line_names_the_packaged_configs():
     result = CliRunner().invoke(cli, ["sentiment", "train", "--help"])
-    assert "sentiment_imdb, sentiment_imdb_transfer" in " ".join(
+    assert ("sentiment_imdb, sentiment_imdb_student, "
+            "sentiment_imdb_transfer") in " ".join(
         result.output.split())
     bad = CliRunner().invoke(cli, ["sentiment", "train", "--config",
                                    "sentiment_imbd"])
