@@ -120,8 +120,8 @@ class Teacher:
                     f"{self.shown}: the teacher's {_flag(name)} {spec} is "
                     f"not found (the student trains on the teacher's data "
                     f"unless given); give {_flag(name)}")
-        if config.get("valid") is None and config.get("data") == \
-                self.config.get("data") and any(
+        if config.get("valid") is None and config.get("data") and \
+                config["data"] == self.config.get("data") and any(
                     config.get(name) != self.config.get(name)
                     for name in ("seed", "valid_split")):
             LOG.warning(
