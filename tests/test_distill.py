@@ -244,7 +244,7 @@ def test_bad_input_is_one_error_line_and_writes_nothing(teacher, tmp_path):
         (["sentiment", "distill", "--teacher", model, "--ngram-buckets",
           "16", "--model-dir", str(out)], "the teacher's: 4096"),
         (["sentiment", "distill", "--teacher", model, "--init-from", model,
-          "--model-dir", str(out)], "choose one"),
+          "--model-dir", str(out)], "No such option '--init-from'"),
         (["sentiment", "distill", "--teacher", model, "--unlabelled",
           str(empty), "--model-dir", str(out)], "--unlabelled: "),
         (["sentiment", "distill", "--teacher", model, "--model-dir", model],
@@ -254,6 +254,9 @@ def test_bad_input_is_one_error_line_and_writes_nothing(teacher, tmp_path):
         assert expected in _error(args), args
         assert not out.exists()
         assert not (tmp_path / ".out.training").exists()
+    with pytest.raises(NlpseqError, match="choose one"):
+        nlpseq.train("sentiment", model_dir=out, teacher=model,
+                     init_from=model)
     with pytest.raises(NlpseqError, match="need a --teacher"):
         nlpseq.train("sentiment", model_dir=out,
                      unlabelled=str(teacher / "unlabelled.txt"))

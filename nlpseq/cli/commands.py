@@ -260,12 +260,13 @@ def run_training(cls, config_file, model_dir, resume, overwrite, flags):
                      overwrite=overwrite)
 
 
-def training_options(cls, function, suffix=""):
+def training_options(cls, function, suffix="", without=()):
     """``function`` with the options of a training command: a flag per
-    setting, ``--resume``, ``--overwrite``, ``--model-dir`` (default
+    setting (but those named in ``without``), ``--resume``,
+    ``--overwrite``, ``--model-dir`` (default
     ``saved_models/<app><suffix>``), ``--config``."""
     for setting in reversed(cls.all_settings()):
-        if setting.flag:
+        if setting.flag and setting.name not in without:
             function = setting_option(setting)(function)
     function = click.option("--resume", is_flag=True,
                             help="continue the interrupted run in "

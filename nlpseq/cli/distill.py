@@ -38,8 +38,11 @@ def distill_command(cls):
         f"    nlpseq {name} distill --teacher saved_models/{name} "
         f"--unlabelled unlabelled.txt --units 128 --model-dir "
         f"saved_models/{name}-small")
-    # (not the folder a teacher is trained into by default)
-    distill = training_options(cls, distill, suffix="-student")
+    # (not the folder a teacher is trained into by default; without the
+    # options of --init-from, which a student cannot take)
+    distill = training_options(
+        cls, distill, suffix="-student",
+        without=("init_from", "discriminative_lr", "unfreeze_every"))
     distill = click.option(
         "--unlabelled", metavar="SPEC", help="also learn the teacher's "
         "probabilities of these texts: a text file (one text a line, plain "
