@@ -31,6 +31,11 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 
+def flag(name):
+    """The command-line flag of the setting ``name``: ``--name-with-dashes``."""
+    return "--" + name.replace("_", "-")
+
+
 @dataclass(frozen=True)
 class Setting:
     """One configurable value of an app.
@@ -65,7 +70,7 @@ class Setting:
 
     @property
     def option(self):
-        return "--" + self.name.replace("_", "-")
+        return flag(self.name)
 
     def check(self, value, where):
         """``value`` converted to this setting's type, or a clear error."""

@@ -41,6 +41,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from nlpseq.config import flag
 from nlpseq.errors import NlpseqError
 from nlpseq.log import LOG
 
@@ -58,10 +59,6 @@ OWN = ("epochs", "batch_size", "learning_rate", "lr_decay", "lr_decay_after",
 #: The file of the teacher's probabilities in the run's (and then the
 #: model's) folder; :data:`nlpseq.folder.REPLACED` names it too.
 TARGETS = "teacher_targets.npz"
-
-
-def _flag(name):
-    return "--" + name.replace("_", "-")
 
 
 class Teacher:
@@ -98,7 +95,7 @@ class Teacher:
                 f"{self.shown} and --init-from {config['init_from']} both "
                 "give the vocabulary and the first weights; choose one")
         given = getattr(config, "given", {})
-        differ = [f"{_flag(name)} {config[name]} (the teacher's: "
+        differ = [f"{flag(name)} {config[name]} (the teacher's: "
                   f"{self.config.get(name)})" for name in SHARED
                   if name in given and name in self.config
                   and config[name] != self.config[name]]
@@ -117,9 +114,9 @@ class Teacher:
             if name not in given and spec and not spec.startswith(
                     ("tfds:", "sample:")) and not os.path.exists(spec):
                 raise NlpseqError(
-                    f"{self.shown}: the teacher's {_flag(name)} {spec} is "
+                    f"{self.shown}: the teacher's {flag(name)} {spec} is "
                     f"not found (the student trains on the teacher's data "
-                    f"unless given); give {_flag(name)}")
+                    f"unless given); give {flag(name)}")
         if config.get("valid") is None and config.get("data") and \
                 config["data"] == self.config.get("data") and any(
                     config.get(name) != self.config.get(name)

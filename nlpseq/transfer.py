@@ -44,6 +44,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from nlpseq.config import flag
 from nlpseq.errors import NlpseqError
 from nlpseq.log import LOG
 
@@ -53,10 +54,6 @@ ENCODER = ("cell", "units", "embedding_dim")
 #: ``transfer`` is ``"all"``: the language model) shares with it.
 CONTINUED = ("layers", "level", "direction", "tie_embeddings", "lowercase",
              "split_punctuation", "strip_html", "subwords")
-
-
-def _flag(name):
-    return "--" + name.replace("_", "-")
 
 
 class Source:
@@ -121,7 +118,7 @@ class Source:
         differ = []
         for name in names:
             if name in given and config[name] != source.get(name):
-                differ.append(f"{_flag(name)} {config[name]} (the language "
+                differ.append(f"{flag(name)} {config[name]} (the language "
                               f"model's: {source.get(name)})")
             elif name in source:
                 config[name] = source[name]

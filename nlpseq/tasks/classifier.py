@@ -273,7 +273,8 @@ class ClassifierTask(Task):
         y = encode_labels(data.labels, self.class_names, source=data.source)
         if self.distilled_classes:
             # (the labels as the probabilities a teacher's targets are)
-            y = np.eye(len(self.class_names), dtype="float32")[y]
+            return self.encode_texts(data.texts), np.eye(
+                len(self.class_names), dtype="float32")[y]
         dtype = "float32" if self.preprocessor.binary else "int32"
         return self.encode_texts(data.texts), y.astype(dtype)
 

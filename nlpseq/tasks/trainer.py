@@ -87,9 +87,10 @@ class Trainer:
 
     @classmethod
     def prepare(cls, task_class, config, folder, resume, epochs):
-        """``(trainer, state, source, train, valid)``: the run's settings
-        (an interrupted run's own, or adopted from an ``--init-from``
-        :class:`~nlpseq.transfer.Source`), its checkpoint state when
+        """``(trainer, state, train, valid)``: the run's settings (an
+        interrupted run's own, or adopted from the ``trainer.source`` of an
+        ``--init-from`` :class:`~nlpseq.transfer.Source` or a ``--teacher``
+        :class:`~nlpseq.distillation.Teacher`), its checkpoint state when
         resuming, and its data, read and checked. Nothing on disk changes
         and TensorFlow is not started."""
         state = source = None
@@ -108,18 +109,18 @@ class Trainer:
             source = Source(config["init_from"])
             config = source.adopt(config, task_class)
         trainer = cls(task_class(config))
-        train, valid = trainer.training_data()
         trainer.source = source
-        return trainer, state, source, train, valid
+        train, valid = trainer.training_data()
+        return trainer, state, train, valid
 
     @classmethod
     def run(cls, task_class, config, folder, resume, epochs, verbose):
         """The steps of :meth:`train`, the folder's lock held."""
         from nlpseq import distribute
 
-        trainer, state, source, train, valid = cls.prepare(
+        trainer, state, train, valid = cls.prepare(
             task_class, config, folder, resume, epochs)
-        task, config = trainer.task, trainer.config
+        task, config, source = trainer.task, trainer.config, trainer.source
         strategy = distribute.start(config)
         import keras
 
