@@ -500,3 +500,90 @@ def test_sample_generator_is_deterministic(tmp_path, monkeypatch):
     module.main()
     assert (tmp_path / "translation_sample.tsv").read_bytes() == \
         Path(SAMPLE).read_bytes()
+
+
+# -- tied output layer and the training-only regularizers ----------------------
+
+
+def _small_task(**settings):
+    config = Translation.effective_config(
+        {"units": 3, "embedding_dim": 4, "seed": 3, **settings})
+    return Translation(config, Seq2SeqPreprocessor.fit(
+        ParallelTexts(["a b c", "b c d", "d a"], ["x y", "y z w", "w x"],
+                      "t"), config))
+
+
+def test_tied_output_layer_reads_the_target_embedding():
+    import keras
+
+    task = _small_task(tie_embeddings=True, dropout=0.0)
+    model = task.build_model()
+    assert "logits" not in [layer.name for layer in model.layers]
+    assert task.logits_layer is None
+    assert task.attentional.units == 4  # --embedding-dim, not 3 x 2
+    source = task.source_encoder(tf.constant(["a b c"])).numpy()
+    x = [source, np.array([[START_ID, 4, 5]], dtype="int32")]
+    states = keras.Model(model.inputs,
+                         model.get_layer("output_dropout").output)
+    h = states(x, training=False).numpy()
+    matrix = task.target_embedding.embeddings.numpy()
+    bias = task.target_embedding.bias.numpy()
+    logits = model(x, training=False).numpy()
+    np.testing.assert_allclose(logits, h @ matrix.T + bias, rtol=1e-5,
+                               atol=1e-6)
+    # decoding's step function reads the same matrix: its first step's
+    # log-probabilities are the model's, over the words it may produce
+    memory, keys, mask, start = task.encode_source(tf.constant(["a b c"]))
+    log_p, _, _ = task.decode_step(tf.constant([START_ID]), start, memory,
+                                   keys, mask)
+    allowed = np.arange(logits.shape[-1]) > START_ID
+    first = logits[0, 0, allowed]
+    expected = first - np.log(np.exp(first - first.max()).sum()) - first.max()
+    np.testing.assert_allclose(log_p.numpy()[0, allowed], expected,
+                               rtol=1e-5, atol=1e-5)
+    # the untied model has its own output matrix, of the decoder's width
+    untied = _small_task(dropout=0.0)
+    untied.build_model()
+    assert untied.logits_layer.kernel.shape == (6, matrix.shape[0])
+
+
+def test_regularizers_change_training_only():
+    plain = _small_task(dropout=0.0)
+    regularized = _small_task(dropout=0.0, embedding_dropout=0.5,
+                              weight_drop=0.5)
+    a = plain.model = plain.build_model()
+    b = regularized.model = regularized.build_model()
+    assert regularized.decoder_cells[0].weight_drop == 0.5
+    assert b.get_layer("encoder_1").forward_layer.cell.weight_drop == 0.5
+    assert b.get_layer("source_word_dropout").rate == 0.5
+    assert b.get_layer("target_word_dropout").rate == 0.5
+    assert [w.shape for w in a.trainable_weights] == \
+        [w.shape for w in b.trainable_weights]
+    for source, target in zip(a.trainable_weights, b.trainable_weights):
+        target.assign(source)
+    x = [plain.source_encoder(tf.constant(["a b c d", "d a"])).numpy(),
+         np.array([[START_ID, 4, 5, 6], [START_ID, 6, 0, 0]], dtype="int32")]
+    expected = a(x, training=False).numpy()
+    np.testing.assert_allclose(b(x, training=False), expected, atol=1e-6)
+    np.testing.assert_allclose(a(x, training=True), expected, atol=1e-6)
+    assert np.abs(b(x, training=True).numpy() - expected).max() > 1e-3
+    assert plain.translate_lines(["a b c", "d a"]) == \
+        regularized.translate_lines(["a b c", "d a"])
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--embedding-dropout", "1.5"], "--embedding-dropout"),
+    (["--weight-drop", "-0.1"], "--weight-drop"),
+    (["--tie-embeddings", "--attention", "none", "--units", "8",
+      "--embedding-dim", "12"],
+     "Error: --tie-embeddings with --attention none needs --embedding-dim "
+     "equal to the decoder's units (16: --units x directions), got 12\n"),
+])
+def test_regularizer_and_tying_errors(tmp_path, args, message):
+    folder = tmp_path / "model"
+    result = run("translation", "train", "--model-dir", folder, *args)
+    assert result.exit_code != 0
+    assert result.output.startswith("Error:") or "Error:" in result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert list(tmp_path.iterdir()) == []

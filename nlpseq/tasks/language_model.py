@@ -39,6 +39,7 @@ from nlpseq.log import LOG
 from nlpseq.tasks.base import Task
 from nlpseq.tasks.preprocessor import Preprocessor
 from nlpseq.tasks.settings import (
+    AWD_SETTINGS,
     MAX_BEAM_WIDTH,
     MIN_SUBWORDS,
     check_subwords,
@@ -77,26 +78,6 @@ SPECIAL_IDS = (0, 1)
 #: Treebank 0.5 reached a lower validation loss after 300 batches than 0.1
 #: or 1.0.
 EMBEDDING_INIT = 0.5
-
-#: AWD-LSTM's regularizers (Merity et al. 2017; docs/apps/next-word.md),
-#: all off by default; training only.
-AWD_SETTINGS = (
-    Setting("weight_drop", float, 0.0, "DropConnect on each recurrent "
-            "kernel: this fraction of its entries zeroed, one mask per batch "
-            "(AWD-LSTM's weight drop; e.g. 0.5)", minimum=0.0, maximum=0.95),
-    Setting("locked_dropout", bool, False, "--dropout with one mask per "
-            "sequence, the same at every step (variational dropout), after "
-            "the embedding and each recurrent layer"),
-    Setting("embedding_dropout", float, 0.0, "drop whole words: this "
-            "fraction of the vocabulary reads zero embeddings for a batch "
-            "(e.g. 0.1)", minimum=0.0, maximum=0.95),
-    Setting("ar", float, 0.0, "activation regularization: add X times the "
-            "mean square of the last layer's (dropped) outputs to the loss "
-            "(e.g. 2)", minimum=0.0),
-    Setting("tar", float, 0.0, "temporal activation regularization: add X "
-            "times the mean square of the last layer's step-to-step change "
-            "to the loss (e.g. 1)", minimum=0.0),
-)
 
 #: The language-model family's settings (one-directional: no
 #: ``bidirectional``).

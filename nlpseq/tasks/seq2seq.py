@@ -44,12 +44,14 @@ from nlpseq.log import LOG
 from nlpseq.tasks.base import Task
 from nlpseq.tasks.preprocessor import Preprocessor
 from nlpseq.tasks.settings import (
+    AWD_SETTINGS,
     MAX_BEAM_WIDTH,
     MIN_SUBWORDS,
     check_subwords,
     encoder_settings,
     subwords_setting,
     vocabulary_settings,
+    without,
 )
 
 START, END = "<s>", "</s>"
@@ -92,6 +94,12 @@ SETTINGS = (
     Setting("label_smoothing", float, 0.1, "weight of the uniform "
             "distribution mixed into the training targets", minimum=0.0,
             maximum=0.9),
+    Setting("tie_embeddings", bool, False, "use the target embedding "
+            "matrix as the output layer too (Press and Wolf 2017; the "
+            "attentional state is then --embedding-dim wide)"),
+    # (the language model's AWD-LSTM regularizers that apply here; the
+    # source and the target embeddings each drop their own words)
+    *without(AWD_SETTINGS, "locked_dropout", "ar", "tar"),
     *vocabulary_settings(vocab_size=10000, minimum_size=5),
     Setting("max_length", int, 50, "words (pieces with --subwords) per "
             "sentence; longer ones are cut (with a warning)", minimum=1),
@@ -100,6 +108,20 @@ SETTINGS = (
                      "--vocab-size and --min-count; else at least "
                      f"{MIN_SUBWORDS})"),
 )
+
+def check_tied(config):
+    """``config``, or an error where ``tie_embeddings`` cannot hold: with
+    ``attention`` none the decoder's state (``units`` x directions) is
+    what the output layer reads, so it must be ``embedding_dim`` wide."""
+    units = config["units"] * (2 if config["bidirectional"] else 1)
+    if config["tie_embeddings"] and config["attention"] == "none" \
+            and units != config["embedding_dim"]:
+        raise NlpseqError(
+            "--tie-embeddings with --attention none needs --embedding-dim "
+            f"equal to the decoder's units ({units}: --units x directions), "
+            f"got {config['embedding_dim']}")
+    return config
+
 
 #: The largest length penalty (beyond it the penalty of a long translation
 #: overflows float32 and every score is 0).
@@ -217,7 +239,8 @@ class Seq2SeqTask(Task):
         decoder_cells: the cells of the decoder's layers, one step at a time.
         attention: the :class:`~nlpseq.layers.Attention` layer (or None).
         attentional: the dense ``tanh(W_c [c_t; h_t])`` layer (or None).
-        logits_layer: the dense layer of the next word's logits.
+        logits_layer: the dense layer of the next word's logits (``None``
+            with ``tie_embeddings``: :meth:`output_logits`).
     """
 
     family = "seq2seq"
@@ -256,7 +279,8 @@ class Seq2SeqTask(Task):
     def effective_config(cls, flags=None, config_file=None):
         """The base's, and ``subwords`` 0 or at least
         :data:`MIN_SUBWORDS`."""
-        return check_subwords(super().effective_config(flags, config_file))
+        return check_tied(check_subwords(
+            super().effective_config(flags, config_file)))
 
     @property
     def unit(self):
@@ -333,13 +357,15 @@ class Seq2SeqTask(Task):
         import keras
         from keras import ops
 
-        from nlpseq.layers import Attention
+        from nlpseq.layers import Attention, TiedEmbedding
         from nlpseq.models import Translator
         from nlpseq.tasks.encoder import RecurrentEncoder, recurrent_layer
 
         c = self.config
         source_size = self.source_encoder.vocabulary_size
         target_size = self.target_encoder.vocabulary_size
+        recurrent = ({"weight_drop": c["weight_drop"]} if c["weight_drop"]
+                     else {})
         source = keras.Input((None,), dtype="int32", name="source_ids")
         target = keras.Input((None,), dtype="int32", name="target_ids")
         backbone = self.backbone = RecurrentEncoder(
@@ -347,6 +373,7 @@ class Seq2SeqTask(Task):
         x = backbone.embed(keras.layers.Embedding(
             source_size, c["embedding_dim"], mask_zero=True,
             name="source_embedding"), source)
+        x = self.drop_words(source_size, source, x, "source_word_dropout")
         x = keras.layers.Dropout(c["dropout"], name="source_dropout")(x)
         starts = []
 
@@ -369,14 +396,18 @@ class Seq2SeqTask(Task):
 
         x = backbone.stack(x, before=between, after=states_of,
                            options=lambda index: {"return_sequences": True,
-                                                  "return_state": True})
+                                                  "return_state": True,
+                                                  **recurrent})
         memory = keras.layers.Identity(name="memory")(x)
 
         units = c["units"] * self.directions
-        self.target_embedding = keras.layers.Embedding(
+        # (tied: also the output layer, with the logits' bias)
+        self.target_embedding = (TiedEmbedding if c["tie_embeddings"] else
+                                 keras.layers.Embedding)(
             target_size, c["embedding_dim"], mask_zero=True,
             name="target_embedding")
         y = self.target_embedding(target)
+        y = self.drop_words(target_size, target, y, "target_word_dropout")
         y = keras.layers.Dropout(c["dropout"], name="target_dropout")(y)
         decoders = []
         for index in range(c["layers"]):
@@ -385,7 +416,8 @@ class Seq2SeqTask(Task):
                     c["dropout"], name=f"decoder_dropout_{index}")(y)
             decoders.append(recurrent_layer(
                 c, index, bidirectional=False, units=units,
-                name=f"decoder_{index + 1}", return_sequences=True))
+                name=f"decoder_{index + 1}", return_sequences=True,
+                **recurrent))
             y = decoders[-1](y, initial_state=starts[index])
         self.attention = self.attentional = None
         if c["attention"] != "none":
@@ -393,14 +425,15 @@ class Seq2SeqTask(Task):
             context, _ = self.attention(
                 y, memory, memory_mask=ops.not_equal(source, 0))
             self.attentional = keras.layers.Dense(
-                units, activation="tanh", use_bias=False, name="attentional")
+                c["embedding_dim"] if c["tie_embeddings"] else units,
+                activation="tanh", use_bias=False, name="attentional")
             y = self.attentional(keras.layers.Concatenate(
                 name="context_and_state")([context, y]))
         y = keras.layers.Dropout(c["dropout"], name="output_dropout")(y)
         # (float32 under mixed precision too)
-        self.logits_layer = keras.layers.Dense(target_size, name="logits",
-                                               dtype="float32")
-        logits = self.logits_layer(y)
+        self.logits_layer = None if c["tie_embeddings"] else \
+            keras.layers.Dense(target_size, name="logits", dtype="float32")
+        logits = self.output_logits(y)
         model = Translator([source, target], logits, name="translator")
         model.label_smoothing = c["label_smoothing"]
         self.decoder_cells = [layer.cell for layer in decoders]
@@ -408,6 +441,22 @@ class Seq2SeqTask(Task):
             source, [memory] + [s for states in starts for s in states],
             name="encoder")
         return model
+
+    def drop_words(self, size, ids, embedded, name):
+        """``embedded`` through :class:`~nlpseq.layers.EmbeddingDropout`
+        (``embedding_dropout``), or as it is."""
+        from nlpseq.layers import EmbeddingDropout
+
+        rate = self.config["embedding_dropout"]
+        return EmbeddingDropout(size, rate, name=name)([ids, embedded]) \
+            if rate else embedded
+
+    def output_logits(self, x):
+        """The next word's logits of attentional states ``x`` (the tied
+        target embedding's, or the ``logits`` layer's)."""
+        if self.logits_layer is None:
+            return self.target_embedding(x, reverse=True)
+        return self.logits_layer(x)
 
     def compile_arguments(self):
         return {}  # (the Translator computes its own loss)
@@ -452,7 +501,7 @@ class Seq2SeqTask(Task):
             x = self.attentional(tf.concat([context, x], axis=-1))
         else:
             weights = tf.zeros(tf.shape(mask), tf.float32)
-        logits = self.logits_layer(x)
+        logits = self.output_logits(x)
         # never produced: padding, unknown words, the start token
         banned = tf.constant([i in (PAD_ID, UNK_ID, START_ID) for i in range(
             self.target_encoder.vocabulary_size)])

@@ -206,6 +206,27 @@ def with_defaults(settings, **defaults):
                  if s.name in defaults else s for s in settings)
 
 
+#: AWD-LSTM's regularizers (Merity et al. 2017; docs/apps/next-word.md),
+#: all off by default; training only.
+AWD_SETTINGS = (
+    Setting("weight_drop", float, 0.0, "DropConnect on each recurrent "
+            "kernel: this fraction of its entries zeroed, one mask per batch "
+            "(AWD-LSTM's weight drop; e.g. 0.5)", minimum=0.0, maximum=0.95),
+    Setting("locked_dropout", bool, False, "--dropout with one mask per "
+            "sequence, the same at every step (variational dropout), after "
+            "the embedding and each recurrent layer"),
+    Setting("embedding_dropout", float, 0.0, "drop whole words: this "
+            "fraction of the vocabulary reads zero embeddings for a batch "
+            "(e.g. 0.1)", minimum=0.0, maximum=0.95),
+    Setting("ar", float, 0.0, "activation regularization: add X times the "
+            "mean square of the last layer's (dropped) outputs to the loss "
+            "(e.g. 2)", minimum=0.0),
+    Setting("tar", float, 0.0, "temporal activation regularization: add X "
+            "times the mean square of the last layer's step-to-step change "
+            "to the loss (e.g. 1)", minimum=0.0),
+)
+
+
 def without(settings, *names):
     """``settings`` less those named (a family that has no use for one)."""
     return tuple(s for s in settings if s.name not in names)
