@@ -156,6 +156,9 @@ CASES = {
     "ner": ("ner", {}),  # BiLSTM, character BiLSTM, CRF
     "ner-cnn-chars": ("ner", {"char_features": "cnn", "crf": False}),
     "translation": ("translation", {}),  # encoder-decoder with attention
+    "translation-tied": ("translation", {"tie_embeddings": True,
+                                         "embedding_dropout": 0.1,
+                                         "weight_drop": 0.2}),
 }
 
 
@@ -172,6 +175,8 @@ def test_onnxruntime_gives_the_keras_models_outputs(case, ort, tmp_path):
     assert [i.name for i in session.get_inputs()] == export.inputs == [
         t.name for t in task.model.inputs]
     assert [o.name for o in session.get_outputs()] == export.outputs
+    if app == "translation":  # (tied too: not the last layer's name)
+        assert export.outputs == ["logits"]
     inputs = model_inputs(task, np.random.default_rng(7))
     expected = task.model([tf.constant(x) for x in inputs]
                           if len(inputs) > 1 else inputs[0], training=False)

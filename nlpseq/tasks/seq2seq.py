@@ -116,10 +116,11 @@ def check_tied(config):
     units = config["units"] * (2 if config["bidirectional"] else 1)
     if config["tie_embeddings"] and config["attention"] == "none" \
             and units != config["embedding_dim"]:
+        where = config.given.get("tie_embeddings", "--tie-embeddings")
         raise NlpseqError(
-            "--tie-embeddings with --attention none needs --embedding-dim "
-            f"equal to the decoder's units ({units}: --units x directions), "
-            f"got {config['embedding_dim']}")
+            f"{where}: tie_embeddings with attention none needs "
+            "embedding_dim equal to the decoder's units "
+            f"({units}: units x directions), got {config['embedding_dim']}")
     return config
 
 
@@ -259,6 +260,8 @@ class Seq2SeqTask(Task):
     #: the export being written (:func:`nlpseq.exporters.export_limits`).
     limits = merge(EXPORT_SETTINGS)
     preprocessor_class = Seq2SeqPreprocessor
+    #: (tied, the model's last layer is the target embedding)
+    onnx_output_names = ("logits",)
     data_help = ("sentence pairs: a .tsv file of source<TAB>target lines, "
                  "two aligned files SOURCE,TARGET, a pattern FILE.{lang} of "
                  "two aligned files, or tfds:NAME[:SPLIT]")
