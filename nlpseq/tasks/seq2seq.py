@@ -109,11 +109,18 @@ SETTINGS = (
                      f"{MIN_SUBWORDS})"),
 )
 
+
+def decoder_units(config):
+    """The units of each decoder layer: ``units`` x the encoder's
+    directions (its final states, side by side, start the decoder)."""
+    return config["units"] * (2 if config["bidirectional"] else 1)
+
+
 def check_tied(config):
     """``config``, or an error where ``tie_embeddings`` cannot hold: with
-    ``attention`` none the decoder's state (``units`` x directions) is
-    what the output layer reads, so it must be ``embedding_dim`` wide."""
-    units = config["units"] * (2 if config["bidirectional"] else 1)
+    ``attention`` none the decoder's state is what the output layer reads,
+    so it must be ``embedding_dim`` wide."""
+    units = decoder_units(config)
     if config["tie_embeddings"] and config["attention"] == "none" \
             and units != config["embedding_dim"]:
         where = config.given.get("tie_embeddings", "--tie-embeddings")
@@ -349,11 +356,6 @@ class Seq2SeqTask(Task):
 
     # -- model -----------------------------------------------------------------
 
-    @property
-    def directions(self):
-        """The encoder's directions (1 or 2)."""
-        return 2 if self.config["bidirectional"] else 1
-
     def build_model(self):
         """The :class:`~nlpseq.models.Translator`; keeps the parts decoding
         runs as attributes."""
@@ -367,8 +369,7 @@ class Seq2SeqTask(Task):
         c = self.config
         source_size = self.source_encoder.vocabulary_size
         target_size = self.target_encoder.vocabulary_size
-        recurrent = ({"weight_drop": c["weight_drop"]} if c["weight_drop"]
-                     else {})
+        recurrent = {"weight_drop": c["weight_drop"]}
         source = keras.Input((None,), dtype="int32", name="source_ids")
         target = keras.Input((None,), dtype="int32", name="target_ids")
         backbone = self.backbone = RecurrentEncoder(
@@ -403,7 +404,7 @@ class Seq2SeqTask(Task):
                                                   **recurrent})
         memory = keras.layers.Identity(name="memory")(x)
 
-        units = c["units"] * self.directions
+        units = decoder_units(c)
         # (tied: also the output layer, with the logits' bias)
         self.target_embedding = (TiedEmbedding if c["tie_embeddings"] else
                                  keras.layers.Embedding)(
