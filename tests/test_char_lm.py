@@ -86,11 +86,14 @@ def lstm_states(weights, ids):
     return np.array(states)
 
 
-def reference(char_lms, tokens):
+def reference(char_lms, tokens, position="word"):
     """Each token's forward and backward vectors, read as documented: the
     forward model over "\\n" + the tokens joined by spaces, its state
     after the token's last character; the backward model over "\\n" + the
-    reversed sentence, its state after the token's first character."""
+    reversed sentence, its state after the token's first character. With
+    ``position="space"``, each model reads "\\n" + its sentence + " ", and
+    the state one character later (after the space that follows the
+    token in its reading order)."""
     sentence = " ".join(tokens)
     starts = np.cumsum([0] + [len(t) + 1 for t in tokens[:-1]])
     ends = starts + np.array([len(t) for t in tokens])  # (exclusive)
@@ -99,26 +102,54 @@ def reference(char_lms, tokens):
         weights, vocabulary = lm_weights(folder)
         index = {c: i for i, c in enumerate(vocabulary)}
         read = sentence[::-1] if backward else sentence
+        if position == "space":
+            read += " "
         states = lstm_states(weights, [index["\n"]] + [
             index.get(c, 1) for c in read])
         # (states[k] is the state after the k-th character; 0: "\n")
         at = (len(sentence) - starts) if backward else ends
-        vectors.append(states[at])
+        vectors.append(states[at + (position == "space")])
     return np.concatenate(vectors, axis=1)
 
 
-def test_embeddings_are_the_char_lms_states_where_documented(tagger,
-                                                             char_lms):
+def sample_char_ids(tagger):
+    """SENTENCES' tokens, and their character ids as the tagger reads them
+    (padded to the longest)."""
     tokens = [s.split() for s in SENTENCES]
     width = max(len(t) for t in tokens)
     padded = [t + [""] * (width - len(t)) for t in tokens]
     _, chars = tagger.preprocessor.encoder(np.array(padded, dtype=object))
+    return tokens, chars
+
+
+def test_embeddings_are_the_char_lms_states_where_documented(tagger,
+                                                             char_lms):
+    tokens, chars = sample_char_ids(tagger)
     got = tagger.char_lm(chars).numpy()
     for row, sentence in enumerate(tokens):
         np.testing.assert_allclose(got[row, :len(sentence)],
                                    reference(char_lms, sentence),
                                    rtol=1e-5, atol=1e-6)
         assert not got[row, len(sentence):].any()  # (padding words: zeros)
+
+
+def test_after_the_space_the_vectors_are_one_character_later(tagger,
+                                                             char_lms):
+    from nlpseq.layers import ContextualCharacterEmbeddings
+
+    config = dict(tagger.char_lm.get_config(), position="space")
+    layer = ContextualCharacterEmbeddings.from_config(config)
+    layer.build((None, None, None))
+    layer.set_weights(tagger.char_lm.get_weights())
+    tokens, chars = sample_char_ids(tagger)
+    got, word = layer(chars).numpy(), tagger.char_lm(chars).numpy()
+    for row, sentence in enumerate(tokens):
+        np.testing.assert_allclose(got[row, :len(sentence)],
+                                   reference(char_lms, sentence, "space"),
+                                   rtol=1e-5, atol=1e-6)
+        assert not np.allclose(got[row, :len(sentence)],
+                               word[row, :len(sentence)])
+        assert not got[row, len(sentence):].any()
 
 
 def test_frozen_models_do_not_move_and_fine_tuned_ones_do(
@@ -137,7 +168,10 @@ def test_frozen_models_do_not_move_and_fine_tuned_ones_do(
                      "Lisbon B-LOC\n.  O\n\n" * 8)
     tuned = nlpseq.train("ner", model_dir=tmp_path / "tuned", data=small,
                          valid=small, char_lm=[str(char_lms[0])],
-                         fine_tune_char_lm=True, **TAGGER)
+                         fine_tune_char_lm=True, char_lm_position="space",
+                         **TAGGER)
+    assert tagger.char_lm.position == "word"  # (the default)
+    assert nlpseq.load(tmp_path / "tuned").char_lm.position == "space"
     weights, _ = lm_weights(char_lms[0])
     moved = tuned.char_lm.recurrent[0][0].weights[0].numpy()
     assert moved.shape == weights[1].shape

@@ -12,7 +12,12 @@ vector per word:
   top layer's hidden state after the word's **last** character;
 - a **backward** model (trained on reversed lines) reads it from the end;
   word *i*'s vector is its top layer's hidden state after reading
-  (backwards) the word's **first** character.
+  (backwards) the word's **first** character;
+- with ``position="space"`` (Flair's default, ``with_whitespace``), each
+  model reads one space more at the end of the sentence, and a word's
+  vector is the state one step later: after the space that follows the
+  word in the model's reading order (the space before it, for the
+  backward model). The model then has seen that the word ended.
 
 The vectors of the models are concatenated in the order given (e.g.
 forward, then backward); padding words get zeros. The language models'
@@ -42,6 +47,8 @@ import keras
 from nlpseq.registry import CELLS
 
 DIRECTIONS = ("forward", "backward")
+#: Where a word's vector is read (see the module's text).
+POSITIONS = ("word", "space")
 #: The keys of a language model's description (``language_models``).
 SPEC_KEYS = ("direction", "vocabulary_size", "embedding_dim", "cell",
              "units", "layers", "space_id", "end_of_line_id", "char_map")
@@ -61,14 +68,22 @@ class ContextualCharacterEmbeddings(keras.layers.Layer):
             id; id 0 must map to 0).
         fine_tune: train the language models' weights with the tagger
             (default: frozen).
+        position: ``"word"``: a word's vector is the state after its last
+            character (its first, backwards); ``"space"``: after the space
+            that follows it in the model's reading order.
 
     Attributes:
         embeddings: each model's character embedding layer.
         recurrent: each model's recurrent layers, bottom first.
     """
 
-    def __init__(self, language_models, fine_tune=False, **kwargs):
+    def __init__(self, language_models, fine_tune=False, position="word",
+                 **kwargs):
         super().__init__(**kwargs)
+        if position not in POSITIONS:
+            raise ValueError(f"position must be one of {POSITIONS}, got "
+                             f"{position!r}")
+        self.position = position
         self.language_models = [dict(spec) for spec in language_models]
         for spec in self.language_models:
             missing = [k for k in SPEC_KEYS if k not in spec]
@@ -172,6 +187,14 @@ class ContextualCharacterEmbeddings(keras.layers.Layer):
                 index = lengths[:, None] - first
             else:
                 index = last + 1
+            if self.position == "space":
+                # (one space after the sentence in the reading order: each
+                # word, the last too, has one after it)
+                sequence = tf.pad(sequence, [[0, 0], [0, 1]])
+                after = (tf.range(tf.shape(sequence)[1])[None, :]
+                         == lengths[:, None])
+                sequence = tf.where(after, spec["space_id"], sequence)
+                index = index + 1
             sequence = tf.concat([tf.fill([batch, 1], spec["end_of_line_id"]),
                                   sequence], axis=1)
             mask = sequence > 0
@@ -194,5 +217,6 @@ class ContextualCharacterEmbeddings(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update({"language_models": self.language_models,
-                       "fine_tune": self.fine_tune})
+                       "fine_tune": self.fine_tune,
+                       "position": self.position})
         return config

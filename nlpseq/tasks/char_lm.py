@@ -42,6 +42,11 @@ SETTINGS = (
             "option twice, or F,B; a list in a config file", multiple=True),
     Setting("fine_tune_char_lm", bool, False, "train the --char-lm models' "
             "weights with the tagger (else they stay frozen)"),
+    Setting("char_lm_position", str, "word", "where the --char-lm models' "
+            "state is read for a word: after its last character (the "
+            "backward model: its first), or after the space that follows "
+            "it in the model's reading order (Flair's with_whitespace)",
+            choices=("word", "space")),
 )
 #: Words are cut to this many characters with ``--char-lm`` (20 without):
 #: the language models read the sentence as written.

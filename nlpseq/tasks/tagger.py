@@ -421,7 +421,8 @@ class TaggerTask(Task):
             self.char_lm = ContextualCharacterEmbeddings(
                 char_lm.layer_specs(preprocessor.encoder.characters,
                                     preprocessor.char_lms),
-                fine_tune=c["fine_tune_char_lm"], name="char_lm")
+                fine_tune=c["fine_tune_char_lm"],
+                position=c["char_lm_position"], name="char_lm")
             x = JoinFeatures(name="and_char_lm")([x, self.char_lm(chars)])
         x = keras.layers.Dropout(c["dropout"], name="dropout_in")(x)
         x = backbone.stack(x, options=lambda index: {"return_sequences": True})
