@@ -332,6 +332,9 @@ def refusal_cases(char_lms, tagger, tmp_path):
                              str(tmp_path / "glove.txt")],
                             "cannot be combined"),
         "fine-tune alone": (["--fine-tune-char-lm"], "needs --char-lm"),
+        "position alone": (["--char-lm-position", "space"],
+                           "--char-lm-position: char_lm_position needs "
+                           "--char-lm"),
     }
 
 

@@ -63,6 +63,10 @@ def check(config):
     if not paths:
         if config.get("fine_tune_char_lm"):
             raise NlpseqError("--fine-tune-char-lm needs --char-lm")
+        given = getattr(config, "given", {})
+        if "char_lm_position" in given:
+            raise NlpseqError(f"{given['char_lm_position']}: "
+                              "char_lm_position needs --char-lm")
         return config
     if config.get("embeddings"):
         raise NlpseqError(
