@@ -194,9 +194,22 @@ def entities(records):
              for e in record["entities"]] for record in records]
 
 
+@pytest.fixture(scope="module")
+def space_tagger(char_lms, tmp_path_factory):
+    """A tagger that reads the states after the space (Flair's)."""
+    folder = tmp_path_factory.mktemp("space_tagger") / "ner"
+    nlpseq.train("ner", model_dir=folder, char_lm=list(char_lms),
+                 char_lm_position="space", **TAGGER)
+    return nlpseq.load(folder)
+
+
 @pytest.mark.slow
-def test_savedmodel_python_and_onnx_give_the_same_entities(tagger, tmp_path):
+@pytest.mark.parametrize("which", ["tagger", "space_tagger"])
+def test_savedmodel_python_and_onnx_give_the_same_entities(which, request,
+                                                           tmp_path):
     import tensorflow as tf
+
+    tagger = request.getfixturevalue(which)
 
     from nlpseq.onnx_runtime import read_export, viterbi
     from nlpseq.tagging import convert, spans
