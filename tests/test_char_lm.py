@@ -209,10 +209,10 @@ def test_savedmodel_python_and_onnx_give_the_same_entities(which, request,
                                                            tmp_path):
     import tensorflow as tf
 
-    tagger = request.getfixturevalue(which)
-
     from nlpseq.onnx_runtime import read_export, viterbi
     from nlpseq.tagging import convert, spans
+
+    tagger = request.getfixturevalue(which)
 
     ort = pytest.importorskip("onnxruntime")
     records = tagger.predict(SENTENCES)
